@@ -1,0 +1,3 @@
+"""Internal developer portal for an AI-native Kubernetes platform."""
+
+__version__ = "0.1.0"

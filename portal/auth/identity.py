@@ -1,0 +1,94 @@
+"""Resolving the identity of each request from the session (local mode) or proxy headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from portal.catalog.models import Entity, Relation
+from portal.catalog.refs import RefError, parse_ref
+from portal.config import AuthMode, Settings
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A signed-in person: their catalog User ref, display name and Group refs."""
+
+    user_ref: str
+    display_name: str
+    groups: frozenset[str]
+
+    def is_member(self, group_ref: str) -> bool:
+        """Return True when the person belongs to ``group_ref`` (a group key)."""
+        return group_ref in self.groups
+
+
+def group_key(name: str) -> str | None:
+    """Return the canonical ref of a group given as ``team-a`` or ``group:default/team-a``."""
+    try:
+        return parse_ref(name, default_kind="group").key
+    except RefError:
+        return None
+
+
+def identity_from_headers(user: str, groups: str) -> Identity | None:
+    """Build an identity from trusted proxy headers (groups comma-separated)."""
+    user = user.strip()
+    if not user:
+        return None
+    try:
+        user_ref = parse_ref(user, default_kind="user").key
+    except RefError:
+        return None
+    keys = {group_key(part) for part in groups.split(",") if part.strip()}
+    return Identity(user_ref, user, frozenset(key for key in keys if key))
+
+
+def identity_from_catalog(engine: Engine, user_ref: str) -> Identity | None:
+    """Look a catalog User up, with the groups the catalog says they belong to."""
+    with Session(engine) as session:
+        user = session.exec(
+            select(Entity).where(Entity.ref == user_ref, Entity.kind_key == "user")
+        ).first()
+        if user is None:
+            return None
+        groups = session.exec(
+            select(Relation.target_ref)
+            .where(Relation.source_ref == user_ref, Relation.type == "memberOf")
+            .distinct()
+        ).all()
+    profile = (user.document.get("spec") or {}).get("profile") or {}
+    display = profile.get("displayName") if isinstance(profile, dict) else None
+    return Identity(user_ref, str(display or user.name), frozenset(groups))
+
+
+class IdentityMiddleware:
+    """Puts ``request.state.identity`` (an :class:`Identity` or None) on every HTTP request."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, engine: Engine) -> None:
+        self.app = app
+        self.settings = settings
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Resolve the identity, then hand the request on."""
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["identity"] = self._resolve(scope)
+        await self.app(scope, receive, send)
+
+    def _resolve(self, scope: Scope) -> Identity | None:
+        if self.settings.auth_mode is AuthMode.TRUSTED_HEADER:
+            headers = {
+                key.decode("latin-1").lower(): value.decode("latin-1")
+                for key, value in scope["headers"]
+            }
+            user = headers.get(self.settings.user_header.lower(), "")
+            groups = headers.get(self.settings.groups_header.lower(), "")
+            return identity_from_headers(user, groups)
+        user_ref = scope.get("session", {}).get("user")
+        if not isinstance(user_ref, str):
+            return None
+        return identity_from_catalog(self.engine, user_ref)

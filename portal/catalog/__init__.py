@@ -1,0 +1,1 @@
+"""The Backstage-compatible software catalog: import, relations, search, pages and API."""

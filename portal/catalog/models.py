@@ -1,0 +1,126 @@
+"""Database tables of the catalog and the small value types passed between its modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC (timezone-aware)."""
+    return datetime.now(UTC)
+
+
+class Entity(SQLModel, table=True):
+    """One catalog entity, keyed by its lower-cased ref ``kind:namespace/name``."""
+
+    __tablename__ = "catalog_entity"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ref: str = Field(index=True, unique=True, max_length=300)
+    kind: str = Field(max_length=63)
+    kind_key: str = Field(index=True, max_length=63)
+    namespace: str = Field(max_length=63)
+    name: str = Field(max_length=63)
+    title: str | None = None
+    description: str | None = None
+    spec_type: str | None = Field(default=None, index=True, max_length=120)
+    lifecycle: str | None = Field(default=None, index=True, max_length=120)
+    owner_ref: str | None = Field(default=None, index=True, max_length=300)
+    system_ref: str | None = Field(default=None, index=True, max_length=300)
+    tags_text: str = ""
+    document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    source_key: str = Field(index=True, max_length=2000)
+    source_doc: int = 0
+    source_line: int = 1
+    known_kind: bool = True
+    orphan: bool = Field(default=False, index=True)
+    content_hash: str = Field(max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Relation(SQLModel, table=True):
+    """A directed relation; each spec reference yields it and its inverse, both from ``origin``."""
+
+    __tablename__ = "catalog_relation"
+    __table_args__ = (Index("ix_catalog_relation_source_type", "source_ref", "type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    origin_ref: str = Field(index=True, max_length=300)
+    source_ref: str = Field(max_length=300)
+    type: str = Field(max_length=40)
+    target_ref: str = Field(index=True, max_length=300)
+
+
+class Source(SQLModel, table=True):
+    """A file the catalog read entities from, and the root registration that reached it."""
+
+    __tablename__ = "catalog_source"
+    __table_args__ = (UniqueConstraint("key", name="uq_catalog_source_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=2000)
+    root_key: str = Field(index=True, max_length=2000)
+    is_root: bool = False
+    entity_count: int = 0
+    problem_count: int = 0
+    last_read_at: datetime = Field(default_factory=utcnow)
+
+
+class Problem(SQLModel, table=True):
+    """An import problem (a rejected document or an unreadable file), kept until the next read."""
+
+    __tablename__ = "catalog_problem"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_key: str = Field(index=True, max_length=2000)
+    doc_index: int | None = None
+    line: int | None = None
+    field_path: str | None = Field(default=None, max_length=300)
+    entity_ref: str | None = Field(default=None, max_length=300)
+    message: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class ProblemReport:
+    """A problem found while reading one source, before it is stored."""
+
+    source: str
+    message: str
+    doc_index: int | None = None
+    line: int | None = None
+    field_path: str | None = None
+    entity_ref: str | None = None
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.doc_index is not None:
+            where += f" document {self.doc_index}"
+        if self.line is not None:
+            where += f" line {self.line}"
+        what = f" field {self.field_path}:" if self.field_path else ""
+        return f"{where}:{what} {self.message}"
+
+
+@dataclass
+class ImportReport:
+    """What one import run did, for the CLI, the UI and the tests."""
+
+    roots: list[str] = field(default_factory=list)
+    sources_read: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    orphaned: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    problems: list[ProblemReport] = field(default_factory=list)
+
+    @property
+    def entities_seen(self) -> int:
+        """Return how many valid entities the run read."""
+        return sum(self.by_kind.values())

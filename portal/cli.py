@@ -1,0 +1,124 @@
+"""The ``portal`` command line: thin wrappers over the functions the web routes call."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from portal.catalog.importer import import_locations
+from portal.catalog.models import ImportReport
+from portal.config import AuthMode, Settings
+from portal.db import make_engine, migrate
+
+app = typer.Typer(help="Platform portal: catalog, templates, reviews.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Work with the software catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+console = Console()
+errors = Console(stderr=True)
+
+
+def _print_report(report: ImportReport) -> None:
+    table = Table(title="Catalog import", show_lines=False)
+    table.add_column("kind")
+    table.add_column("entities", justify="right")
+    for kind, count in sorted(report.by_kind.items()):
+        table.add_row(kind, str(count))
+    console.print(table)
+    console.print(
+        f"{report.sources_read} file(s) read: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.orphaned} orphaned"
+    )
+    for problem in report.problems:
+        errors.print(f"[red]problem[/red] {problem}", highlight=False, markup=True)
+
+
+def is_loopback(host: str) -> bool:
+    """Return True when ``host`` only listens on the loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(
+                ipaddress.ip_address(info[4][0]).is_loopback
+                for info in socket.getaddrinfo(host, None)
+            )
+        except OSError:
+            return False
+
+
+def initialise(settings: Settings) -> ImportReport | None:
+    """Create the data dir, apply migrations and import the configured catalog paths."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.resolved_secret_key()
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+        if not settings.catalog_paths:
+            return None
+        with Session(engine) as session:
+            return import_locations(session, settings.catalog_paths, settings)
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory, apply database migrations and import the catalog."""
+    settings = Settings()
+    report = initialise(settings)
+    console.print(f"Data directory ready: {settings.data_dir}")
+    if report is not None:
+        _print_report(report)
+        if report.problems:
+            raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the portal (migrations are applied on start)."""
+    import uvicorn
+
+    from portal.app import create_app
+
+    settings = Settings()
+    if settings.auth_mode is AuthMode.LOCAL and not is_loopback(host):
+        errors.print(
+            f"Refusing to listen on {host}: local sign-in lets anyone pick a user, so it only "
+            "runs on a loopback address. Set PORTAL_AUTH_MODE=trusted-header behind an "
+            "authenticating proxy to serve other hosts."
+        )
+        raise typer.Exit(2)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Files, folders or git+URL#REF:PATH locations to import."),
+    ],
+) -> None:
+    """Import catalog-info YAML (following Locations); exits 1 if any document was rejected."""
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            report = import_locations(session, paths, settings)
+    finally:
+        engine.dispose()
+    _print_report(report)
+    if report.problems:
+        errors.print("Valid entities were stored; fix the problems above and import again.")
+        raise typer.Exit(1)

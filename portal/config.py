@@ -1,0 +1,82 @@
+"""Portal settings, read from the environment (prefix ``PORTAL_``)."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class AuthMode(StrEnum):
+    """How the portal learns who is making a request."""
+
+    LOCAL = "local"
+    TRUSTED_HEADER = "trusted-header"
+
+
+class Settings(BaseSettings):
+    """Everything the portal can be configured with; every field maps to ``PORTAL_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs session cookies; generated and kept in the data dir when unset.",
+    )
+    auth_mode: AuthMode = AuthMode.LOCAL
+    user_header: str = "X-Forwarded-User"
+    groups_header: str = "X-Forwarded-Groups"
+    admin_group: str = "platform-admins"
+    catalog_paths: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["catalog"])
+    catalog_max_file_bytes: int = 2 * 1024 * 1024
+    catalog_max_aliases: int = 100
+    session_cookie: str = "portal_session"
+    secure_cookies: bool = False
+
+    @field_validator("catalog_paths", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        """Accept a comma-separated list from the environment."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def resolved_database_url(self) -> str:
+        """Return the SQLAlchemy URL: PostgreSQL when configured, else SQLite in the data dir."""
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'portal.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """Return the signing key, creating a random one in the data dir on first use."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.data_dir / "secret.key"
+        if key_file.exists():
+            return key_file.read_text(encoding="utf-8").strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        key_file.write_text(key, encoding="utf-8")
+        key_file.chmod(0o600)
+        return key
+
+
+def normalize_database_url(url: str) -> str:
+    """Point plain ``postgresql://`` URLs at the psycopg 3 driver the portal ships with."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings read from the environment."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The only place that talks to external systems; each behind a small Protocol with a fake."""

@@ -1,0 +1,41 @@
+"""The home redirect and the navigation areas that later issues fill in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from portal.ui.render import page
+
+router = APIRouter(include_in_schema=False)
+
+_PLANNED = {
+    "create": ("Create a service", "Scaffold a new service from a Copier template."),
+    "reviews": ("Reviews", "Review generated manifests as a git diff with automatic checks."),
+    "slos": ("SLOs", "Multiwindow, multi-burn-rate SLO burn for every service."),
+    "cost": ("Cost", "Estimated and measured cost per service and team."),
+    "traces": ("Traces", "Trace search and waterfalls per service."),
+    "models": ("Models", "Model versions, metrics and lineage."),
+}
+
+
+@router.get("/")
+def home() -> RedirectResponse:
+    """Send visitors to the catalog."""
+    return RedirectResponse("/catalog", status_code=303)
+
+
+def _planned_area(key: str) -> None:
+    heading, summary = _PLANNED[key]
+
+    def view(request: Request) -> HTMLResponse:
+        return page(
+            request, "ui/not_yet.html", {"active": key, "heading": heading, "summary": summary}
+        )
+
+    view.__name__ = f"{key}_page"
+    router.add_api_route(f"/{key}", view, methods=["GET"], response_class=HTMLResponse)
+
+
+for _key in _PLANNED:
+    _planned_area(_key)

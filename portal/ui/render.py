@@ -1,0 +1,85 @@
+"""The portal's single Jinja environment and the page-vs-fragment rule.
+
+A request gets the full page unless htmx asked for a part of it: ``HX-Request`` is set and
+the request is neither boosted nor a history restore. Then only the named block of the same
+template is rendered. Responses say ``Vary: HX-Request`` so caches keep both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
+from jinja2_fragments import render_block
+
+PORTAL_DIR = Path(__file__).resolve().parent.parent
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+DOMAINS = ("catalog", "auth", "ui")
+
+NAVIGATION = [
+    ("catalog", "Catalog", "/catalog"),
+    ("create", "Create", "/create"),
+    ("reviews", "Reviews", "/reviews"),
+    ("slos", "SLOs", "/slos"),
+    ("cost", "Cost", "/cost"),
+    ("traces", "Traces", "/traces"),
+    ("models", "Models", "/models"),
+]
+
+
+def build_environment() -> Environment:
+    """Create the environment: ``<domain>/<file>.html`` loads ``portal/<domain>/pages/<file>``."""
+    loaders = {domain: FileSystemLoader(PORTAL_DIR / domain / "pages") for domain in DOMAINS}
+    environment = Environment(
+        loader=ChoiceLoader([PrefixLoader(loaders), FileSystemLoader(PORTAL_DIR / "ui" / "pages")]),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.globals["navigation"] = NAVIGATION
+    environment.filters["urlencode_params"] = lambda params: urlencode(params)
+    return environment
+
+
+def wants_fragment(request: Request) -> bool:
+    """Return True when htmx asked for a fragment (not boosted, not a history restore)."""
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``template`` fully, or only its ``fragment`` block when htmx asked for it."""
+    environment: Environment = request.app.state.jinja
+    full_context = {**base_context(request), **context}
+    if fragment and wants_fragment(request):
+        html = render_block(environment, template, fragment, **full_context)
+    else:
+        html = environment.get_template(template).render(**full_context)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    """Return what every template needs: the request, the identity and the CSRF token."""
+    return {
+        "request": request,
+        "identity": getattr(request.state, "identity", None),
+        "csrf_token": request.scope.get("session", {}).get("csrf", ""),
+        "auth_mode": request.app.state.settings.auth_mode.value,
+    }

@@ -1,0 +1,100 @@
+"""Shared fixtures: every database test runs on SQLite and, when configured, on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from portal.app import create_app
+from portal.config import Settings
+from portal.db import make_engine, migrate
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+BACKSTAGE_EXAMPLES = SHARED / "conformance" / "backstage" / "examples"
+
+
+def require_integration(reason: str) -> None:
+    """Skip (or fail in CI, where PORTAL_REQUIRE_INTEGRATION=1) when a dependency is missing."""
+    if os.environ.get("PORTAL_REQUIRE_INTEGRATION") == "1":
+        pytest.fail(f"integration dependency missing: {reason}")
+    pytest.skip(reason)
+
+
+def _postgres_schema_url(base_url: str) -> Iterator[str]:
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql://", base_url)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in plain else "?"
+    try:
+        yield f"{plain}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
+    """Yield None (SQLite in the data dir) or a fresh PostgreSQL schema's URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if not base:
+        require_integration("PORTAL_TEST_DATABASE_URL is not set")
+        return
+    yield from _postgres_schema_url(base)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str | None) -> Settings:
+    """Settings for one test: a private data dir, no catalog imported at start."""
+    return Settings(
+        data_dir=tmp_path / "var",
+        database_url=database_url,
+        catalog_paths=[],
+        secret_key="test-secret-key",
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """A migrated engine for the test's database."""
+    engine = make_engine(settings)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A database session on the migrated engine."""
+    with Session(engine) as session:
+        yield session
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """A test client of the full app (migrations run on start)."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def csrf_token(client: TestClient, path: str = "/catalog") -> str:
+    """Load a page and return the CSRF token it carries."""
+    html = client.get(path).text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html) or re.search(
+        r'"X-CSRF-Token": "([^"]+)"', html
+    )
+    assert match, "page carries no CSRF token"
+    return match.group(1)

@@ -1,0 +1,157 @@
+"""The portal in a real browser: htmx live search, entity navigation and local sign-in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+
+from portal.cli import initialise
+from portal.config import AuthMode, Settings
+from tests.browser_server import CHROMIUM, CHROMIUM_ARGS, live_server
+from tests.conftest import BACKSTAGE_EXAMPLES, require_integration
+
+pytestmark = pytest.mark.browser
+
+COUNT = re.compile(r"^(\d+) entit(?:y|ies)\b")
+
+
+def _require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        require_integration(f"{CHROMIUM} is missing (Debian package chromium)")
+
+
+@pytest.fixture(scope="module")
+def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A live portal on loopback with Backstage's example catalog imported."""
+    _require_chromium()
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("browser") / "var",
+        database_url=None,  # SQLite in the data dir, whatever the environment says
+        auth_mode=AuthMode.LOCAL,
+        catalog_paths=[
+            str(BACKSTAGE_EXAMPLES / "all.yaml"),
+            str(BACKSTAGE_EXAMPLES / "acme-corp.yaml"),
+        ],
+        secret_key="browser-test-secret",
+    )
+    report = initialise(settings)
+    assert report is not None
+    assert report.problems == []
+    assert report.by_kind.get("User", 0) > 0
+    with live_server(settings) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright."""
+    _require_chromium()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, portal_url: str) -> Iterator[Page]:
+    """A fresh browser context (no cookies) whose requests never leave the test server."""
+    context = browser.new_context(base_url=portal_url)
+    context.route(lambda url: not url.startswith(portal_url), lambda route: route.abort())
+    errors: list[str] = []
+    tab = context.new_page()
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert errors == [], f"the page reported errors: {errors}"
+
+
+def _count(page: Page) -> int:
+    text = page.locator("#result-count").inner_text().strip()
+    match = COUNT.match(text)
+    assert match, f"unexpected result count text: {text!r}"
+    return int(match.group(1))
+
+
+def test_live_search_narrows_without_reload_then_relations_navigate(page: Page) -> None:
+    page.goto("/catalog")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Catalog")
+    total = _count(page)
+    assert total > 25  # the example catalog spans several pages
+
+    # Anything htmx does is an XHR; a full page load would be a navigation request and
+    # would also wipe this marker from the window.
+    page.evaluate("window.__marker = 1")
+    navigations: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.is_navigation_request():
+            navigations.append(request.url)
+
+    page.on("request", record)
+    with page.expect_request(
+        lambda request: "/catalog?" in request.url and request.headers.get("hx-request") == "true"
+    ):
+        page.get_by_role("searchbox", name="Search").press_sequentially("wayback", delay=30)
+
+    count = page.locator("#result-count")
+    expect(count).to_contain_text("matching “wayback”")
+    narrowed = _count(page)
+    assert 0 < narrowed < total
+    rows = page.locator("#results tbody tr")
+    expect(rows).to_have_count(min(narrowed, 25))
+    for text in rows.all_inner_texts():
+        assert "wayback" in text.lower()
+    assert page.evaluate("window.__marker") == 1
+    assert navigations == []
+    expect(page).to_have_url(re.compile(r"/catalog\?(.*&)?q=wayback"))  # hx-push-url
+
+    page.locator('#results a[href="/catalog/component/default/wayback-search"]').click()
+    expect(page).to_have_url(re.compile(r"/catalog/component/default/wayback-search$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("wayback-search")
+    assert page.evaluate("window.__marker") is None  # a real navigation this time
+
+    relations = page.get_by_role("region", name="Relations")
+    owner = relations.get_by_role("link", name="group:team-a")
+    expect(owner).to_have_count(1)
+    owner.click()
+    expect(page).to_have_url(re.compile(r"/catalog/group/default/team-a$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("team-a")
+    owns = page.get_by_role("region", name="Owns")
+    expect(owns.get_by_role("link", name="component:wayback-search")).to_be_visible()
+
+
+def test_sign_in_as_a_catalog_user_shows_the_name_in_the_header(page: Page) -> None:
+    page.goto("/catalog/group/default/team-b")
+    header = page.get_by_role("banner")
+    header.get_by_role("link", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/auth/sign-in\?next=/catalog/group/default/team-b$"))
+
+    users = page.locator("#users li")
+    everyone = users.count()
+    assert everyone > 1
+    page.get_by_role("searchbox", name="Find a user").press_sequentially("amelia", delay=30)
+    expect(users).to_have_count(1)
+    assert everyone > 1
+    # The narrowed list came from the htmx fragment, so it must still know where to go back to.
+    page.get_by_role("button", name=re.compile(r"Amelia Park")).click()
+
+    expect(page).to_have_url(re.compile(r"/catalog/group/default/team-b$"))
+    expect(header).to_contain_text("Amelia Park")
+    expect(header.get_by_role("button", name="Sign out")).to_be_visible()
+
+    header.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/catalog$"))
+    expect(header.get_by_role("link", name="Sign in")).to_be_visible()
+    expect(header).not_to_contain_text("Amelia Park")
+
