@@ -107,6 +107,8 @@ def test_live_search_narrows_without_reload_then_relations_navigate(page: Page) 
     count = page.locator("#result-count")
     expect(count).to_contain_text("matching “wayback”")
     narrowed = _count(page)
+    # The persistent live region outside #results carries the new count to screen readers.
+    expect(page.locator("#results-status")).to_have_text(count.inner_text())
     assert 0 < narrowed < total
     rows = page.locator("#results tbody tr")
     expect(rows).to_have_count(min(narrowed, 25))
@@ -155,3 +157,28 @@ def test_sign_in_as_a_catalog_user_shows_the_name_in_the_header(page: Page) -> N
     expect(header.get_by_role("link", name="Sign in")).to_be_visible()
     expect(header).not_to_contain_text("Amelia Park")
 
+
+def test_search_forms_work_without_javascript(browser: Browser, portal_url: str) -> None:
+    context = browser.new_context(base_url=portal_url, java_script_enabled=False)
+    context.route(lambda url: not url.startswith(portal_url), lambda route: route.abort())
+    try:
+        page = context.new_page()
+        page.goto("/catalog")
+        total = _count(page)
+        search = page.get_by_role("searchbox", name="Search")
+        search.fill("wayback")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Apply").click()
+        expect(page).to_have_url(re.compile(r"/catalog\?q=wayback&"))
+        assert 0 < _count(page) < total
+
+        page.goto("/auth/sign-in?next=/catalog/import")
+        page.get_by_role("searchbox", name="Find a user").fill("amelia")
+        with page.expect_navigation():
+            page.get_by_role("searchbox", name="Find a user").press("Enter")
+        expect(page.locator("#users li")).to_have_count(1)
+        page.get_by_role("button", name=re.compile(r"Amelia Park")).click()
+        expect(page).to_have_url(re.compile(r"/catalog/import$"))
+        expect(page.get_by_role("banner")).to_contain_text("Amelia Park")
+    finally:
+        context.close()

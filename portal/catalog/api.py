@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
 
 from portal.catalog.present import EntityList, EntityOut, entity_out, relations_by_source
-from portal.catalog.search import MAX_LIMIT, EntityQuery, list_entities
+from portal.catalog.search import MAX_LIMIT, MAX_OFFSET, EntityQuery, list_entities
 from portal.catalog.store import get_entity
 from portal.db import SessionDep
 
@@ -25,7 +26,7 @@ def api_list_entities(
     system: Annotated[str, Query(description="System ref")] = "",
     tag: Annotated[str, Query(description="A tag")] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> EntityList:
     """List entities, ranked by relevance when ``q`` is given, each with its relations."""
     query = EntityQuery(
@@ -45,7 +46,17 @@ def api_list_entities(
     return EntityList(items=items, total=result.total, limit=limit, offset=offset)
 
 
-@router.get("/entities/{kind}/{namespace}/{name}", response_model=EntityOut)
+class NotFound(BaseModel):
+    """The error body of an unknown entity."""
+
+    detail: str
+
+
+@router.get(
+    "/entities/{kind}/{namespace}/{name}",
+    response_model=EntityOut,
+    responses={404: {"model": NotFound, "description": "No such entity"}},
+)
 def api_get_entity(session: SessionDep, kind: str, namespace: str, name: str) -> EntityOut:
     """Return one entity by kind (case-insensitive), namespace and name."""
     entity = get_entity(session, kind, namespace, name)

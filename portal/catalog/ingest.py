@@ -11,7 +11,7 @@ from typing import Any
 
 from portal.catalog.locations import LocationError, SourceLocation, parse_location
 from portal.catalog.models import ProblemReport
-from portal.catalog.parse import YamlDocument, read_yaml_stream
+from portal.catalog.parse import YamlDocument, YamlStream
 from portal.catalog.refs import EntityRef, RefError, parse_ref
 from portal.catalog.relations import RelationRow, compute_relations, ref_field_errors
 from portal.catalog.validate import KNOWN_KINDS, FieldError, validate_document
@@ -84,15 +84,14 @@ def read_sources(roots: list[str], git: GitFileReader, limits: Limits) -> ReadRe
             result.unreadable.add(location.key)
             result.problems.append(ProblemReport(location.key, str(exc)))
             continue
-        stream = read_yaml_stream(text, max_aliases=limits.max_aliases)
-        for document in stream.documents:
+        # Documents are handled as they are read, so each node tree is dropped right away.
+        stream = YamlStream(text, max_aliases=limits.max_aliases)
+        for document in stream:
             for target in _read_document(document, location, git, limits, seen_refs, result):
                 queue.append((target, root_key, depth + 1))
         if stream.error:
             result.problems.append(
-                ProblemReport(
-                    location.key, stream.error, len(stream.documents), stream.error_line
-                )
+                ProblemReport(location.key, stream.error, stream.count, stream.error_line)
             )
     return result
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +12,9 @@ try:  # libyaml is several times faster; the pure-Python loader behaves the same
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover - wheels ship libyaml
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+
+MAX_DEPTH = 200
 
 
 class YamlLimitError(ValueError):
@@ -79,8 +82,8 @@ def _check_aliases(node: yaml.Node, max_aliases: int, max_nodes: int) -> None:
             if aliases > max_aliases:
                 raise YamlLimitError(f"more than {max_aliases} YAML aliases")
             return sizes.get(ident, 1)
-        if depth > 200:
-            raise YamlLimitError("YAML nesting deeper than 200 levels")
+        if depth > MAX_DEPTH:
+            raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
         seen.add(ident)
         total = 1
         if isinstance(current, yaml.MappingNode):
@@ -97,30 +100,117 @@ def _check_aliases(node: yaml.Node, max_aliases: int, max_nodes: int) -> None:
     expanded(node, 0)
 
 
+_TAG = "tag:yaml.org,2002:"
+_STR, _NULL, _MAP, _SEQ = _TAG + "str", _TAG + "null", _TAG + "map", _TAG + "seq"
+_CONVERTED = (_TAG + "bool", _TAG + "int", _TAG + "float")
+_SPECIAL_KEYS = (_TAG + "merge", _TAG + "value")
+
+
+class _NotPlain(Exception):  # noqa: N818 - a signal, not an error
+    """The document uses YAML features the fast path leaves to PyYAML's constructor."""
+
+
+class _PlainBuilder:
+    """Build a document without anchors from its node tree, checking the limits on the way.
+
+    Equivalent to :func:`_check_aliases` then ``construct_document`` for documents made of
+    maps, sequences and str/null/bool/int/float scalars (nearly every catalog file), and
+    several times cheaper; anything else raises :class:`_NotPlain` and takes the full path.
+    """
+
+    def __init__(self, loader: _Loader, max_nodes: int) -> None:
+        self.loader = loader
+        self.max_nodes = max_nodes
+        self.count = 0
+
+    def build(self, node: yaml.Node, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
+        start = self.count
+        self.count += 1
+        tag = node.tag
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            if tag == _STR:
+                value = node.value
+            elif tag == _NULL:
+                value = None
+            elif tag in _CONVERTED:
+                try:
+                    value = self.loader.yaml_constructors[tag](self.loader, node)
+                except Exception as exc:  # the full path reports it in its own order
+                    raise _NotPlain from exc
+            else:
+                raise _NotPlain
+        elif isinstance(node, yaml.MappingNode) and tag == _MAP:
+            value = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag in _SPECIAL_KEYS:
+                    raise _NotPlain
+                key = self.build(key_node, depth + 1)
+                value[key] = self.build(value_node, depth + 1)
+        elif isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+            value = [self.build(item, depth + 1) for item in node.value]
+        else:
+            raise _NotPlain
+        if self.count - start > self.max_nodes:
+            raise YamlLimitError(f"YAML document would expand to more than {self.max_nodes} values")
+        return value
+
+
+class YamlStream:
+    """Documents of a stream, read one at a time; ``error`` is set once iteration stops early.
+
+    Reading lazily lets the caller finish with each document (and its node tree) before the
+    next one is built, so a large file never holds every node tree in memory at once.
+    """
+
+    def __init__(self, text: str, *, max_aliases: int = 100, max_nodes: int = 1_000_000) -> None:
+        self.text = text
+        self.max_aliases = max_aliases
+        self.max_nodes = max_nodes
+        self.count = 0
+        self.error: str | None = None
+        self.error_line: int | None = None
+
+    def __iter__(self) -> Iterator[YamlDocument]:
+        """Yield each document; stop cleanly at a syntax error or an exceeded limit."""
+        loader = _Loader(self.text)
+        plain = "&" not in self.text  # without anchors there can be no aliases
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is None:
+                    continue
+                data = self._construct(loader, node, plain)
+                document = YamlDocument(self.count, node.start_mark.line + 1, data, node)
+                self.count += 1
+                yield document
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            self.error = f"YAML syntax error: {exc.problem}"
+            self.error_line = mark.line + 1 if mark is not None else None
+        except YamlLimitError as exc:
+            self.error = str(exc)
+        except yaml.YAMLError as exc:
+            self.error = f"YAML error: {exc}"
+        finally:
+            loader.dispose()
+
+    def _construct(self, loader: _Loader, node: yaml.Node, plain: bool) -> Any:
+        if plain:
+            try:
+                return _PlainBuilder(loader, self.max_nodes).build(node, 0)
+            except _NotPlain:
+                pass
+        _check_aliases(node, self.max_aliases, self.max_nodes)
+        return loader.construct_document(node)
+
+
 def read_yaml_stream(
     text: str, *, max_aliases: int = 100, max_nodes: int = 1_000_000
 ) -> YamlReadResult:
     """Read every document of ``text`` with the safe loader, stopping cleanly at a syntax error."""
-    loader = _Loader(text)
-    documents: list[YamlDocument] = []
-    index = 0
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            _check_aliases(node, max_aliases, max_nodes)
-            data = loader.construct_document(node)
-            documents.append(YamlDocument(index, node.start_mark.line + 1, data, node))
-            index += 1
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        return YamlReadResult(documents, f"YAML syntax error: {exc.problem}", line)
-    except YamlLimitError as exc:
-        return YamlReadResult(documents, str(exc), None)
-    except yaml.YAMLError as exc:
-        return YamlReadResult(documents, f"YAML error: {exc}", None)
-    finally:
-        loader.dispose()
-    return YamlReadResult(documents)
+    stream = YamlStream(text, max_aliases=max_aliases, max_nodes=max_nodes)
+    documents = list(stream)
+    return YamlReadResult(documents, stream.error, stream.error_line)

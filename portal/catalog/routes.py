@@ -14,7 +14,7 @@ from portal.catalog.graph import system_graph
 from portal.catalog.importer import import_locations
 from portal.catalog.models import ImportReport
 from portal.catalog.relations import RELATION_LABELS
-from portal.catalog.search import EntityQuery, facets, list_entities
+from portal.catalog.search import MAX_OFFSET, EntityQuery, facets, list_entities
 from portal.catalog.store import get_entity, problems, problems_for, relations_of
 from portal.db import SessionDep
 from portal.ui.render import page
@@ -50,7 +50,7 @@ def catalog_list(
         sort=sort,
         desc=desc,
         limit=PAGE_SIZE,
-        offset=max(offset, 0),
+        offset=min(max(offset, 0), MAX_OFFSET),
     )
     result = list_entities(session, query)
     context = {"active": "catalog", "result": result, "query": query, "facets": facets(session)}

@@ -22,6 +22,7 @@ SORTS: dict[str, tuple[tuple[ColumnElement[Any], bool], ...]] = {
     "updated": ((col(Entity.updated_at), True), (col(Entity.name), False)),
 }
 MAX_LIMIT = 500
+MAX_OFFSET = 1_000_000  # deeper pages are refused: offsets past int64 crash the database
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FTS = table("catalog_entity_fts", column("rowid"))
 

@@ -93,6 +93,7 @@ def test_api_list_and_get(app_client: TestClient) -> None:
     entity = app_client.get("/api/catalog/entities/COMPONENT/default/artist-lookup").json()
     assert entity["kind"] == "Component"
     assert {"type": "ownedBy", "targetRef": "group:default/team-a"} in entity["relations"]
+    assert entity["spec"]["apiConsumedBy"] == ["component:www-artist"]  # unknown field kept
     assert entity["metadata"]["annotations"]["backstage.io/managed-by-location"].startswith("file:")
     searched = app_client.get("/api/catalog/entities", params={"q": "grafana"}).json()
     assert searched["items"][0]["metadata"]["name"] == "grafana"
