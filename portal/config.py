@@ -37,10 +37,22 @@ class Settings(BaseSettings):
     catalog_paths: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["catalog"])
     catalog_max_file_bytes: int = 2 * 1024 * 1024
     catalog_max_aliases: int = 100
+    gitops_remote: str | None = Field(
+        default=None,
+        description="URL of the Flux-watched repository; unset: a local bare repo in the data dir.",
+    )
+    gitops_branch: str = "main"
+    gitops_seed_dir: Path = Path("gitops-repo")
+    templates_dir: Path = Path("templates")
+    environments: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["dev", "staging", "prod"]
+    )
+    git_author_name: str = "Platform portal"
+    git_author_email: str = "portal@platform.invalid"
     session_cookie: str = "portal_session"
     secure_cookies: bool = False
 
-    @field_validator("catalog_paths", mode="before")
+    @field_validator("catalog_paths", "environments", mode="before")
     @classmethod
     def _split_paths(cls, value: object) -> object:
         """Accept a comma-separated list from the environment."""

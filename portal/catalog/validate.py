@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 NAME_RE = re.compile(r"^[a-zA-Z0-9]+([-_.][a-zA-Z0-9]+)*$")
 NAMESPACE_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 TAG_RE = re.compile(r"^[a-z0-9:+#]+(-[a-z0-9:+#]+)*$")
+LINK_SCHEMES = {"http", "https", "mailto", ""}
 API_VERSION_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[a-z0-9]+$")
 
 
@@ -29,6 +30,16 @@ class Link(_Open):
     title: str | None = None
     icon: str | None = None
     type: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        # Links are rendered as <a href>: a javascript: or data: URL from a catalog file
+        # would run in the portal's origin, so only web and mail links are accepted.
+        scheme = value.split(":", 1)[0].lower() if ":" in value.split("/", 1)[0] else ""
+        if scheme not in LINK_SCHEMES:
+            raise ValueError(f"must be an http(s) or mailto URL, not {scheme}:")
+        return value
 
 
 class Metadata(_Open):
@@ -210,7 +221,9 @@ class ValidEntity:
 def validate_document(data: Any) -> ValidEntity | list[FieldError]:
     """Validate one YAML document; return the parsed entity or the list of field errors."""
     if not isinstance(data, dict):
-        return [FieldError((), "a catalog document must be a mapping with apiVersion, kind, metadata")]
+        return [
+            FieldError((), "a catalog document must be a mapping with apiVersion, kind, metadata")
+        ]
     try:
         envelope = Envelope.model_validate(data)
     except ValidationError as exc:

@@ -85,3 +85,19 @@ def test_group_requires_children_like_backstage() -> None:
         "spec": {"type": "team"},
     }
     assert [e.dotted for e in errors_of(doc)] == ["spec.children"]
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [("https://example.com/x", True), ("mailto:team@example.com", True), ("/catalog", True),
+     ("javascript:alert(document.cookie)", False), ("JavaScript:alert(1)", False),
+     ("data:text/html,<script>", False)],
+)
+def test_link_urls_must_be_web_or_mail(url: str, ok: bool) -> None:
+    doc = component()
+    doc["metadata"]["links"] = [{"url": url}]
+    result = validate_document(doc)
+    assert isinstance(result, ValidEntity) is ok
+    if not ok:
+        assert isinstance(result, list)
+        assert result[0].dotted == "metadata.links[0].url"
