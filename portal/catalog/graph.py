@@ -8,7 +8,6 @@ from sqlmodel import Session, col, select
 
 from portal.catalog.models import Entity, Relation
 from portal.catalog.present import entity_url
-from portal.catalog.store import entities_by_ref
 
 _COLUMNS = {"domain": 0, "system": 1, "component": 2, "resource": 3, "api": 3}
 _EDGE_TYPES = ("partOf", "dependsOn", "providesApi", "consumesApi")
@@ -55,23 +54,20 @@ def system_graph(session: Session, entity: Entity) -> SystemGraph:
     system_ref = entity.ref if entity.kind_key == "system" else entity.system_ref
     if system_ref is None:
         return SystemGraph(None)
-    parts = session.exec(
-        select(Relation.target_ref)
-        .where(Relation.source_ref == system_ref, Relation.type == "hasPart")
+    linked = session.exec(
+        select(Relation.type, Relation.target_ref)
+        .where(Relation.source_ref == system_ref, col(Relation.type).in_(("hasPart", "partOf")))
         .distinct()
     ).all()
-    domains = session.exec(
-        select(Relation.target_ref)
-        .where(Relation.source_ref == system_ref, Relation.type == "partOf")
-        .distinct()
-    ).all()
-    refs = [system_ref, *domains, *parts][:MAX_NODES]
-    stored = entities_by_ref(session, refs)
+    # Sorted, so that a system with more than MAX_NODES parts always shows the same ones.
+    domains = sorted(target for type_, target in linked if type_ == "partOf")
+    parts = sorted(target for type_, target in linked if type_ == "hasPart")
+    refs = list(dict.fromkeys([system_ref, *domains, *parts]))[:MAX_NODES]
+    labels = _labels(session, refs)
     nodes: dict[str, Node] = {}
     for ref in refs:
-        found = stored.get(ref)
         kind = ref.split(":", 1)[0]
-        label = (found.title or found.name) if found else ref.split("/", 1)[1]
+        label = labels.get(ref) or ref.split("/", 1)[1]
         nodes[ref] = Node(ref, label, kind, entity_url(ref), current=ref == entity.ref)
     rows = session.exec(
         select(Relation.source_ref, Relation.type, Relation.target_ref)
@@ -86,6 +82,14 @@ def system_graph(session: Session, entity: Entity) -> SystemGraph:
     graph.edges = [Edge(nodes[s], nodes[t], kind) for s, kind, t in rows if s != t]
     _layout(graph, list(nodes.values()))
     return graph
+
+
+def _labels(session: Session, refs: list[str]) -> dict[str, str]:
+    """Return the title (or name) of the stored entities among ``refs``; nothing else is read."""
+    rows = session.exec(
+        select(Entity.ref, Entity.title, Entity.name).where(col(Entity.ref).in_(refs))
+    ).all()
+    return {ref: title or name for ref, title, name in rows}
 
 
 def _layout(graph: SystemGraph, nodes: list[Node]) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,8 +57,31 @@ class Limits:
     max_aliases: int = 100
 
 
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one bulk step of an import.
+
+    An import builds a few hundred thousand long-lived objects (documents, refs, relations);
+    each full collection re-scans all of them, which cost a 10,000-entity import about a
+    tenth of its time. Reference counting still frees everything as usual; the collector is
+    re-enabled (if it was on) when the step ends, whatever happens.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_sources(roots: list[str], git: GitFileReader, limits: Limits) -> ReadResult:
     """Read every root (file, directory or git file) and every Location reachable from it."""
+    with cyclic_gc_paused():
+        return _read_sources(roots, git, limits)
+
+
+def _read_sources(roots: list[str], git: GitFileReader, limits: Limits) -> ReadResult:
     result = ReadResult()
     seen_refs: dict[str, str] = {}
     visited: set[str] = set()
@@ -116,9 +142,8 @@ def _read_document(
     if document.data is None:
         return []
     checked = validate_document(document.data)
-    identity = _identity(document.data)
     if isinstance(checked, list):
-        _reject(result, location, document, checked, identity)
+        _reject(result, location, document, checked, _identity(document.data))
         return []
     envelope = checked.envelope
     ref = EntityRef(

@@ -9,10 +9,43 @@ from typing import Any
 import yaml
 
 try:  # libyaml is several times faster; the pure-Python loader behaves the same.
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - wheels ship libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
+
+class _Loader(_BaseLoader):
+    """The safe loader, with a shortcut for the tag resolution it does for every node."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """Return the same tag as ``Resolver.resolve``, skipping its work when none can apply.
+
+        A quoted scalar, or a plain one whose first character starts no implicit resolver
+        (``payments``, ``Handles card payments``), is a string; collections get the default
+        tags. Everything else, and any loader with path resolvers, takes the normal route.
+        """
+        resolvers = self.yaml_implicit_resolvers
+        if not self.yaml_path_resolvers and None not in resolvers:
+            if kind is yaml.ScalarNode:
+                if not implicit[0] or (value and value[0] not in resolvers):
+                    return self.DEFAULT_SCALAR_TAG
+            elif kind is yaml.MappingNode:
+                return self.DEFAULT_MAPPING_TAG
+            elif kind is yaml.SequenceNode:
+                return self.DEFAULT_SEQUENCE_TAG
+        tag: Any = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+        return tag
+
+
+def _scalar_text(loader: _BaseLoader, node: yaml.Node) -> Any:
+    return node.value
+
+
+# Backstage reads catalog YAML with the YAML 1.2 core schema: `since: 2024-01-01` stays the
+# string it looks like. PyYAML would build date/bytes objects that JSON (the database
+# column, the API) cannot hold, so those tags keep their text.
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _scalar_text)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _scalar_text)
 
 MAX_DEPTH = 200
 
@@ -124,38 +157,57 @@ class _PlainBuilder:
         self.count = 0
 
     def build(self, node: yaml.Node, depth: int) -> Any:
+        """Return the value of ``node`` at nesting ``depth``; scalar children are inlined."""
         if depth > MAX_DEPTH:
             raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
         start = self.count
         self.count += 1
-        tag = node.tag
         value: Any
-        if isinstance(node, yaml.ScalarNode):
-            if tag == _STR:
-                value = node.value
-            elif tag == _NULL:
-                value = None
-            elif tag in _CONVERTED:
-                try:
-                    value = self.loader.yaml_constructors[tag](self.loader, node)
-                except Exception as exc:  # the full path reports it in its own order
-                    raise _NotPlain from exc
-            else:
-                raise _NotPlain
-        elif isinstance(node, yaml.MappingNode) and tag == _MAP:
+        if type(node) is yaml.ScalarNode:
+            value = self.scalar(node)
+        elif type(node) is yaml.MappingNode and node.tag == _MAP:
+            if node.value and depth >= MAX_DEPTH:  # where the first child would fail
+                raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
             value = {}
             for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag in _SPECIAL_KEYS:
+                if type(key_node) is not yaml.ScalarNode or key_node.tag in _SPECIAL_KEYS:
                     raise _NotPlain
-                key = self.build(key_node, depth + 1)
-                value[key] = self.build(value_node, depth + 1)
-        elif isinstance(node, yaml.SequenceNode) and tag == _SEQ:
-            value = [self.build(item, depth + 1) for item in node.value]
+                key = self.scalar(key_node)
+                if type(value_node) is yaml.ScalarNode:
+                    value[key] = self.scalar(value_node)
+                    self.count += 2
+                else:
+                    self.count += 1
+                    value[key] = self.build(value_node, depth + 1)
+        elif type(node) is yaml.SequenceNode and node.tag == _SEQ:
+            if node.value and depth >= MAX_DEPTH:
+                raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
+            value = []
+            for item in node.value:
+                if type(item) is yaml.ScalarNode:
+                    value.append(self.scalar(item))
+                    self.count += 1
+                else:
+                    value.append(self.build(item, depth + 1))
         else:
             raise _NotPlain
         if self.count - start > self.max_nodes:
             raise YamlLimitError(f"YAML document would expand to more than {self.max_nodes} values")
         return value
+
+    def scalar(self, node: yaml.Node) -> Any:
+        """Return the value of a scalar node the way ``SafeConstructor`` builds it."""
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        if tag in _CONVERTED:
+            try:
+                return self.loader.yaml_constructors[tag](self.loader, node)
+            except Exception as exc:  # the full path reports it, in its own order
+                raise _NotPlain from exc
+        raise _NotPlain
 
 
 class YamlStream:
@@ -198,7 +250,7 @@ class YamlStream:
             loader.dispose()
 
     def _construct(self, loader: _Loader, node: yaml.Node, plain: bool) -> Any:
-        if plain:
+        if plain and self.max_nodes >= 1:
             try:
                 return _PlainBuilder(loader, self.max_nodes).build(node, 0)
             except _NotPlain:

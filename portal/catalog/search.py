@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, column, func, literal_column, table, text
-from sqlmodel import Session, col, select
+from sqlalchemy import CTE, ColumnElement, column, false, func, literal_column, table, text
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col, select
 
 from portal.catalog.models import Entity
 from portal.catalog.refs import RefError, parse_ref
 
+_COLUMNS = SQLModel.metadata.tables[Entity.__tablename__].c
+_NAME: tuple[ColumnElement[Any], bool] = (_COLUMNS.name, False)
 # Sort keys: (column, descending) pairs; ``desc=1`` reverses every one of them.
 SORTS: dict[str, tuple[tuple[ColumnElement[Any], bool], ...]] = {
-    "name": ((col(Entity.name), False),),
-    "kind": ((col(Entity.kind_key), False), (col(Entity.name), False)),
-    "owner": ((col(Entity.owner_ref), False), (col(Entity.name), False)),
-    "type": ((col(Entity.spec_type), False), (col(Entity.name), False)),
-    "lifecycle": ((col(Entity.lifecycle), False), (col(Entity.name), False)),
-    "updated": ((col(Entity.updated_at), True), (col(Entity.name), False)),
+    "name": (_NAME,),
+    "kind": ((_COLUMNS.kind_key, False), _NAME),
+    "owner": ((_COLUMNS.owner_ref, False), _NAME),
+    "type": ((_COLUMNS.spec_type, False), _NAME),
+    "lifecycle": ((_COLUMNS.lifecycle, False), _NAME),
+    "updated": ((_COLUMNS.updated_at, True), _NAME),
 }
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000  # deeper pages are refused: offsets past int64 crash the database
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: how both indexes split
 _FTS = table("catalog_entity_fts", column("rowid"))
+# Column weights: name and title count most, then tags, owner, description.
+_BM25 = "bm25(catalog_entity_fts, 10.0, 8.0, 4.0, 2.0, 1.0)"
+_PG_VECTOR: ColumnElement[Any] = literal_column("catalog_entity.search_vector")
+# The CTE hint exists since SQLite 3.35; older versions stay correct, only slower.
+_MATERIALIZED = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 @dataclass
@@ -90,6 +99,10 @@ def _ref_filter(value: str, default_kind: str) -> str:
 
 def _filters(query: EntityQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    values = (query.kind, query.type, query.lifecycle, query.owner, query.system, query.tag)
+    if any("\x00" in value for value in values):
+        # No stored value holds a NUL (PostgreSQL refuses the parameter outright).
+        return [false()]
     if query.kind:
         conditions.append(col(Entity.kind_key) == query.kind.lower())
     if query.type:
@@ -101,71 +114,137 @@ def _filters(query: EntityQuery) -> list[ColumnElement[bool]]:
     if query.system:
         conditions.append(col(Entity.system_ref) == _ref_filter(query.system, "system"))
     if query.tag:
-        padded = literal_column("' '") + col(Entity.tags_text) + literal_column("' '")
-        conditions.append(padded.like(f"% {query.tag} %"))
+        padded: ColumnElement[str] = (
+            literal_column("' '") + col(Entity.tags_text) + literal_column("' '")
+        )
+        conditions.append(padded.contains(f" {query.tag} ", autoescape=True))
     if not query.include_orphans:
         conditions.append(col(Entity.orphan).is_(False))
     return conditions
 
 
-def _with_search(
-    session: Session, statement: Select[Any], tokens: list[str]
-) -> tuple[Select[Any], ColumnElement[Any] | None]:
-    """Add the dialect's full-text match and return the rank expression (lower is better)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        tsquery = " & ".join(f"{token}:*" for token in tokens)
-        statement = statement.where(
-            text("catalog_entity.search_vector @@ to_tsquery('simple', :tsq)")
-        ).params(tsq=tsquery)
-        rank = literal_column(
-            "-ts_rank(catalog_entity.search_vector, to_tsquery('simple', :tsq))"
-        )
-        return statement, rank
+def _sqlite_hits(tokens: list[str], *, ranked: bool) -> CTE:
+    """Return the FTS5 matches (and their bm25 rank), computed before any filter is applied.
+
+    ``MATERIALIZED`` keeps SQLite from driving the query from a filter's index (say all
+    4,000 components) and re-running the full-text match for each of those rows.
+    """
     match = " ".join(f'"{token}"*' for token in tokens)
-    statement = statement.join(_FTS, _FTS.c.rowid == col(Entity.id)).where(text("catalog_entity_fts MATCH :match")).params(match=match)
-    # Column weights: name and title count most, then tags, owner, description.
-    rank = literal_column("bm25(catalog_entity_fts, 10.0, 8.0, 4.0, 2.0, 1.0)")
-    return statement, rank
+    columns: list[ColumnElement[Any]] = [_FTS.c.rowid.label("id")]
+    if ranked:
+        columns.append(literal_column(_BM25).label("rank"))
+    hits = (
+        sa_select(*columns)
+        .where(text("catalog_entity_fts MATCH :match").bindparams(match=match))
+        .cte("hits")
+    )
+    return hits.prefix_with("MATERIALIZED") if _MATERIALIZED else hits
+
+
+def _postgres_match(tokens: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """Return the tsvector condition and its rank (higher is better)."""
+    tsquery = func.to_tsquery(
+        literal_column("'simple'::regconfig"), " & ".join(f"{token}:*" for token in tokens)
+    )
+    return _PG_VECTOR.bool_op("@@")(tsquery), func.ts_rank(_PG_VECTOR, tsquery)
+
+
+def _sorted(key: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
+    ordered = key.desc() if descending else key.asc()
+    if not getattr(key, "nullable", False):
+        return ordered
+    # PostgreSQL's default (empty values last going up, first going down) on every database.
+    return ordered.nulls_first() if descending else ordered.nulls_last()
+
+
+def _postgres_search_page(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    order: list[tuple[ColumnElement[Any], bool]],
+    limit: int,
+    offset: int,
+) -> tuple[list[Entity], int | None]:
+    """Return one page of matches and their total, from a single scan of the table.
+
+    The matches are ranked and counted on narrow rows (id and sort keys), and only the
+    page's entities are then read whole: the same as a page query plus a count query,
+    at about half the cost. The total is None when only a too-far offset left the page empty.
+    """
+    keys = [expression.label(f"key{index}") for index, (expression, _) in enumerate(order)]
+    page = (
+        sa_select(_COLUMNS.id, func.count().over().label("total"), *keys)
+        .where(*conditions)
+        .order_by(
+            *(_sorted(key, descending) for key, (_, descending) in zip(keys, order, strict=True))
+        )
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    statement = (
+        select(Entity, page.c.total)
+        .join(page, page.c.id == col(Entity.id))
+        .order_by(
+            *(_sorted(page.c[key.name], desc) for key, (_, desc) in zip(keys, order, strict=True))
+        )
+    )
+    rows = session.exec(statement).all()
+    if not rows:
+        return [], 0 if offset == 0 else None
+    return [entity for entity, _total in rows], rows[0][1]
 
 
 def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     """Return one page of entities matching ``query``, ranked by relevance when searching."""
     limit = max(1, min(query.limit, MAX_LIMIT))
-    offset = max(0, query.offset)
+    offset = min(max(0, query.offset), MAX_OFFSET)
     conditions = _filters(query)
     tokens = _tokens(query.q)
-    statement: Select[Any] = select(Entity).where(*conditions)
-    counter: Select[Any] = select(func.count(col(Entity.id))).where(*conditions)
-    rank: ColumnElement[Any] | None = None
-    if tokens:
-        statement, rank = _with_search(session, statement, tokens)
-        counter, _ = _with_search(session, counter, tokens)
+    on_postgres = bool(tokens) and session.get_bind().dialect.name == "postgresql"
+    statement = select(Entity)
+    counter = select(func.count()).select_from(Entity)
+    rank: tuple[ColumnElement[Any], bool] | None = None
+    if on_postgres:
+        match, score = _postgres_match(tokens)
+        conditions.append(match)
+        rank = (score, True)
+    elif tokens:
+        hits = _sqlite_hits(tokens, ranked=True)
+        statement = statement.join(hits, hits.c.id == col(Entity.id))
+        rank = (hits.c.rank, False)  # bm25: lower is better
+        counted = _sqlite_hits(tokens, ranked=False)
+        counter = counter.join(counted, counted.c.id == col(Entity.id))
+    order: list[tuple[ColumnElement[Any], bool]]
     if query.sort in SORTS:
-        order = [
-            column.desc() if descending != query.desc else column.asc()
-            for column, descending in SORTS[query.sort]
-        ]
+        order = [(column, descending != query.desc) for column, descending in SORTS[query.sort]]
     elif rank is not None:
-        order = [rank, col(Entity.name)]
+        order = [rank, _NAME]
     else:
-        order = [col(Entity.kind_key), col(Entity.name)]
-    items = list(session.exec(statement.order_by(*order).limit(limit).offset(offset)).all())
-    total = int(session.exec(counter).one())
+        order = [(_COLUMNS.kind_key, False), _NAME]
+    # Names repeat across kinds and namespaces: the unique ref keeps pages from overlapping.
+    order.append((_COLUMNS.ref, order[-1][1]))
+    total: int | None = None
+    if on_postgres:
+        items, total = _postgres_search_page(session, conditions, order, limit, offset)
+    else:
+        statement = statement.where(*conditions).order_by(*(_sorted(*key) for key in order))
+        items = list(session.exec(statement.limit(limit).offset(offset)).all())
+    if total is None:
+        total = session.exec(counter.where(*conditions)).one()
     return EntityPage(items=items, total=total, query=query)
 
 
 def facets(session: Session) -> dict[str, list[str]]:
     """Return the distinct values offered by the list filters."""
     values: dict[str, list[str]] = {}
-    for name, column in (
+    for name, facet in (
         ("kind", Entity.kind),
         ("type", Entity.spec_type),
         ("lifecycle", Entity.lifecycle),
         ("owner", Entity.owner_ref),
         ("system", Entity.system_ref),
     ):
-        rows = session.exec(select(column).where(col(column).is_not(None)).distinct()).all()
+        rows = session.exec(select(facet).where(col(facet).is_not(None)).distinct()).all()
         values[name] = sorted({str(row) for row in rows})
     tags: set[str] = set()
     for tags_text in session.exec(select(Entity.tags_text).where(Entity.tags_text != "")):

@@ -222,3 +222,16 @@ def test_location_inside_a_git_repository(
 def test_malformed_locations_are_reported(session: Session, settings: Settings, bad: str) -> None:
     report = import_locations(session, [bad], settings)
     assert report.added == 0 and report.problems[0].source == bad
+
+
+def test_yaml_dates_and_binary_stay_text(
+    session: Session, settings: Settings, tmp_path: Path
+) -> None:
+    document = component("dated") + "  since: 2024-01-01\n  blob: !!binary aGVsbG8=\n"
+    file = write(tmp_path / "c.yaml", document)
+    report = import_locations(session, [str(file)], settings)
+    assert report.problems == []
+    stored = entity(session, "component:default/dated")
+    assert stored is not None
+    assert stored.document["spec"]["since"] == "2024-01-01"
+    assert stored.document["spec"]["blob"] == "aGVsbG8="

@@ -82,3 +82,12 @@ def test_facets_list_filter_values(catalog: Session) -> None:
     assert "Component" in values["kind"]
     assert "group:default/team-a" in values["owner"]
     assert "java" in values["tag"]
+
+
+def test_empty_values_sort_last_on_every_database(catalog: Session) -> None:
+    ascending = list_entities(catalog, EntityQuery(sort="lifecycle", limit=500)).items
+    lifecycles = [e.lifecycle for e in ascending]
+    assert lifecycles[0] == "deprecated"
+    assert lifecycles[-1] is None
+    descending = list_entities(catalog, EntityQuery(sort="lifecycle", desc=True, limit=500)).items
+    assert descending[0].lifecycle is None

@@ -89,9 +89,14 @@ def test_group_requires_children_like_backstage() -> None:
 
 @pytest.mark.parametrize(
     ("url", "ok"),
-    [("https://example.com/x", True), ("mailto:team@example.com", True), ("/catalog", True),
-     ("javascript:alert(document.cookie)", False), ("JavaScript:alert(1)", False),
-     ("data:text/html,<script>", False)],
+    [
+        ("https://example.com/x", True),
+        ("mailto:team@example.com", True),
+        ("/catalog", True),
+        ("javascript:alert(document.cookie)", False),
+        ("JavaScript:alert(1)", False),
+        ("data:text/html,<script>", False),
+    ],
 )
 def test_link_urls_must_be_web_or_mail(url: str, ok: bool) -> None:
     doc = component()
