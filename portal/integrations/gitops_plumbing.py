@@ -1,0 +1,318 @@
+"""Low-level pieces of the GitOps writer: running git, locks, credentials, paths, trees.
+
+Everything here works on a git directory with plumbing commands only, so no working tree
+is ever read or written and a half-built commit is never visible to anyone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import subprocess
+import tempfile
+import threading
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from portal.integrations.git import GitError
+
+Author = tuple[str, str]
+"""A commit identity: ``(name, email)``."""
+
+# Variables a parent git process (a hook, `git rebase -x`) may export; inherited, they
+# would point our commands at another repository or index.
+_INHERITED_GIT_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+    "GIT_QUARANTINE_PATH",
+)
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+class GitOpsError(GitError):
+    """A write to the GitOps repository was refused or failed; the message says why."""
+
+
+class PathRefusedError(GitOpsError):
+    """A file path is not a plain relative path inside the repository."""
+
+
+class FileExistsOnMainError(GitOpsError):
+    """A scaffold tried to add a file (or directory) that main already has."""
+
+
+class BranchExistsError(GitOpsError):
+    """The branch to create already exists on the remote."""
+
+
+class RefNotFoundError(GitOpsError):
+    """A branch, commit or file does not exist in the GitOps repository."""
+
+
+class MergeConflictError(GitOpsError):
+    """A branch cannot be merged into main without a person resolving conflicts."""
+
+    def __init__(self, branch: str, paths: Sequence[str]) -> None:
+        super().__init__(f"cannot merge {branch}: conflicts in {', '.join(paths) or 'the tree'}")
+        self.paths = list(paths)
+
+
+@dataclass(frozen=True)
+class RemoteUrl:
+    """A remote URL split into what may be stored on disk and what stays in memory."""
+
+    full: str = field(repr=False)
+    public: str
+    hidden: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def parse(cls, url: str) -> RemoteUrl:
+        """Strip credentials (an https user or token, any password) from the public form."""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return cls(full=url, public=url)
+        if "@" not in parts.netloc or not parts.scheme:
+            return cls(full=url, public=url)
+        userinfo, _, host = parts.netloc.rpartition("@")
+        user, has_password, password = userinfo.partition(":")
+        web = parts.scheme.lower() in {"http", "https"}
+        if not web and not has_password:
+            return cls(full=url, public=url)
+        # Tokens travel as the https user name too (``https://TOKEN@host/...``).
+        hidden = [userinfo, password] + ([user] if web else [])
+        netloc = host if web or not user else f"{user}@{host}"
+        return cls(
+            full=url,
+            public=urlunsplit(parts._replace(netloc=netloc)),
+            hidden=tuple(sorted((h for h in hidden if len(h) >= 4), key=len, reverse=True)),
+        )
+
+    def env(self) -> dict[str, str]:
+        """Config (in the environment, never on disk) that puts the credentials back."""
+        if self.full == self.public:
+            return {}
+        index = int(os.environ.get("GIT_CONFIG_COUNT", "0") or "0")
+        return {
+            "GIT_CONFIG_COUNT": str(index + 1),
+            f"GIT_CONFIG_KEY_{index}": f"url.{self.full}.insteadOf",
+            f"GIT_CONFIG_VALUE_{index}": self.public,
+        }
+
+    def redact(self, text: str) -> str:
+        """Replace every credential in ``text`` with ``***``."""
+        for secret in self.hidden:
+            text = text.replace(secret, "***")
+        return text
+
+
+def run(
+    git_dir: Path | None,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    ok: Collection[int] = (0,),
+    remote: RemoteUrl | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run git on ``git_dir`` without prompts; raise :class:`GitOpsError` on other exit codes."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _INHERITED_GIT_VARS}
+    full_env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_LITERAL_PATHSPECS="1")
+    if remote is not None:
+        full_env.update(remote.env())
+    full_env.update(env or {})
+    command = ["git"] + ([f"--git-dir={git_dir}"] if git_dir is not None else []) + list(args)
+    redact = remote.redact if remote is not None else str
+    try:
+        result = subprocess.run(
+            command, input=stdin, capture_output=True, env=full_env, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise GitOpsError(f"git {args[0]} timed out after {timeout:.0f} s") from None
+    if result.returncode not in ok:
+        message = redact(result.stderr.decode(errors="replace").strip())
+        raise GitOpsError(message or f"git {args[0]} failed with exit code {result.returncode}")
+    return result
+
+
+def out(
+    git_dir: Path | None,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    remote: RemoteUrl | None = None,
+) -> str:
+    """Run git (as :func:`run`) and return its stripped stdout as text."""
+    result = run(git_dir, *args, env=env, stdin=stdin, remote=remote)
+    return result.stdout.decode(errors="replace").strip()
+
+
+_THREAD_LOCKS: dict[Path, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold the per-path thread lock, then an ``flock`` on ``lock_file`` (other processes).
+
+    Not re-entrant: a second ``flock`` from the same thread on a new descriptor would wait
+    for itself.
+    """
+    key = lock_file.resolve()
+    with _THREAD_LOCKS_GUARD:
+        thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
+    with thread_lock, open(key, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def checked_path(path: str) -> str:
+    """Return ``path`` if it is a plain relative POSIX path that stays inside the tree."""
+    if not isinstance(path, str) or not path:
+        raise PathRefusedError("empty file path")
+    if path.startswith("/") or re.match(r"[A-Za-z]:", path):
+        raise PathRefusedError(f"{path!r}: absolute paths are refused")
+    if "\\" in path or any(ord(char) < 32 or char == "\x7f" for char in path):
+        raise PathRefusedError(f"{path!r}: backslashes and control characters are refused")
+    for part in path.split("/"):
+        if part in {"", ".", ".."}:
+            raise PathRefusedError(f"{path!r}: empty, '.' and '..' path segments are refused")
+        # Windows and macOS file systems fold case and trailing dots: ".GIT." is ".git".
+        if part.lower().rstrip(". ") == ".git":
+            raise PathRefusedError(f"{path!r}: paths through .git are refused")
+    return path
+
+
+def parent_dirs(path: str) -> list[str]:
+    """Return every ancestor directory of a relative path, outermost first."""
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def checked_identity(who: Author) -> Author:
+    """Refuse identities git would mangle (angle brackets, line breaks)."""
+    name, email = who
+    for value in (name, email):
+        if not value.strip() or any(char in value for char in "<>\n\r\0"):
+            raise GitOpsError(f"invalid git identity {name!r} <{email}>")
+    return name, email
+
+
+def commit_tree(
+    git_dir: Path,
+    tree: str,
+    parents: Sequence[str],
+    message: str,
+    author: Author,
+    committer: Author,
+) -> str:
+    """Write a commit object (nothing points at it yet) and return its sha."""
+    if not message.strip() or "\0" in message:
+        raise GitOpsError("a commit needs a non-empty message without NUL characters")
+    (author_name, author_email), (committer_name, committer_email) = (
+        checked_identity(author),
+        checked_identity(committer),
+    )
+    env = {
+        "GIT_AUTHOR_NAME": author_name,
+        "GIT_AUTHOR_EMAIL": author_email,
+        "GIT_COMMITTER_NAME": committer_name,
+        "GIT_COMMITTER_EMAIL": committer_email,
+    }
+    parent_args = [arg for parent in parents for arg in ("-p", parent)]
+    text = message if message.endswith("\n") else message + "\n"
+    return out(git_dir, "commit-tree", tree, *parent_args, "-F", "-", env=env, stdin=text.encode())
+
+
+def write_tree(
+    git_dir: Path, base: str | None, files: Mapping[str, bytes], executable: Collection[str] = ()
+) -> str:
+    """Write blobs for ``files`` and a tree of ``base`` plus them, in a private index."""
+    with tempfile.TemporaryDirectory(prefix="portal-gitops-") as scratch:
+        env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+        if base is not None:
+            run(git_dir, "read-tree", base, env=env)
+        paths = sorted(files)
+        if paths:
+            blob_files = []
+            for number, path in enumerate(paths):
+                blob_file = Path(scratch) / f"blob-{number}"
+                blob_file.write_bytes(files[path])
+                blob_files.append(str(blob_file))
+            listing = ("\n".join(blob_files) + "\n").encode()
+            hashed = out(
+                git_dir, "hash-object", "-w", "--no-filters", "--stdin-paths", stdin=listing
+            )
+            entries = b"".join(
+                f"{'100755' if path in executable else '100644'} {sha}\t{path}\0".encode()
+                for path, sha in zip(paths, hashed.split(), strict=True)
+            )
+            run(git_dir, "update-index", "--add", "-z", "--index-info", env=env, stdin=entries)
+        return out(git_dir, "write-tree", env=env)
+
+
+def object_types(git_dir: Path, commit: str, paths: Sequence[str]) -> dict[str, str]:
+    """Return ``{path: "blob" | "tree" | ...}`` for the paths that exist at ``commit``."""
+    if not paths:
+        return {}
+    query = "".join(f"{commit}:{path}\n" for path in paths).encode()
+    lines = out(git_dir, "cat-file", "--batch-check=%(objecttype)", stdin=query).splitlines()
+    # A missing object prints "<query> missing"; a found one prints just its type.
+    return {
+        path: kind
+        for path, kind in zip(paths, lines, strict=True)
+        if kind in {"blob", "tree", "commit", "tag"}
+    }
+
+
+def is_sha(ref: str) -> bool:
+    """Tell whether ``ref`` is a full, lower-case hexadecimal object name."""
+    return bool(_SHA.fullmatch(ref))
+
+
+def seed_bare_remote(remote_dir: Path, seed_dir: Path, branch: str, committer: Author) -> None:
+    """Make ``remote_dir`` a bare repository whose ``branch`` is one commit of ``seed_dir``."""
+    if not (remote_dir / "HEAD").exists():
+        run(None, "init", "--quiet", "--bare", f"--initial-branch={branch}", str(remote_dir))
+    # Behave like a hosted remote: no history rewriting, objects checked on receive,
+    # and a reflog of main for the audit trail.
+    for key, value in (
+        ("receive.denyNonFastForwards", "true"),
+        ("receive.fsckObjects", "true"),
+        ("core.logAllRefUpdates", "always"),
+    ):
+        run(remote_dir, "config", key, value)
+    probe = run(remote_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
+    if probe.returncode == 0:
+        return
+    if not seed_dir.is_dir():
+        raise GitOpsError(f"GitOps seed directory {seed_dir} (PORTAL_GITOPS_SEED_DIR) not found")
+    files: dict[str, bytes] = {}
+    executable: set[str] = set()
+    for path in sorted(seed_dir.rglob("*")):
+        relative = path.relative_to(seed_dir).as_posix()
+        if path.is_symlink():
+            raise GitOpsError(f"{path}: symlinks are not allowed in the GitOps seed")
+        if ".git" in path.relative_to(seed_dir).parts or path.is_dir():
+            continue
+        files[checked_path(relative)] = path.read_bytes()
+        if path.stat().st_mode & 0o111:
+            executable.add(relative)
+    tree = write_tree(remote_dir, None, files, executable)
+    message = f"Seed the GitOps repository from {seed_dir.name}/\n"
+    commit = commit_tree(remote_dir, tree, [], message, committer, committer)
+    # An empty old value: only create main, never overwrite one a concurrent seed made.
+    run(remote_dir, "update-ref", f"refs/heads/{branch}", commit, "")

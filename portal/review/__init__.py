@@ -1,0 +1,1 @@
+"""Review of changes to the GitOps repository: diffs, approvals and the automatic checks."""

@@ -1,0 +1,231 @@
+"""The automatic checks of a change: kustomize build, schemas, policy and cost, per environment.
+
+Synchronous and self-contained on purpose: the job runner calls ``run_manifest_checks`` in a
+worker. Each check is isolated, so a check that crashes is reported as ``error`` and the
+others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from portal.integrations.kubernetes import (
+    PINNED_KUBERNETES_VERSION,
+    KubectlNotFoundError,
+    KubernetesToolError,
+    Severity,
+    kustomize_build,
+)
+from portal.integrations.kubernetes_schemas import validate_objects
+from portal.review.cost import CostEstimate, PriceSheet, estimate_monthly_cost
+from portal.review.policy import evaluate_objects, evaluate_service_files
+
+logger = logging.getLogger(__name__)
+
+# Environment names become a path (deploy/overlays/<env>): DNS labels only, no separators.
+ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class CheckStatus(StrEnum):
+    """Outcome of one check; ``error`` means the check itself could not run."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Finding(BaseModel):
+    """One thing a check found, pointing at an object (or file) and the field in it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    severity: Severity
+    rule: str
+    object: str
+    source: str
+    path: str
+    message: str
+    reason: str = ""
+
+
+class CheckResult(BaseModel):
+    """The result of one check, e.g. ``schema (prod)``; ``model_dump(mode="json")`` stores it."""
+
+    name: str
+    check: str
+    environment: str | None = None
+    status: CheckStatus
+    summary: str
+    findings: list[Finding] = []
+    duration_ms: int = 0
+    cost: CostEstimate | None = None
+
+
+def status_of(findings: Iterable[Finding]) -> CheckStatus:
+    """Failed on any error, warning on any warning, else passed (notes do not count)."""
+    severities = {finding.severity for finding in findings}
+    if Severity.ERROR in severities:
+        return CheckStatus.FAILED
+    if Severity.WARNING in severities:
+        return CheckStatus.WARNING
+    return CheckStatus.PASSED
+
+
+@dataclass
+class _Outcome:
+    summary: str
+    findings: list[Finding] = field(default_factory=list)
+    cost: CostEstimate | None = None
+
+
+def _run(check: str, environment: str | None, body: Callable[[], _Outcome]) -> CheckResult:
+    name = f"{check} ({environment})" if environment else check
+    started = time.perf_counter()
+    try:
+        outcome = body()
+    except Exception as error:  # a crashing check is reported; the others still run
+        logger.exception("check %s crashed", name)
+        return CheckResult(
+            name=name,
+            check=check,
+            environment=environment,
+            status=CheckStatus.ERROR,
+            summary=f"the check could not run: {type(error).__name__}: {error}",
+            duration_ms=round((time.perf_counter() - started) * 1000),
+        )
+    return CheckResult(
+        name=name,
+        check=check,
+        environment=environment,
+        status=status_of(outcome.findings),
+        summary=outcome.summary,
+        findings=outcome.findings,
+        duration_ms=round((time.perf_counter() - started) * 1000),
+        cost=outcome.cost,
+    )
+
+
+def _findings(items: Iterable[BaseModel]) -> list[Finding]:
+    return [Finding.model_validate(item.model_dump()) for item in items]
+
+
+def _count(findings: Sequence[Finding], subject: str) -> str:
+    errors = sum(finding.severity == Severity.ERROR for finding in findings)
+    warnings = sum(finding.severity == Severity.WARNING for finding in findings)
+    if not errors and not warnings:
+        return f"{subject}: no problems"
+    parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
+    parts += [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else []
+    rules = sorted({finding.rule for finding in findings if finding.severity != Severity.INFO})
+    return f"{subject}: {' and '.join(parts)} ({', '.join(rules)})"
+
+
+def _build(service_dir: Path, environment: str, kubectl: Path | None, into: list[Any]) -> _Outcome:
+    overlay = f"deploy/overlays/{environment}"
+    if not ENVIRONMENT_NAME.match(environment):
+        message = f"{environment!r} is not a valid environment name"
+    elif not (service_dir / overlay).is_dir():
+        message = f"{overlay} is missing: every environment needs an overlay"
+    else:
+        try:
+            objects = kustomize_build(
+                service_dir / overlay, relative_to=service_dir, kubectl=kubectl
+            )
+        except KubectlNotFoundError:
+            raise  # the tool is missing, the manifests are not at fault: status error
+        except KubernetesToolError as error:
+            message = str(error)
+        else:
+            into.extend(objects)
+            return _Outcome(f"{len(objects)} objects rendered from {overlay}")
+    finding = Finding(
+        severity=Severity.ERROR,
+        rule="kustomize-build",
+        object=overlay,
+        source=overlay,
+        path="",
+        message=message,
+    )
+    return _Outcome(f"{overlay} does not build", [finding])
+
+
+def _schema(objects: list[dict[str, Any]], k8s_version: str, source: str) -> _Outcome:
+    findings = _findings(validate_objects(objects, k8s_version, source=source))
+    subject = f"{len(objects)} objects against Kubernetes {k8s_version} and CRD schemas"
+    return _Outcome(_count(findings, subject), findings)
+
+
+def _policy(objects: list[dict[str, Any]]) -> _Outcome:
+    findings = _findings(evaluate_objects(objects))
+    return _Outcome(_count(findings, f"policy on {len(objects)} objects"), findings)
+
+
+def _service_policy(service_dir: Path, owner_exists: Callable[[str], bool]) -> _Outcome:
+    found = evaluate_service_files(
+        owner_exists=owner_exists,
+        catalog_info=service_dir / "catalog-info.yaml",
+        slo=service_dir / "slo.yaml",
+    )
+    findings = _findings(found)
+    return _Outcome(_count(findings, "catalog-info.yaml and slo.yaml"), findings)
+
+
+def _cost_outcome(objects: list[dict[str, Any]], price_sheet: PriceSheet) -> _Outcome:
+    estimate = estimate_monthly_cost(objects, price_sheet)
+    currency = estimate.currency
+    summary = f"estimated {estimate.total:.2f} {currency}/month"
+    if estimate.max_total != estimate.total:
+        summary += f" (up to {estimate.max_total:.2f} at autoscaler maximum)"
+    notes = [
+        Finding(
+            severity=Severity.INFO,
+            rule="cost",
+            object=line.object,
+            source=line.source,
+            path="",
+            message=f"{line.replicas} replica(s): {line.monthly:.2f} {currency}/month"
+            + (f" ({line.note})" if line.note else ""),
+        )
+        for line in estimate.lines
+    ]
+    return _Outcome(summary, notes, estimate)
+
+
+def run_manifest_checks(
+    service_dir: Path,
+    environments: Sequence[str],
+    owner_exists: Callable[[str], bool],
+    price_sheet: PriceSheet,
+    *,
+    k8s_version: str = PINNED_KUBERNETES_VERSION,
+    kubectl: Path | None = None,
+) -> list[CheckResult]:
+    """Check one service folder (``services/<name>`` of the GitOps repository).
+
+    Returns ``policy`` for the service files (owner, SLO), then for each environment
+    ``kustomize (env)``, and when that overlay builds, ``schema (env)``, ``policy (env)`` and
+    ``cost (env)``. A build that fails leaves out the three checks that need its objects.
+    """
+    results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
+    for environment in environments:
+        objects: list[dict[str, Any]] = []
+        build = partial(_build, service_dir, environment, kubectl, objects)
+        results.append(_run("kustomize", environment, build))
+        if results[-1].status != CheckStatus.PASSED:
+            continue
+        source = f"deploy/overlays/{environment}"
+        results.append(_run("schema", environment, partial(_schema, objects, k8s_version, source)))
+        results.append(_run("policy", environment, partial(_policy, objects)))
+        results.append(_run("cost", environment, partial(_cost_outcome, objects, price_sheet)))
+    return results

@@ -1,0 +1,259 @@
+"""Estimated monthly cost of rendered manifests: requests x replicas x a price sheet.
+
+The estimate is what the change asks the cluster to reserve (OpenCost allocates by the same
+requests), before anything runs: CPU core-hours, memory GiB-hours and GPU-hours over a
+730-hour month. Measured cost after deploy comes from Prometheus, elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from portal.integrations.kubernetes import hpa_targets, object_ref, object_source, pod_spec
+
+HOURS_PER_MONTH = Decimal(730)  # 365 days x 24 h / 12: the month of cloud price lists
+CENT = Decimal("0.01")
+GIB = Decimal(2**30)
+
+_QUANTITY = re.compile(
+    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>[KMGTPE]i|[eE][+-]?\d+|[numkMGTPE])?$"
+)
+_SUFFIX = {
+    **{f"{unit}i": Decimal(1024) ** power for power, unit in enumerate("KMGTPE", start=1)},
+    **{unit: Decimal(1000) ** power for power, unit in enumerate("kMGTPE", start=1)},
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+}
+SCALED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
+BATCH_KINDS = frozenset({"Job", "CronJob"})
+
+
+class PriceSheet(BaseModel):
+    """Unit prices, loadable from YAML (``PriceSheet.from_yaml``).
+
+    Defaults: CPU core-hour, memory GiB-hour and GPU-hour are OpenCost's default on-demand
+    prices (USD); the LLM price per 1,000 tokens is a placeholder. Set your contract's prices.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    currency: str = "USD"
+    cpu_core_hour: Decimal = Field(default=Decimal("0.031611"), ge=0)
+    memory_gib_hour: Decimal = Field(default=Decimal("0.004237"), ge=0)
+    gpu_hour: Decimal = Field(default=Decimal("0.95"), ge=0)
+    llm_tokens_1k: Decimal = Field(default=Decimal("0.002"), ge=0)
+
+    @classmethod
+    def from_yaml(cls, path: Path) -> PriceSheet:
+        """Load a price sheet; missing keys keep their defaults, unknown keys are refused."""
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"{path}: cannot read the price sheet: {error}") from error
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a price sheet is a mapping of price names to numbers")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
+            )
+            raise ValueError(f"{path}: {problems}") from error
+
+
+class CostLine(BaseModel):
+    """The estimate for one workload; sizes are per replica, costs for all replicas."""
+
+    object: str
+    source: str
+    replicas: int
+    max_replicas: int
+    cpu_cores: Decimal
+    memory_gib: Decimal
+    gpus: Decimal
+    monthly: Decimal
+    max_monthly: Decimal
+    note: str = ""
+
+
+class CostEstimate(BaseModel):
+    """Monthly estimate of a set of objects, per workload and in total."""
+
+    currency: str
+    lines: list[CostLine]
+    total: Decimal
+    max_total: Decimal
+    not_estimated: list[str] = Field(default_factory=list)
+
+    def breakdown(self) -> str:
+        """Render a plain-text table, amounts rounded to cents."""
+        rows = [
+            f"{line.object}: {line.replicas} x ({_number(line.cpu_cores)} CPU, "
+            f"{_number(line.memory_gib)} GiB"
+            + (f", {_number(line.gpus)} GPU" if line.gpus else "")
+            + f") = {_money(line.monthly)} {self.currency}/month"
+            + (f" ({line.note})" if line.note else "")
+            for line in self.lines
+        ]
+        total = f"Total: {_money(self.total)} {self.currency}/month"
+        if self.max_total != self.total:
+            total += f" (up to {_money(self.max_total)} at autoscaler maximum)"
+        rows.append(total)
+        rows.extend(f"Not estimated: {item}" for item in self.not_estimated)
+        return "\n".join(rows)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(CENT))
+
+
+def _number(value: Decimal) -> str:
+    text = f"{value.quantize(Decimal('0.001')).normalize():f}"
+    return text
+
+
+def parse_quantity(value: object) -> Decimal:
+    """Parse a Kubernetes quantity (``250m``, ``0.5``, ``512Mi``, ``1G``, ``1e3``) exactly."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"invalid quantity {value!r}")
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    match = _QUANTITY.match(value.strip())
+    if not match:
+        raise ValueError(f"invalid quantity {value!r}")
+    number, suffix = Decimal(match["number"]), match["suffix"]
+    if not suffix:
+        return number
+    if suffix[0] in "eE" and len(suffix) > 1:
+        try:
+            return number.scaleb(int(suffix[1:]))
+        except InvalidOperation as error:
+            raise ValueError(f"invalid quantity {value!r}") from error
+    return number * _SUFFIX[suffix]
+
+
+def _container_requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
+    resources = _mapping(container.get("resources"))
+    # Kubernetes sets a missing request to the limit: a limits-only container reserves it.
+    merged = {**_mapping(resources.get("limits")), **_mapping(resources.get("requests"))}
+    amounts = {"cpu": Decimal(0), "memory": Decimal(0), "gpu": Decimal(0)}
+    for name, quantity in merged.items():
+        key = "gpu" if str(name).endswith("/gpu") else str(name)
+        if key in amounts:
+            amounts[key] += parse_quantity(quantity)
+    return amounts
+
+
+def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
+    """Return one pod's requests as the scheduler counts them.
+
+    Keys ``cpu`` (cores), ``memory`` (bytes) and ``gpu``. Init containers run one at a time
+    before the others, so the pod reserves the larger of their peak and the running sum.
+    """
+    running = {"cpu": Decimal(0), "memory": Decimal(0), "gpu": Decimal(0)}
+    init_peak = dict(running)
+    for key in ("initContainers", "containers"):
+        containers = pod.get(key)
+        for container in containers if isinstance(containers, list) else []:
+            if not isinstance(container, Mapping):
+                continue
+            amounts = _container_requests(container)
+            # A sidecar (init container with restartPolicy Always) keeps running beside the app.
+            sidecar = key == "initContainers" and container.get("restartPolicy") == "Always"
+            target = running if key == "containers" or sidecar else None
+            for resource, amount in amounts.items():
+                if target is not None:
+                    target[resource] += amount
+                else:
+                    init_peak[resource] = max(init_peak[resource], amount)
+    return {resource: max(running[resource], init_peak[resource]) for resource in running}
+
+
+def _replicas(
+    obj: Mapping[str, Any], hpas: Mapping[tuple[str, str, str], Mapping[str, Any]]
+) -> tuple[int, int, str]:
+    """(replicas, maximum replicas, note) priced for a workload."""
+    metadata, spec = _mapping(obj.get("metadata")), _mapping(obj.get("spec"))
+    kind = str(obj.get("kind"))
+    key = (str(metadata.get("namespace") or ""), kind, str(metadata.get("name")))
+    if kind in SCALED_KINDS and key in hpas:
+        minimum = int(hpas[key].get("minReplicas") or 1)
+        maximum = int(hpas[key].get("maxReplicas") or minimum)
+        return minimum, maximum, f"HPA {minimum}-{maximum}"
+    if kind in SCALED_KINDS:
+        replicas = spec.get("replicas")
+        count = 1 if replicas is None else int(replicas)
+        return count, count, ""
+    if kind == "DaemonSet":
+        return 1, 1, "per node"
+    return 1, 1, ""
+
+
+def estimate_monthly_cost(
+    objects: Iterable[Mapping[str, Any]], price_sheet: PriceSheet
+) -> CostEstimate:
+    """Estimate the monthly cost of the workloads among ``objects``.
+
+    Replicas: a Deployment or StatefulSet scaled by an HPA costs its ``minReplicas`` (the
+    maximum is reported too), otherwise ``spec.replicas`` or 1. A DaemonSet is priced for one
+    node. Jobs and CronJobs run for an unknown time and are listed as not estimated.
+    """
+    objects = list(objects)
+    hpas = hpa_targets(objects)
+    lines: list[CostLine] = []
+    not_estimated: list[str] = []
+    for obj in objects:
+        pod = pod_spec(obj)
+        if pod is None:
+            continue
+        ref = object_ref(obj)
+        if obj.get("kind") in BATCH_KINDS:
+            not_estimated.append(f"{ref}: runs to completion, for an unknown time")
+            continue
+        try:
+            requests = pod_requests(pod)
+            replicas, max_replicas, note = _replicas(obj, hpas)
+        except (ValueError, TypeError) as error:
+            not_estimated.append(f"{ref}: {error}")
+            continue
+        memory_gib = requests["memory"] / GIB
+        hourly = (
+            requests["cpu"] * price_sheet.cpu_core_hour
+            + memory_gib * price_sheet.memory_gib_hour
+            + requests["gpu"] * price_sheet.gpu_hour
+        )
+        lines.append(
+            CostLine(
+                object=ref,
+                source=object_source(obj),
+                replicas=replicas,
+                max_replicas=max_replicas,
+                cpu_cores=requests["cpu"],
+                memory_gib=memory_gib,
+                gpus=requests["gpu"],
+                monthly=hourly * replicas * HOURS_PER_MONTH,
+                max_monthly=hourly * max_replicas * HOURS_PER_MONTH,
+                note=note,
+            )
+        )
+    return CostEstimate(
+        currency=price_sheet.currency,
+        lines=lines,
+        total=sum((line.monthly for line in lines), Decimal(0)),
+        max_total=sum((line.max_monthly for line in lines), Decimal(0)),
+        not_estimated=not_estimated,
+    )

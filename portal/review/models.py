@@ -1,0 +1,99 @@
+"""Tables of the review flow: a change (one branch of the GitOps repo), its checks and audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from portal.catalog.models import utcnow
+
+
+class ChangeStatus(StrEnum):
+    """Where a change is in its life; the JSON API reports these values."""
+
+    RENDERING = "rendering"
+    CHECKING = "checking"
+    READY = "ready"
+    CHANGES_REQUESTED = "changes_requested"
+    MERGED = "merged"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+OPEN_STATUSES = (
+    ChangeStatus.RENDERING,
+    ChangeStatus.CHECKING,
+    ChangeStatus.READY,
+    ChangeStatus.CHANGES_REQUESTED,
+)
+WORK_STATUSES = (ChangeStatus.RENDERING, ChangeStatus.CHECKING)
+
+
+def new_change_id() -> str:
+    """Return a short, unguessable public id for a change."""
+    return uuid.uuid4().hex[:16]
+
+
+class Change(SQLModel, table=True):
+    """A proposed change to the GitOps repository: a scaffold today, updates later."""
+
+    __tablename__ = "review_change"
+
+    id: str = Field(default_factory=new_change_id, primary_key=True, max_length=32)
+    kind: str = Field(default="scaffold", max_length=40)
+    title: str
+    template: str = Field(max_length=120)
+    template_version: str = Field(default="", max_length=60)
+    service: str = Field(index=True, max_length=63)
+    owner_ref: str = Field(max_length=300)
+    system_ref: str | None = Field(default=None, max_length=300)
+    requester_ref: str = Field(max_length=300)
+    answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    branch: str = Field(max_length=200)
+    commit_sha: str | None = Field(default=None, max_length=64)
+    merge_sha: str | None = Field(default=None, max_length=64)
+    status: ChangeStatus = Field(default=ChangeStatus.RENDERING, index=True, max_length=32)
+    steps: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=120)
+    claimed_at: datetime | None = None
+    approved_by: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CheckRun(SQLModel, table=True):
+    """The result of one automatic check on a change."""
+
+    __tablename__ = "review_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    change_id: str = Field(index=True, foreign_key="review_change.id", max_length=32)
+    name: str = Field(max_length=120)
+    status: str = Field(max_length=20)
+    summary: str
+    findings: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    duration_ms: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to a change, and when; never updated or deleted."""
+
+    __tablename__ = "review_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    change_id: str = Field(index=True, foreign_key="review_change.id", max_length=32)
+    actor_ref: str = Field(max_length=300)
+    action: str = Field(max_length=40)
+    detail: str = ""
+    at: datetime = Field(default_factory=utcnow)

