@@ -15,6 +15,8 @@ from portal.catalog.importer import import_locations
 from portal.catalog.models import ImportReport
 from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
+from portal.integrations.git import GitError
+from portal.integrations.gitops import bootstrap_gitops
 
 app = typer.Typer(help="Platform portal: catalog, templates, reviews.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Work with the software catalog.", no_args_is_help=True)
@@ -54,10 +56,16 @@ def is_loopback(host: str) -> bool:
             return False
 
 
-def initialise(settings: Settings) -> ImportReport | None:
-    """Create the data dir, apply migrations and import the configured catalog paths."""
+def initialise(settings: Settings, *, gitops: bool = False) -> ImportReport | None:
+    """Create the data dir, apply migrations, import the catalog and (optionally) set up GitOps.
+
+    With ``gitops``, the GitOps remote (a local bare repository unless
+    ``PORTAL_GITOPS_REMOTE`` is set) and the portal's clone of it are created or refreshed.
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.resolved_secret_key()
+    if gitops:
+        bootstrap_gitops(settings)
     engine = make_engine(settings)
     try:
         migrate(engine)
@@ -71,10 +79,16 @@ def initialise(settings: Settings) -> ImportReport | None:
 
 @app.command()
 def init() -> None:
-    """Create the data directory, apply database migrations and import the catalog."""
+    """Create the data directory and GitOps repository, apply migrations, import the catalog."""
     settings = Settings()
-    report = initialise(settings)
+    try:
+        report = initialise(settings, gitops=True)
+    except GitError as exc:
+        errors.print(f"GitOps repository: {exc}")
+        raise typer.Exit(1) from exc
     console.print(f"Data directory ready: {settings.data_dir}")
+    remote = settings.gitops_remote or settings.data_dir / "gitops" / "remote.git"
+    console.print(f"GitOps repository: {remote} (branch {settings.gitops_branch})")
     if report is not None:
         _print_report(report)
         if report.problems:

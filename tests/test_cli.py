@@ -1,5 +1,6 @@
 """The ``portal`` CLI: init, catalog import and serve's safety check."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ runner = CliRunner()
 def env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
     monkeypatch.setenv("PORTAL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("PORTAL_CATALOG_PATHS", str(REPO / "catalog"))
+    monkeypatch.setenv("PORTAL_GITOPS_SEED_DIR", str(REPO / "gitops-repo"))
     if settings.database_url:
         monkeypatch.setenv("PORTAL_DATABASE_URL", settings.database_url)
     else:
@@ -39,9 +41,31 @@ def test_init_migrates_and_imports_the_repository_catalog(env: Settings) -> None
     assert result.exit_code == 0, result.output
     assert "27 added" in result.output
     assert (env.data_dir / "secret.key").exists()
+    remote = env.data_dir / "gitops" / "remote.git"
+    files = subprocess.run(
+        ["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "clusters/prod/infrastructure.yaml" in files
     again = runner.invoke(app, ["init"])
     assert again.exit_code == 0 and "27 unchanged" in again.output
+    log = subprocess.run(
+        ["git", "--git-dir", str(remote), "rev-list", "--count", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert log.stdout.strip() == "1"  # a second init never re-seeds
     assert count(env) == 27
+
+
+def test_init_reports_a_missing_gitops_seed(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_GITOPS_SEED_DIR", str(env.data_dir / "nope"))
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 1
+    assert "GitOps repository:" in result.output and "nope" in result.output
 
 
 def test_catalog_import_exits_non_zero_on_problems(env: Settings, tmp_path: Path) -> None:
