@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/portal serve --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)
-	$(BIN)/ruff check portal tests benchmarks
+	$(BIN)/ruff check portal tests benchmarks templates
 	$(BIN)/ruff format --check portal tests benchmarks
 
 typecheck: $(STAMP)

@@ -22,6 +22,9 @@ from portal.catalog.routes import router as catalog_router
 from portal.config import Settings
 from portal.db import database_ok, make_engine, migrate
 from portal.metrics import MetricsMiddleware, RequestMetrics
+from portal.review.api import router as review_api_router
+from portal.scaffold.api import router as scaffold_api_router
+from portal.scaffold.runtime import ScaffoldRuntime
 from portal.ui.areas import router as areas_router
 from portal.ui.render import STATIC_DIR, build_environment, page
 
@@ -30,11 +33,14 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the portal for ``settings``; migrations run when the app starts."""
     engine = make_engine(settings)
     metrics = RequestMetrics()
+    scaffold = ScaffoldRuntime(engine, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         migrate(engine)
+        scaffold.start()
         yield
+        scaffold.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -46,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
+    app.state.scaffold = scaffold
     app.state.jinja = build_environment()
 
     # Order matters: the last added runs first. Metrics see everything; the session is
@@ -65,6 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(catalog_router)
     app.include_router(catalog_api_router)
+    app.include_router(scaffold_api_router)
+    app.include_router(review_api_router)
     app.include_router(areas_router)
 
     @app.get("/healthz", tags=["operations"])

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     environments: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["dev", "staging", "prod"]
     )
+    run_worker: bool = Field(
+        default=True, description="Process scaffold jobs in a background thread of the app."
+    )
     git_author_name: str = "Platform portal"
     git_author_email: str = "portal@platform.invalid"
     session_cookie: str = "portal_session"

@@ -64,6 +64,9 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         database_url=database_url,
         catalog_paths=[],
         secret_key="test-secret-key",
+        gitops_seed_dir=REPO / "gitops-repo",
+        templates_dir=REPO / "templates",
+        run_worker=False,
     )
 
 

@@ -41,7 +41,8 @@ def ensure_token(scope: Scope) -> str:
 
 
 def _refuse(scope: Scope, reason: str) -> Response:
-    if Headers(scope=scope).get("accept", "").startswith("application/json"):
+    api = str(scope.get("path", "")).startswith("/api/")
+    if api or Headers(scope=scope).get("accept", "").startswith("application/json"):
         return JSONResponse({"detail": reason}, status_code=403)
     return HTMLResponse(_FORBIDDEN_PAGE.format(reason=reason), status_code=403)
 

@@ -92,6 +92,11 @@ class GitOpsRepo:
     def __repr__(self) -> str:
         return f"GitOpsRepo({str(self.git_dir)!r}, remote={self._remote.public!r})"
 
+    @property
+    def public_url(self) -> str:
+        """Return the remote's URL without credentials (safe to store and show)."""
+        return self._remote.public
+
     # reads -------------------------------------------------------------------------
 
     def refresh(self) -> str:

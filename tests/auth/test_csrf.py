@@ -71,3 +71,9 @@ def test_cors_preflight_is_refused(client: TestClient) -> None:
     )
     assert response.status_code == 403
     assert "access-control-allow-origin" not in response.headers
+
+
+def test_api_refusals_are_json(client: TestClient) -> None:
+    response = client.post("/api/changes/x/approve", content=b"", headers={"accept": "*/*"})
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]

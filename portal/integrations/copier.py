@@ -1,0 +1,430 @@
+"""Copier: rendering templates in worker processes, and Copier's Jinja dialect in a sandbox.
+
+Copier changes the working directory and is not thread-safe, so :func:`render` runs it in a
+small pool of long-lived worker interpreters (never the caller's process) that import Copier
+once; a render past its timeout kills its worker. Renders use ``unsafe=False``, empty Copier
+user settings (no ``trust`` list can enable tasks) and a scrubbed environment.
+:func:`evaluate` runs a template's small expressions (``validator``, ``when``, ``default``)
+in a Jinja sandbox with Copier's filters, minus those that read the host.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import functools
+import multiprocessing
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from multiprocessing.connection import Connection
+from pathlib import Path
+from string import Template
+from typing import Any, Protocol
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+
+POOL_SIZE = 2
+DEFAULT_TIMEOUT = 60.0
+MAX_JOBS_PER_WORKER = 200  # then a fresh interpreter, so nothing accumulates
+WORKER_ENVIRONMENT = frozenset(
+    {"PATH", "HOME", "USER", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "XDG_CACHE_HOME"}
+    | {"SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSH_COMMAND", "GIT_SSH", "SSH_AUTH_SOCK"}
+    | {"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"}
+)
+ANSWERS_FILE = ".copier-answers.yml"
+_ANSIBLE_FILTERS = "jinja2_ansible_filters.AnsibleCoreFiltersExtension"
+# Filters that read the host's files, environment or working directory.
+_HOST_FILTERS = ("fileglob", "expanduser", "expandvars", "realpath", "relpath")
+
+
+class RenderError(RuntimeError):
+    """Copier could not render the template; the message is Copier's own."""
+
+
+class RenderTimeoutError(RenderError):
+    """The render did not finish in time (its worker was stopped)."""
+
+
+class TemplateCodeError(ValueError):
+    """A template's Jinja expression failed to compile or to render."""
+
+
+@dataclasses.dataclass(frozen=True)
+class JinjaSyntax:
+    """A template's Jinja delimiters (Copier's ``_envops`` may change them)."""
+
+    block_start_string: str = "{%"
+    block_end_string: str = "%}"
+    variable_start_string: str = "{{"
+    variable_end_string: str = "}}"
+    comment_start_string: str = "{#"
+    comment_end_string: str = "#}"
+
+    @classmethod
+    def from_envops(cls, envops: Mapping[str, Any]) -> JinjaSyntax:
+        """Pick the delimiters out of Copier's ``_envops``; ValueError if one is not text."""
+        known = {item.name for item in dataclasses.fields(cls)}
+        delimiters = {key: value for key, value in envops.items() if key in known}
+        if not all(isinstance(value, str) and value for value in delimiters.values()):
+            raise ValueError("Jinja delimiters in '_envops' must be non-empty text")
+        return cls(**delimiters)
+
+    def has_markers(self, text: str) -> bool:
+        """Tell whether ``text`` holds Jinja syntax, Jinja's default or this template's."""
+        starts = {"{{", "{%", "{#", self.block_start_string, self.variable_start_string}
+        return any(marker in text for marker in starts | {self.comment_start_string})
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(syntax: JinjaSyntax) -> SandboxedEnvironment:
+    options: dict[str, Any] = {"keep_trailing_newline": True, **dataclasses.asdict(syntax)}
+    try:
+        env = SandboxedEnvironment(extensions=[_ANSIBLE_FILTERS], **options)
+    except ImportError:  # a dependency of Copier; without it only Jinja's filters exist
+        env = SandboxedEnvironment(**options)
+    for name in _HOST_FILTERS:
+        env.filters.pop(name, None)
+    return env
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(syntax: JinjaSyntax, source: str) -> jinja2.Template:
+    return _environment(syntax).from_string(source)
+
+
+DEFAULT_SYNTAX = JinjaSyntax()
+
+
+def check_syntax(source: str, syntax: JinjaSyntax = DEFAULT_SYNTAX) -> None:
+    """Raise :class:`TemplateCodeError` when ``source`` is not valid Jinja."""
+    try:
+        _compile(syntax, source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateCodeError(f"line {exc.lineno}: {exc.message}") from exc
+
+
+def evaluate(source: str, context: Mapping[str, Any], syntax: JinjaSyntax = DEFAULT_SYNTAX) -> str:
+    """Render ``source`` in the sandbox with ``context``; :class:`TemplateCodeError` if it fails."""
+    try:
+        return _compile(syntax, source).render(dict(context))
+    except Exception as exc:  # any failure of the template's own code is reported as such
+        raise TemplateCodeError(str(exc) or type(exc).__name__) from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderResult:
+    """What a render produced."""
+
+    dest: Path
+    files: tuple[str, ...]  # relative POSIX paths, sorted, including the answers file
+    template_commit: str | None  # Copier's `_commit` (a tag or `git describe`) if any
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+class Renderer(Protocol):
+    """Renders a template at a ref into an empty destination folder."""
+
+    def render(
+        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+    ) -> RenderResult:
+        """Render and return the files written; :class:`RenderError` on failure."""
+        ...
+
+
+def _serve(fd: int) -> None:
+    """Worker process loop on the connection ``fd``: one render at a time, until told to stop."""
+    import copier  # imported once per worker, never in the portal process
+
+    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(fd)
+    home = os.getcwd()
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            reply: tuple[Any, ...] = ("ok", _copy(copier, job))
+        except BaseException as exc:  # the parent gets every failure as a message
+            reply = ("error", f"{type(exc).__name__}: {exc}".strip())
+        finally:
+            os.chdir(home)
+        conn.send(reply)
+
+
+def _copy(copier: Any, job: dict[str, Any]) -> list[str]:
+    os.environ.pop("COPIER_CACHE_DIR", None)
+    if job["cache_dir"] is not None:
+        os.environ["COPIER_CACHE_DIR"] = job["cache_dir"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        copier.run_copy(
+            job["src"],
+            job["dest"],
+            data=job["answers"],
+            vcs_ref=job["ref"],
+            settings=copier.Settings(),  # no user defaults and no user `trust` list
+            unsafe=False,
+            defaults=True,
+            overwrite=False,
+            quiet=True,
+            cleanup_on_error=True,
+        )
+    return [f"{item.category.__name__}: {item.message}" for item in caught]
+
+
+def _worker_environment() -> dict[str, str]:
+    # What git and Python need and none of the portal's variables: Copier's Jinja has an
+    # `expandvars` filter that would copy PORTAL_* secrets into files bound for GitOps.
+    env = {key: value for key, value in os.environ.items() if key in WORKER_ENVIRONMENT}
+    env.update({key: value for key, value in os.environ.items() if key.startswith("LC_")})
+    return env | {"PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
+
+
+class _Worker:
+    # A fresh interpreter running _serve: multiprocessing's "spawn" would re-import the
+    # caller's __main__, which breaks scripts without a main guard.
+
+    def __init__(self) -> None:
+        self.jobs = 0
+        self.conn, child = multiprocessing.Pipe()
+        code = f"import sys; from {__name__} import _serve; _serve(int(sys.argv[1]))"
+        env = _worker_environment()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, str(child.fileno())],
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
+        except BaseException:
+            self.conn.close()
+            raise
+        finally:
+            child.close()
+
+    def stop(self, *, kill: bool = False) -> None:
+        try:
+            if not kill:
+                self.conn.send(None)
+                self.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.conn.close()
+
+
+class _Pool:
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._idle: list[_Worker] = []
+        self._count = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def acquire(self, timeout: float) -> _Worker:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._closed and not self._idle and self._count >= self._size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise RenderTimeoutError(f"no render worker became free in {timeout:g} s")
+                self._cond.wait(remaining)
+            if self._closed:
+                raise RenderError("the renderer has been shut down")
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+        try:
+            return _Worker()
+        except BaseException:
+            self.release(None)
+            raise
+
+    def release(self, worker: _Worker | None, *, healthy: bool = False) -> None:
+        with self._cond:
+            fresh = worker is not None and worker.jobs < MAX_JOBS_PER_WORKER
+            keep = worker is not None and healthy and fresh and not self._closed
+            if keep and worker is not None:
+                self._idle.append(worker)
+            else:
+                self._count -= 1
+            self._cond.notify()
+        if worker is not None and not keep:
+            worker.stop(kill=not healthy)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            self._cond.notify_all()
+        for worker in idle:
+            worker.stop()
+
+
+_pool: _Pool | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> _Pool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = _Pool(POOL_SIZE)
+            atexit.register(_pool.close)
+        return _pool
+
+
+def warm_up() -> None:
+    """Start one worker now (importing Copier takes a moment) so the first render is quick."""
+    pool = _get_pool()
+    pool.release(pool.acquire(DEFAULT_TIMEOUT), healthy=True)
+
+
+def shutdown() -> None:
+    """Stop the idle workers now and busy ones when they finish; a later render restarts."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        atexit.unregister(pool.close)
+        pool.close()
+
+
+def _empty_out(dest: Path, existed: bool) -> None:
+    shutil.rmtree(dest, ignore_errors=True)
+    if existed:  # leave it as it was: empty
+        dest.mkdir(exist_ok=True)
+
+
+def _listing(dest: Path) -> tuple[str, ...]:
+    files = []
+    for path in sorted(dest.rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(dest.resolve()):
+            raise RenderError(f"the template wrote a link leaving the service: {path}")
+        if path.is_file():
+            files.append(path.relative_to(dest).as_posix())
+    return tuple(files)
+
+
+def render(
+    template_src: str,
+    vcs_ref: str,
+    answers: Mapping[str, Any],
+    dest: Path,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    cache_dir: Path | None = None,
+) -> RenderResult:
+    """Render ``template_src`` at ``vcs_ref`` into ``dest`` (absent or empty) in a worker.
+
+    ``cache_dir`` is where Copier mirrors remote templates (its default is the user's cache).
+    Raises :class:`RenderError` with Copier's message, or :class:`RenderTimeoutError`.
+    """
+    dest = Path(dest).absolute()
+    existed = dest.exists()
+    if existed and (not dest.is_dir() or any(dest.iterdir())):
+        raise RenderError(f"destination {dest} is not empty: a scaffold only adds files")
+    job = {
+        "src": template_src,
+        "ref": vcs_ref,
+        "answers": dict(answers),
+        "dest": str(dest),
+        "cache_dir": None if cache_dir is None else str(cache_dir),
+    }
+    started = time.monotonic()
+    pool = _get_pool()
+    worker = pool.acquire(timeout)
+    worker.jobs += 1
+    healthy = False
+    try:
+        worker.conn.send(job)
+        if worker.conn.poll(max(0.0, timeout - (time.monotonic() - started))):
+            status, payload = worker.conn.recv()
+            healthy = True
+        else:
+            status, payload = "timeout", f"rendering took more than {timeout:g} s"
+    except (EOFError, OSError) as exc:
+        status, payload = "died", f"the render worker stopped unexpectedly ({exc!r})"
+    finally:
+        pool.release(worker, healthy=healthy)  # an unhealthy worker is killed first
+    if status != "ok":
+        _empty_out(dest, existed)
+        error = RenderTimeoutError if status == "timeout" else RenderError
+        raise error(f"Copier failed to render {template_src} at {vcs_ref}: {payload}")
+    try:
+        files = _listing(dest)
+    except RenderError:
+        _empty_out(dest, existed)
+        raise
+    recorded = yaml.safe_load((dest / ANSWERS_FILE).read_text()) if ANSWERS_FILE in files else {}
+    commit = recorded.get("_commit") if isinstance(recorded, dict) else None
+    return RenderResult(
+        dest=dest,
+        files=files,
+        template_commit=None if commit is None else str(commit),
+        warnings=tuple(payload),
+        seconds=time.monotonic() - started,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class CopierRenderer:
+    """The real :class:`Renderer`: :func:`render` with a fixed timeout and cache folder."""
+
+    timeout: float = DEFAULT_TIMEOUT
+    cache_dir: Path | None = None
+
+    def render(
+        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+    ) -> RenderResult:
+        """Render in a worker process (see :func:`render`)."""
+        return render(
+            template_src, vcs_ref, answers, dest, timeout=self.timeout, cache_dir=self.cache_dir
+        )
+
+
+@dataclasses.dataclass
+class FakeRenderer:
+    """Stand-in for unit tests: writes ``files`` (``$name`` placeholders filled from answers).
+
+    Records every call in ``calls``; raises :class:`RenderError` with ``error`` when set.
+    """
+
+    files: Mapping[str, str] = dataclasses.field(default_factory=lambda: {"README.md": "# $name"})
+    error: str | None = None
+    commit: str = "v0.0.0"
+    calls: list[tuple[str, str, dict[str, Any], Path]] = dataclasses.field(default_factory=list)
+
+    def render(
+        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+    ) -> RenderResult:
+        """Write the configured files and an answers file like Copier's."""
+        self.calls.append((template_src, vcs_ref, dict(answers), dest))
+        if self.error is not None:
+            raise RenderError(self.error)
+        if dest.exists() and any(dest.iterdir()):
+            raise RenderError(f"destination {dest} is not empty: a scaffold only adds files")
+        for relative, content in self.files.items():
+            path = dest / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(Template(content).safe_substitute(answers))
+        recorded = {"_commit": self.commit, "_src_path": template_src, **answers}
+        (dest / ANSWERS_FILE).write_text(yaml.safe_dump(recorded, sort_keys=True))
+        return RenderResult(dest, _listing(dest), self.commit)

@@ -1,0 +1,127 @@
+"""Validating a scaffold request and recording it as a change (no rendering here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+from portal.catalog.refs import RefError, parse_ref
+from portal.catalog.store import get_entity
+from portal.integrations.gitops import GitOpsRepo
+from portal.review.models import Change
+from portal.review.store import audit, open_change_for, set_step
+from portal.scaffold.questions import check_service_name, validate_answers
+from portal.scaffold.registry import OfferedTemplate, TemplateRegistry
+
+PORTAL_FIELDS = ("name", "owner", "system")
+
+
+@dataclass
+class ScaffoldRequestError(Exception):
+    """Field errors of a refused request; nothing was written."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{name}: {message}" for name, message in self.errors.items())
+
+
+def branch_for(service: str) -> str:
+    """Return the GitOps branch a scaffold of ``service`` is committed on."""
+    return f"scaffold/{service}"
+
+
+def _group_ref(session: Session, owner: str, errors: dict[str, str]) -> str | None:
+    try:
+        ref = parse_ref(owner, default_kind="group")
+    except RefError as exc:
+        errors["owner"] = str(exc)
+        return None
+    if ref.kind.lower() != "group" or get_entity(session, "group", ref.namespace, ref.name) is None:
+        errors["owner"] = f"{owner!r} is not a Group in the catalog"
+        return None
+    return ref.key
+
+
+def _system_ref(session: Session, system: str, errors: dict[str, str]) -> str | None:
+    if not system:
+        return None
+    try:
+        ref = parse_ref(system, default_kind="system")
+    except RefError as exc:
+        errors["system"] = str(exc)
+        return None
+    if get_entity(session, ref.kind, ref.namespace, ref.name) is None:
+        errors["system"] = f"{system!r} is not a System in the catalog"
+        return None
+    return ref.key
+
+
+def _name_is_free(session: Session, gitops: GitOpsRepo, name: str, errors: dict[str, str]) -> None:
+    if get_entity(session, "component", "default", name) is not None:
+        errors["name"] = f"the catalog already has a component named {name}"
+    elif open_change_for(session, name) is not None:
+        errors["name"] = f"a change proposing {name} is already open"
+    elif gitops.list_files(gitops.refresh(), f"services/{name}"):
+        errors["name"] = f"services/{name} already exists in the GitOps repository"
+    elif gitops.branch_exists(branch_for(name)):
+        errors["name"] = f"branch {branch_for(name)} already exists in the GitOps repository"
+
+
+def request_scaffold(
+    session: Session,
+    registry: TemplateRegistry,
+    gitops: GitOpsRepo,
+    template_name: str,
+    raw: Mapping[str, Any],
+    requester_ref: str,
+) -> Change:
+    """Validate a request and store it as a ``rendering`` change, or raise the field errors.
+
+    Checks, with a message per field: the template is registered; the template's own
+    questions and validators; a DNS-1123 service name that is free in the catalog, among
+    open changes and in the repository; an owner that is a catalog Group; a known system.
+    """
+    template: OfferedTemplate | None = registry.get(template_name)
+    if template is None:
+        raise ScaffoldRequestError({"template": f"{template_name!r} is not a registered template"})
+    raw = {key: value for key, value in raw.items() if key != "template"}
+    errors: dict[str, str] = {}
+    name = str(raw.get("name", "")).strip()
+    if (problem := check_service_name(name)) is not None:
+        errors["name"] = problem
+    owner_ref = _group_ref(session, str(raw.get("owner", "")).strip(), errors)
+    system_ref = _system_ref(session, str(raw.get("system", "") or "").strip(), errors)
+    questions = {question.name for question in template.info.questions}
+    template_raw = {k: v for k, v in raw.items() if k in questions or k not in PORTAL_FIELDS}
+    answers, answer_errors = validate_answers(template.info.questions, template_raw)
+    for key, message in answer_errors.items():
+        errors.setdefault(key, message)
+    if "name" not in errors:
+        _name_is_free(session, gitops, name, errors)
+    if errors:
+        raise ScaffoldRequestError(errors)
+    answers.update({"name": name, "owner": str(raw["owner"]).strip()})
+    if system_ref:
+        answers["system"] = str(raw["system"]).strip()
+    change = Change(
+        title=f"Create {name} from {template.info.title}",
+        template=template.info.name,
+        template_version=template.info.version,
+        service=name,
+        owner_ref=owner_ref or "",
+        system_ref=system_ref,
+        requester_ref=requester_ref,
+        answers=answers,
+        branch=branch_for(name),
+    )
+    set_step(change, "validate", "done")
+    session.add(change)
+    session.flush()
+    audit(session, change.id, requester_ref, "requested", f"template {template.info.name}")
+    session.commit()
+    session.refresh(change)
+    return change

@@ -1,0 +1,65 @@
+"""Wiring the scaffold flow into one app: the lazily bootstrapped GitOps clone and the worker."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from portal.config import Settings
+from portal.integrations import copier
+from portal.integrations.gitops import GitOpsRepo, bootstrap_gitops
+from portal.review.store import release_claims
+from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker
+from portal.scaffold.registry import TemplateRegistry
+
+
+class LazyGitOps:
+    """Bootstraps the GitOps clone on first use, so starting the app does no git work."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._repo: GitOpsRepo | None = None
+
+    def __call__(self) -> GitOpsRepo:
+        """Return the clone, creating it (and the local remote) the first time."""
+        with self._lock:
+            if self._repo is None:
+                self._repo = bootstrap_gitops(self.settings)
+            return self._repo
+
+
+class ScaffoldRuntime:
+    """The scaffold context of an app and its optional background worker."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.context = ScaffoldContext(
+            engine=engine,
+            settings=settings,
+            registry=TemplateRegistry.from_settings(settings),
+            gitops=LazyGitOps(settings),
+            renderer=copier.CopierRenderer(),
+        )
+        self.worker: ScaffoldWorker | None = None
+
+    def start(self) -> None:
+        """Release claims of a previous run (they resume) and start the worker if enabled."""
+        with Session(self.context.engine) as session:
+            release_claims(session)
+        if self.context.settings.run_worker:
+            self.worker = ScaffoldWorker(self.context)
+            self.worker.start()
+
+    def wake(self) -> None:
+        """Tell the worker new work is waiting."""
+        if self.worker is not None:
+            self.worker.wake()
+
+    def stop(self) -> None:
+        """Stop the worker and the render processes."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        copier.shutdown()
