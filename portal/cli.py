@@ -17,10 +17,13 @@ from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
 from portal.integrations.git import GitError
 from portal.integrations.gitops import bootstrap_gitops
+from portal.scaffold.cli import scaffold, templates_app
 
 app = typer.Typer(help="Platform portal: catalog, templates, reviews.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Work with the software catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(templates_app, name="templates")
+app.command("scaffold")(scaffold)
 console = Console()
 errors = Console(stderr=True)
 

@@ -89,6 +89,8 @@ def test_help_is_available_for_every_command() -> None:
         ["init", "--help"],
         ["serve", "--help"],
         ["catalog", "import", "--help"],
+        ["templates", "list", "--help"],
+        ["scaffold", "--help"],
     ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0 and "Usage" in result.output
@@ -114,3 +116,42 @@ def test_serve_refuses_a_public_address_in_local_mode(env: Settings) -> None:
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+def test_templates_list_and_scaffold(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORTAL_TEMPLATES_DIR", str(REPO / "templates"))
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    listed = runner.invoke(app, ["templates", "list"])
+    assert listed.exit_code == 0 and "fastapi-service" in listed.output
+    bad = runner.invoke(
+        app, ["scaffold", "fastapi-service", "--name", "Bad_Name", "--owner", "platform-team"]
+    )
+    assert bad.exit_code == 1 and "name" in bad.output
+    good = runner.invoke(
+        app,
+        [
+            "scaffold",
+            "fastapi-service",
+            "--name",
+            "cli-svc",
+            "--owner",
+            "platform-team",
+            "--set",
+            "description=From the CLI",
+            "--set",
+            "environments=[dev, prod]",
+            "--requester",
+            "ada.lovelace",
+        ],
+    )
+    assert good.exit_code == 0, good.output
+    assert "ready" in good.output and "kustomize (prod)" in good.output
+    assert "kustomize (staging)" not in good.output
+    remote = env.data_dir / "gitops" / "remote.git"
+    branches = subprocess.run(
+        ["git", "--git-dir", str(remote), "branch", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "scaffold/cli-svc" in branches

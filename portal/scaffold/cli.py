@@ -1,0 +1,107 @@
+"""``portal templates list`` and ``portal scaffold``: the same functions the web routes call."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import Session
+
+from portal.config import Settings
+from portal.db import make_engine, migrate
+from portal.integrations import copier
+from portal.review.store import checks_of, get_change
+from portal.scaffold.jobs import process_change
+from portal.scaffold.request import ScaffoldRequestError, request_scaffold
+from portal.scaffold.runtime import ScaffoldRuntime
+
+templates_app = typer.Typer(help="Templates the portal offers.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+
+@templates_app.command("list")
+def templates_list() -> None:
+    """List the registered templates."""
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        runtime = ScaffoldRuntime(engine, settings)
+        table = Table(title="Templates")
+        for column in ("name", "version", "title", "owner", "tags"):
+            table.add_column(column)
+        for template in runtime.context.registry.all():
+            info = template.info
+            table.add_row(info.name, info.version, info.title, info.owner, ", ".join(info.tags))
+        console.print(table)
+    finally:
+        engine.dispose()
+
+
+def _parse_sets(values: list[str]) -> dict[str, object]:
+    answers: dict[str, object] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r}: expected key=value", param_hint="--set")
+        # YAML gives lists and numbers (`environments=[dev, prod]`, `port=9000`).
+        answers[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return answers
+
+
+def scaffold(
+    template: Annotated[str, typer.Argument(help="Template name (see `portal templates list`).")],
+    name: Annotated[str, typer.Option(help="Service name (DNS-1123 label).")],
+    owner: Annotated[str, typer.Option(help="Owning catalog Group, e.g. team-a.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="An answer, key=value (repeatable).")
+    ] = None,
+    system: Annotated[str, typer.Option(help="Catalog System (optional).")] = "",
+    requester: Annotated[
+        str, typer.Option(help="Catalog User requesting it (default: your login name).")
+    ] = "",
+) -> None:
+    """Render a template, commit it on scaffold/NAME, run the checks; exit 1 on any error."""
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+        runtime = ScaffoldRuntime(engine, settings)
+        answers = {**_parse_sets(set_ or []), "name": name, "owner": owner, "system": system}
+        who = requester or getpass.getuser()
+        with Session(engine) as session:
+            try:
+                change = request_scaffold(
+                    session,
+                    runtime.context.registry,
+                    runtime.context.gitops(),
+                    template,
+                    answers,
+                    f"user:default/{who}" if ":" not in who else who,
+                )
+            except ScaffoldRequestError as exc:
+                for field, message in exc.errors.items():
+                    errors.print(f"[red]{field}[/red]: {message}", highlight=False)
+                raise typer.Exit(1) from exc
+            change_id = change.id
+        status = process_change(runtime.context, change_id)
+        with Session(engine) as session:
+            change = get_change(session, change_id)
+            assert change is not None
+            table = Table(title=f"Change {change_id}: {status.value}")
+            for column in ("check", "status", "summary"):
+                table.add_column(column)
+            for run in checks_of(session, change_id):
+                table.add_row(run.name, run.status, run.summary)
+            console.print(table)
+            console.print(f"branch {change.branch} commit {change.commit_sha}")
+            if change.error:
+                errors.print(f"[red]failed[/red]: {change.error}", highlight=False)
+                raise typer.Exit(1)
+    finally:
+        copier.shutdown()
+        engine.dispose()

@@ -1,0 +1,98 @@
+"""Jobs survive crashes: interrupted changes resume, failures end in a clear state."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from portal.catalog.models import utcnow
+from portal.cli import initialise
+from portal.config import Settings
+from portal.integrations.copier import FakeRenderer
+from portal.review.models import Change, ChangeStatus
+from portal.review.store import claim_next, get_change
+from portal.scaffold.jobs import _render_and_commit, run_pending
+from portal.scaffold.request import request_scaffold
+from portal.scaffold.runtime import ScaffoldRuntime
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine) -> Iterator[ScaffoldRuntime]:
+    initialise(settings.model_copy(update={"catalog_paths": [str(REPO / "catalog")]}), gitops=True)
+    scaffold = ScaffoldRuntime(engine, settings)
+    yield scaffold
+    scaffold.stop()
+
+
+def new_change(runtime: ScaffoldRuntime, name: str) -> Change:
+    context = runtime.context
+    with Session(context.engine) as session:
+        return request_scaffold(
+            session,
+            context.registry,
+            context.gitops(),
+            "fastapi-service",
+            {"name": name, "owner": "platform-team", "description": "x"},
+            "user:default/ada.lovelace",
+        )
+
+
+def status_of(runtime: ScaffoldRuntime, change_id: str) -> Change:
+    with Session(runtime.context.engine) as session:
+        change = get_change(session, change_id)
+        assert change is not None
+        return change
+
+
+def test_change_claimed_by_a_dead_worker_resumes_on_start(runtime: ScaffoldRuntime) -> None:
+    change = new_change(runtime, "resumed")
+    with Session(runtime.context.engine) as session:
+        claimed = claim_next(session, "worker-that-crashed")
+    assert claimed is not None and claimed.id == change.id
+    assert run_pending(runtime.context) == 0  # still claimed: nobody else takes it
+    runtime.start()  # a restart releases the claims of the previous run (no worker thread)
+    assert run_pending(runtime.context) == 1
+    assert status_of(runtime, change.id).status is ChangeStatus.READY
+
+
+def test_crash_after_push_reuses_the_branch(runtime: ScaffoldRuntime) -> None:
+    change = new_change(runtime, "pushed")
+    with tempfile.TemporaryDirectory() as tmp, Session(runtime.context.engine) as session:
+        stored = get_change(session, change.id)
+        assert stored is not None
+        _render_and_commit(runtime.context, stored, Path(tmp))  # then "crash": nothing saved
+        pushed = stored.commit_sha
+    assert status_of(runtime, change.id).commit_sha is None
+    assert run_pending(runtime.context) == 1
+    done = status_of(runtime, change.id)
+    assert done.status is ChangeStatus.READY
+    assert done.commit_sha == pushed
+    assert any(step["detail"] == "branch already pushed" for step in done.steps)
+
+
+def test_render_failure_ends_failed_without_a_branch(runtime: ScaffoldRuntime) -> None:
+    runtime.context.renderer = FakeRenderer(error="template exploded")
+    change = new_change(runtime, "broken")
+    assert run_pending(runtime.context) == 1
+    failed = status_of(runtime, change.id)
+    assert failed.status is ChangeStatus.FAILED
+    assert failed.error is not None and "template exploded" in failed.error
+    assert not runtime.context.gitops().branch_exists("scaffold/broken")
+    assert failed.claimed_by is None
+
+
+def test_stale_claims_expire(runtime: ScaffoldRuntime) -> None:
+    change = new_change(runtime, "stale")
+    with Session(runtime.context.engine) as session:
+        stored = get_change(session, change.id)
+        assert stored is not None
+        stored.claimed_by, stored.claimed_at = "gone", utcnow().replace(year=2000)
+        session.add(stored)
+        session.commit()
+    assert run_pending(runtime.context) == 1
