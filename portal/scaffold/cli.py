@@ -90,17 +90,18 @@ def scaffold(
             change_id = change.id
         status = process_change(runtime.context, change_id)
         with Session(engine) as session:
-            change = get_change(session, change_id)
-            assert change is not None
+            done = get_change(session, change_id)
+            if done is None:  # deleted meanwhile by another process
+                raise typer.Exit(1)
             table = Table(title=f"Change {change_id}: {status.value}")
             for column in ("check", "status", "summary"):
                 table.add_column(column)
             for run in checks_of(session, change_id):
                 table.add_row(run.name, run.status, run.summary)
             console.print(table)
-            console.print(f"branch {change.branch} commit {change.commit_sha}")
-            if change.error:
-                errors.print(f"[red]failed[/red]: {change.error}", highlight=False)
+            console.print(f"branch {done.branch} commit {done.commit_sha}")
+            if done.error:
+                errors.print(f"[red]failed[/red]: {done.error}", highlight=False)
                 raise typer.Exit(1)
     finally:
         copier.shutdown()
