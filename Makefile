@@ -31,6 +31,7 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/catalog.py
+	$(BIN)/python benchmarks/scaffold.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
