@@ -23,7 +23,9 @@ from portal.config import Settings
 from portal.db import database_ok, make_engine, migrate
 from portal.metrics import MetricsMiddleware, RequestMetrics
 from portal.review.api import router as review_api_router
+from portal.review.routes import router as review_router
 from portal.scaffold.api import router as scaffold_api_router
+from portal.scaffold.routes import router as scaffold_router
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.ui.areas import router as areas_router
 from portal.ui.render import STATIC_DIR, build_environment, page
@@ -74,6 +76,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(catalog_api_router)
     app.include_router(scaffold_api_router)
     app.include_router(review_api_router)
+    app.include_router(scaffold_router)
+    app.include_router(review_router)
     app.include_router(areas_router)
 
     @app.get("/healthz", tags=["operations"])

@@ -114,6 +114,16 @@ class GitOpsRepo:
             raise RefNotFoundError(f"no branch or commit {ref!r} in the GitOps repository")
         return sha
 
+    def parent_of(self, commit: str) -> str:
+        """Return the first parent of a commit (the ``main`` a change's commit was built on)."""
+        sha = self.resolve(commit)
+        result = run(
+            self.git_dir, "rev-parse", "--verify", "--quiet", f"{sha}^1^{{commit}}", ok=(0, 1)
+        )
+        if result.returncode != 0:
+            raise RefNotFoundError(f"commit {sha} has no parent in the GitOps repository")
+        return result.stdout.decode().strip()
+
     def branch_exists(self, branch: str) -> bool:
         """Ask the remote itself whether ``branch`` exists."""
         listing = self._out("ls-remote", "--heads", "origin", f"refs/heads/{branch}")

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from portal.auth.identity import Identity
 from portal.db import SessionDep
+from portal.integrations.git import GitError
 from portal.review.decide import DecisionError, approve, reject
 from portal.review.models import Change
 from portal.review.store import checks_of, get_change
@@ -107,6 +108,8 @@ def api_approve(change_id: str, request: Request, session: SessionDep) -> Change
         approve(session, change, identity, runtime.context.gitops(), runtime.context.settings)
     except DecisionError as exc:
         raise HTTPException(exc.status, exc.message) from exc
+    except GitError as exc:  # a merge conflict or a refused push: the change stays as it was
+        raise HTTPException(409, f"the GitOps repository refused it: {exc}") from exc
     return change_out(session, change)
 
 
@@ -124,4 +127,6 @@ def api_reject(
         )
     except DecisionError as exc:
         raise HTTPException(exc.status, exc.message) from exc
+    except GitError as exc:  # a merge conflict or a refused push: the change stays as it was
+        raise HTTPException(409, f"the GitOps repository refused it: {exc}") from exc
     return change_out(session, change)

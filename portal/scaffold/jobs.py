@@ -159,7 +159,8 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
             change = session.get(Change, change_id)
             if change is None:
                 return ChangeStatus.FAILED
-            set_step(change, "error", "failed", str(exc))
+            running = [step["name"] for step in change.steps if step["status"] == "running"]
+            set_step(change, running[-1] if running else "error", "failed", str(exc))
             finish(session, change, ChangeStatus.FAILED, f"{type(exc).__name__}: {exc}")
         return change.status
 

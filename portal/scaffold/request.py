@@ -35,6 +35,9 @@ def branch_for(service: str) -> str:
 
 
 def _group_ref(session: Session, owner: str, errors: dict[str, str]) -> str | None:
+    if not owner:
+        errors["owner"] = "choose the catalog Group that will own the service"
+        return None
     try:
         ref = parse_ref(owner, default_kind="group")
     except RefError as exc:

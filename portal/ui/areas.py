@@ -10,8 +10,6 @@ from portal.ui.render import page
 router = APIRouter(include_in_schema=False)
 
 _PLANNED = {
-    "create": ("Create a service", "Scaffold a new service from a Copier template."),
-    "reviews": ("Reviews", "Review generated manifests as a git diff with automatic checks."),
     "slos": ("SLOs", "Multiwindow, multi-burn-rate SLO burn for every service."),
     "cost": ("Cost", "Estimated and measured cost per service and team."),
     "traces": ("Traces", "Trace search and waterfalls per service."),
