@@ -7,11 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from portal.app import create_app
 from portal.config import Settings
+from tests.conftest import require_integration
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -88,3 +91,42 @@ def live_server(settings: Settings) -> Iterator[str]:
         thread.join(timeout=START_TIMEOUT)
         if thread.is_alive():  # pragma: no cover - only when shutdown hangs
             raise RuntimeError("the portal server did not shut down")
+
+
+def require_chromium() -> None:
+    """Skip (fail in CI) when Debian's Chromium is not installed."""
+    if not Path(CHROMIUM).exists():
+        require_integration(f"{CHROMIUM} is missing (Debian package chromium)")
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    require_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def isolated_page(browser: Browser, portal_url: str) -> Iterator[Page]:
+    """A fresh context (no cookies) whose requests never leave the test server.
+
+    Any JavaScript error or console error on the page fails the test when it ends.
+    """
+    context = browser.new_context(base_url=portal_url)
+    context.route(lambda url: not url.startswith(portal_url), lambda route: route.abort())
+    errors: list[str] = []
+    tab = context.new_page()
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert errors == [], f"the page reported errors: {errors}"

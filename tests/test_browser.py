@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect
 
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
-from tests.browser_server import CHROMIUM, CHROMIUM_ARGS, live_server
-from tests.conftest import BACKSTAGE_EXAMPLES, require_integration
+from tests.browser_server import chromium, isolated_page, live_server, require_chromium
+from tests.conftest import BACKSTAGE_EXAMPLES
 
 pytestmark = pytest.mark.browser
 
 COUNT = re.compile(r"^(\d+) entit(?:y|ies)\b")
 
 
-def _require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        require_integration(f"{CHROMIUM} is missing (Debian package chromium)")
-
-
 @pytest.fixture(scope="module")
 def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A live portal on loopback with Backstage's example catalog imported."""
-    _require_chromium()
+    require_chromium()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("browser") / "var",
         database_url=None,  # SQLite in the data dir, whatever the environment says
@@ -48,32 +42,16 @@ def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    _require_chromium()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Debian's Chromium for this module's tests."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser, portal_url: str) -> Iterator[Page]:
-    """A fresh browser context (no cookies) whose requests never leave the test server."""
-    context = browser.new_context(base_url=portal_url)
-    context.route(lambda url: not url.startswith(portal_url), lambda route: route.abort())
-    errors: list[str] = []
-    tab = context.new_page()
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
-    try:
+    """A fresh, isolated tab on the live portal."""
+    with isolated_page(browser, portal_url) as tab:
         yield tab
-    finally:
-        context.close()
-    assert errors == [], f"the page reported errors: {errors}"
 
 
 def _count(page: Page) -> int:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
-from tests.browser_server import CHROMIUM, CHROMIUM_ARGS, live_server
-from tests.conftest import REPO, require_integration
+from tests.browser_server import chromium, isolated_page, live_server, require_chromium
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.browser
 
@@ -20,15 +19,10 @@ SERVICE = "air-quality-api"
 WORK_TIMEOUT_MS = 60_000  # render and checks normally take about a second
 
 
-def _require_chromium() -> None:
-    if not Path(CHROMIUM).exists():
-        require_integration(f"{CHROMIUM} is missing (Debian package chromium)")
-
-
 @pytest.fixture(scope="module")
 def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A live portal with the repo's catalog, a GitOps remote and the background worker."""
-    _require_chromium()
+    require_chromium()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("browser-scaffold") / "var",
         database_url=None,  # SQLite in the data dir, whatever the environment says
@@ -47,32 +41,16 @@ def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    _require_chromium()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    """Debian's Chromium for this module's tests."""
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser: Browser, portal_url: str) -> Iterator[Page]:
-    """A fresh browser context whose requests never leave the test server."""
-    context = browser.new_context(base_url=portal_url)
-    context.route(lambda url: not url.startswith(portal_url), lambda route: route.abort())
-    errors: list[str] = []
-    tab = context.new_page()
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    tab.on(
-        "console", lambda message: errors.append(message.text) if message.type == "error" else None
-    )
-    try:
+    """A fresh, isolated tab on the live portal."""
+    with isolated_page(browser, portal_url) as tab:
         yield tab
-    finally:
-        context.close()
-    assert errors == [], f"the page reported errors: {errors}"
 
 
 def _sign_in(page: Page, user: str, then: str) -> None:
