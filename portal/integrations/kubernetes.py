@@ -53,18 +53,21 @@ class Severity(StrEnum):
     INFO = "info"
 
 
-class SchemaFinding(BaseModel):
-    """One schema problem of one rendered object."""
+class Finding(BaseModel):
+    """One problem of one rendered object (or service file): what, where, and why it matters.
+
+    Schema validation, policy rules and the check runner all report this one shape.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     severity: Severity
-    # schema, api-removed, api-deprecated, api-alpha, crd-version, unknown-crd, not-an-object
     rule: str
     object: str
     source: str
     path: str
     message: str
+    reason: str = ""
 
 
 def object_ref(obj: Mapping[str, Any]) -> str:

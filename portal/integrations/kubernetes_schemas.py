@@ -25,8 +25,8 @@ from portal.integrations.kubernetes import (
     CRD_SCHEMA_DIR,
     MESSAGE_LIMIT,
     PINNED_KUBERNETES_VERSION,
+    Finding,
     KubernetesToolError,
-    SchemaFinding,
     Severity,
     object_ref,
     object_source,
@@ -144,7 +144,7 @@ def validate_objects(
     *,
     source: str = "",
     crd_schema_dir: Path = CRD_SCHEMA_DIR,
-) -> list[SchemaFinding]:
+) -> list[Finding]:
     """Validate rendered objects strictly; removed and deprecated API versions are errors.
 
     Built-in kinds use kubernetes-validate's strict schemas for ``k8s_version``; custom
@@ -152,7 +152,7 @@ def validate_objects(
     schema is a warning (not validated). ``source`` names objects without an origin annotation.
     """
     return [
-        SchemaFinding(
+        Finding(
             severity=severity,
             rule=rule,
             object=object_ref(obj),

@@ -17,10 +17,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
+    Finding,
     KubectlNotFoundError,
     KubernetesToolError,
     Severity,
@@ -43,20 +44,6 @@ class CheckStatus(StrEnum):
     FAILED = "failed"
     WARNING = "warning"
     ERROR = "error"
-
-
-class Finding(BaseModel):
-    """One thing a check found, pointing at an object (or file) and the field in it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    severity: Severity
-    rule: str
-    object: str
-    source: str
-    path: str
-    message: str
-    reason: str = ""
 
 
 class CheckResult(BaseModel):
@@ -116,10 +103,6 @@ def _run(check: str, environment: str | None, body: Callable[[], _Outcome]) -> C
     )
 
 
-def _findings(items: Iterable[BaseModel]) -> list[Finding]:
-    return [Finding.model_validate(item.model_dump()) for item in items]
-
-
 def _count(findings: Sequence[Finding], subject: str) -> str:
     errors = sum(finding.severity == Severity.ERROR for finding in findings)
     warnings = sum(finding.severity == Severity.WARNING for finding in findings)
@@ -161,23 +144,22 @@ def _build(service_dir: Path, environment: str, kubectl: Path | None, into: list
 
 
 def _schema(objects: list[dict[str, Any]], k8s_version: str, source: str) -> _Outcome:
-    findings = _findings(validate_objects(objects, k8s_version, source=source))
+    findings = validate_objects(objects, k8s_version, source=source)
     subject = f"{len(objects)} objects against Kubernetes {k8s_version} and CRD schemas"
     return _Outcome(_count(findings, subject), findings)
 
 
 def _policy(objects: list[dict[str, Any]]) -> _Outcome:
-    findings = _findings(evaluate_objects(objects))
+    findings = evaluate_objects(objects)
     return _Outcome(_count(findings, f"policy on {len(objects)} objects"), findings)
 
 
 def _service_policy(service_dir: Path, owner_exists: Callable[[str], bool]) -> _Outcome:
-    found = evaluate_service_files(
+    findings = evaluate_service_files(
         owner_exists=owner_exists,
         catalog_info=service_dir / "catalog-info.yaml",
         slo=service_dir / "slo.yaml",
     )
-    findings = _findings(found)
     return _Outcome(_count(findings, "catalog-info.yaml and slo.yaml"), findings)
 
 

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from portal.integrations.kubernetes import (
+    Finding,
     Severity,
     hpa_targets,
     object_ref,
@@ -111,25 +112,11 @@ SECRET_ENV_NAME = re.compile(
 BATCH_KINDS = frozenset({"Job", "CronJob"})
 
 
-class PolicyFinding(BaseModel):
-    """One rule broken by one object (or service file), with what to change and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    rule: str
-    severity: Severity
-    object: str
-    source: str
-    path: str
-    message: str
-    reason: str
-
-
 def _finding(
     rule_id: str, obj: Mapping[str, Any], path: str, message: str, source: str = ""
-) -> PolicyFinding:
+) -> Finding:
     rule = RULES[rule_id]
-    return PolicyFinding(
+    return Finding(
         rule=rule.id,
         severity=rule.severity,
         object=object_ref(obj),
@@ -180,7 +167,7 @@ def image_problem(image: object) -> str | None:
 
 def _check_container(
     obj: Mapping[str, Any], pod: Mapping[str, Any], path: str, container: Mapping[str, Any]
-) -> Iterator[PolicyFinding]:
+) -> Iterator[Finding]:
     label = f"container {container.get('name', '?')!r}"
     resources = _mapping(container.get("resources"))
     missing = [
@@ -217,9 +204,7 @@ def _check_container(
             yield _finding("no-secret-env-value", obj, f"{path}.env[{index}].value", message)
 
 
-def _check_probes(
-    obj: Mapping[str, Any], pod: Mapping[str, Any], base: str
-) -> Iterator[PolicyFinding]:
+def _check_probes(obj: Mapping[str, Any], pod: Mapping[str, Any], base: str) -> Iterator[Finding]:
     # Batch pods run to completion (probes make no sense); init containers cannot have probes.
     if obj.get("kind") in BATCH_KINDS:
         return
@@ -232,11 +217,11 @@ def _check_probes(
             yield _finding("probes-set", obj, f"{base}.containers[{index}]", message)
 
 
-def evaluate_objects(objects: Iterable[Mapping[str, Any]]) -> list[PolicyFinding]:
+def evaluate_objects(objects: Iterable[Mapping[str, Any]]) -> list[Finding]:
     """Apply the object rules to rendered manifests and return every finding."""
     objects = list(objects)
     scaled = hpa_targets(objects)
-    findings: list[PolicyFinding] = []
+    findings: list[Finding] = []
     for obj in objects:
         kind = obj.get("kind")
         metadata, spec = _mapping(obj.get("metadata")), _mapping(obj.get("spec"))
@@ -271,9 +256,9 @@ def _load_documents(path: Path) -> tuple[list[Any], str | None]:
         return [], f"{path.name}{where} is not valid YAML: {getattr(error, 'problem', error)}"
 
 
-def _file_finding(rule_id: str, path: Path, message: str, where: str = "$") -> PolicyFinding:
+def _file_finding(rule_id: str, path: Path, message: str, where: str = "$") -> Finding:
     rule = RULES[rule_id]
-    return PolicyFinding(
+    return Finding(
         rule=rule.id,
         severity=rule.severity,
         object=path.name,
@@ -284,11 +269,11 @@ def _file_finding(rule_id: str, path: Path, message: str, where: str = "$") -> P
     )
 
 
-def _check_owner(catalog_info: Path, owner_exists: Callable[[str], bool]) -> list[PolicyFinding]:
+def _check_owner(catalog_info: Path, owner_exists: Callable[[str], bool]) -> list[Finding]:
     documents, error = _load_documents(catalog_info)
     if error:
         return [_file_finding("owner-exists", catalog_info, error)]
-    findings: list[PolicyFinding] = []
+    findings: list[Finding] = []
     owned = 0
     for document in documents:
         owner = _mapping(_mapping(document).get("spec")).get("owner")
@@ -318,7 +303,7 @@ def count_slos(documents: Iterable[Any]) -> int:
     return total
 
 
-def _check_slo(slo: Path) -> list[PolicyFinding]:
+def _check_slo(slo: Path) -> list[Finding]:
     documents, error = _load_documents(slo)
     if error:
         return [_file_finding("slo-declared", slo, error)]
@@ -333,12 +318,12 @@ def evaluate_service_files(
     owner_exists: Callable[[str], bool],
     catalog_info: Path | None = None,
     slo: Path | None = None,
-) -> list[PolicyFinding]:
+) -> list[Finding]:
     """Apply the service-level rules; a file passed as None is not checked.
 
     ``owner_exists`` receives ``spec.owner`` exactly as written (``group:team-a``, ``team-a``).
     """
-    findings: list[PolicyFinding] = []
+    findings: list[Finding] = []
     if catalog_info is not None:
         findings.extend(_check_owner(catalog_info, owner_exists))
     if slo is not None:
@@ -352,7 +337,7 @@ def evaluate_policy(
     owner_exists: Callable[[str], bool],
     catalog_info: Path | None = None,
     slo: Path | None = None,
-) -> list[PolicyFinding]:
+) -> list[Finding]:
     """Apply every rule: object rules on ``objects`` plus the service-level rules."""
     return evaluate_objects(objects) + evaluate_service_files(
         owner_exists=owner_exists, catalog_info=catalog_info, slo=slo

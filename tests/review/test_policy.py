@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from portal.integrations.kubernetes import Finding
 from portal.review.policy import (
     RULES,
-    PolicyFinding,
     evaluate_objects,
     evaluate_policy,
     evaluate_service_files,
@@ -54,7 +54,7 @@ def container_of(obj: dict[str, Any]) -> dict[str, Any]:
     return container
 
 
-def rules(findings: list[PolicyFinding]) -> list[str]:
+def rules(findings: list[Finding]) -> list[str]:
     return [finding.rule for finding in findings]
 
 
