@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from portal.app import create_app
-from portal.config import Settings
+from portal.cli import initialise
+from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
+from portal.scaffold.runtime import ScaffoldRuntime
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -91,6 +93,29 @@ def client(settings: Settings) -> Iterator[TestClient]:
     """A test client of the full app (migrations run on start)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+# Trusted-header identities of the repository's own catalog (catalog/org.yaml).
+ADA = {"X-Forwarded-User": "ada.lovelace", "X-Forwarded-Groups": "platform-team,platform-admins"}
+GRACE = {"X-Forwarded-User": "grace.hopper", "X-Forwarded-Groups": "platform-team"}
+ALAN = {"X-Forwarded-User": "alan.turing", "X-Forwarded-Groups": "ml-apps"}
+
+
+@pytest.fixture
+def portal(settings: Settings) -> Iterator[TestClient]:
+    """The app in trusted-header mode with the repo's catalog and a bootstrapped GitOps repo."""
+    proxied = settings.model_copy(
+        update={"auth_mode": AuthMode.TRUSTED_HEADER, "catalog_paths": [str(REPO / "catalog")]}
+    )
+    initialise(proxied, gitops=True)
+    with TestClient(create_app(proxied)) as client:
+        yield client
+
+
+def runtime(client: TestClient) -> ScaffoldRuntime:
+    """Return the scaffold runtime of a test client's app."""
+    scaffold: ScaffoldRuntime = client.app.state.scaffold  # type: ignore[attr-defined]
+    return scaffold
 
 
 def csrf_token(client: TestClient, path: str = "/catalog") -> str:

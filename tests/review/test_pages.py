@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from portal.app import create_app
-from portal.cli import initialise
-from portal.config import AuthMode, Settings
+from portal.config import Settings
 from portal.integrations.copier import FakeRenderer
 from portal.review.diff import diff_of_commit
 from portal.review.models import Change, ChangeStatus
 from portal.review.store import get_change
 from portal.scaffold.jobs import run_pending
-from portal.scaffold.runtime import ScaffoldRuntime
-from tests.conftest import REPO, csrf_token
+from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
 
-ADA = {"X-Forwarded-User": "ada.lovelace", "X-Forwarded-Groups": "platform-team,platform-admins"}
-GRACE = {"X-Forwarded-User": "grace.hopper", "X-Forwarded-Groups": "platform-team"}
-ALAN = {"X-Forwarded-User": "alan.turing", "X-Forwarded-Groups": "ml-apps"}
 POLL = {"HX-Request": "true", "HX-Target": "progress"}
-
-
-@pytest.fixture
-def portal(settings: Settings) -> Iterator[TestClient]:
-    proxied = settings.model_copy(
-        update={"auth_mode": AuthMode.TRUSTED_HEADER, "catalog_paths": [str(REPO / "catalog")]}
-    )
-    initialise(proxied, gitops=True)
-    with TestClient(create_app(proxied)) as client:
-        yield client
-
-
-def runtime(client: TestClient) -> ScaffoldRuntime:
-    scaffold: ScaffoldRuntime = client.app.state.scaffold  # type: ignore[attr-defined]
-    return scaffold
 
 
 def request_change(client: TestClient, name: str, *, process: bool = True) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -12,33 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from portal.app import create_app
 from portal.catalog.models import Entity
-from portal.cli import initialise
-from portal.config import AuthMode, Settings
+from portal.config import Settings
 from portal.review.models import Change
 from portal.scaffold.jobs import run_pending
-from portal.scaffold.runtime import ScaffoldRuntime
-from tests.conftest import REPO
-
-ADA = {"X-Forwarded-User": "ada.lovelace", "X-Forwarded-Groups": "platform-team,platform-admins"}
-GRACE = {"X-Forwarded-User": "grace.hopper", "X-Forwarded-Groups": "platform-team"}
-ALAN = {"X-Forwarded-User": "alan.turing", "X-Forwarded-Groups": "ml-apps"}
-
-
-@pytest.fixture
-def portal(settings: Settings) -> Iterator[TestClient]:
-    proxied = settings.model_copy(
-        update={"auth_mode": AuthMode.TRUSTED_HEADER, "catalog_paths": [str(REPO / "catalog")]}
-    )
-    initialise(proxied, gitops=True)
-    with TestClient(create_app(proxied)) as client:
-        yield client
-
-
-def runtime(client: TestClient) -> ScaffoldRuntime:
-    scaffold: ScaffoldRuntime = client.app.state.scaffold  # type: ignore[attr-defined]
-    return scaffold
+from tests.conftest import ADA, ALAN, GRACE, runtime
 
 
 def git(remote: Path, *args: str) -> str:

@@ -270,9 +270,9 @@ def test_register_git_template_refuses_tasks(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("url", "ref"),
     [
-        ("ext::sh -c touch% /tmp/pwned", "main"),
+        ("ext::sh -c touch% pwned", "main"),
         ("/some/local/path", "main"),
-        ("https://example.com/t.git", "--upload-pack=touch /tmp/pwned"),
+        ("https://example.com/t.git", "--upload-pack=touch pwned"),
         ("https://example.com/t.git", ""),
     ],
 )
