@@ -1,4 +1,4 @@
-"""Copier questions (``copier.yml``) as typed form fields, and server-side answer validation.
+"""Copier questions (``copier.yml``) as typed form fields (their answers: :mod:`.answers`).
 
 Copier's semantics where they change what is rendered: value types (inferred from the
 default when ``type`` is absent), ``choices`` (list, pairs, mapping or a Jinja string of
@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from portal.integrations.copier import (
+from portal.integrations.copier_jinja import (
     DEFAULT_SYNTAX,
     JinjaSyntax,
     TemplateCodeError,
@@ -41,7 +41,7 @@ PUBLIC_ANSWERS_ONLY = (
     "secret questions are not supported: answers are committed to the GitOps repository, "
     "where no secret may ever be written"
 )
-_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0", ""})
@@ -95,18 +95,20 @@ class Field:
         return not self.has_default
 
 
-def _render(field: Field, source: str, context: Mapping[str, Any], what: str) -> str:
+def render_expression(field: Field, source: str, context: Mapping[str, Any], what: str) -> str:
+    """Render one of the template's expressions; a failure is the answer's error."""
     try:
         return evaluate(source, context, field.syntax)
     except TemplateCodeError as exc:
         raise InvalidAnswerError(f"the template's {what} failed: {exc}") from exc
 
 
-def _render_value(field: Field, value: Any, context: Mapping[str, Any], what: str) -> Any:
+def render_value(field: Field, value: Any, context: Mapping[str, Any], what: str) -> Any:
+    """Render Jinja inside a default or choice value (and lists of them)."""
     if isinstance(value, str) and field.syntax.has_markers(value):
-        return _render(field, value, context, what)
+        return render_expression(field, value, context, what)
     if isinstance(value, list):
-        return [_render_value(field, item, context, what) for item in value]
+        return [render_value(field, item, context, what) for item in value]
     return value
 
 
@@ -185,10 +187,11 @@ def applies(field: Field, context: Mapping[str, Any]) -> bool:
     """Evaluate the field's ``when`` with the answers so far (Copier's truthiness)."""
     if isinstance(field.when, bool):
         return field.when
-    return _truthy(_render_value(field, field.when, context, "'when'"))
+    return truthy(render_value(field, field.when, context, "'when'"))
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """Read a rendered ``when`` the way Copier does."""
     if not isinstance(value, str):
         return bool(value)
     text = value.strip().lower()
@@ -202,7 +205,7 @@ def choices_for(field: Field, context: Mapping[str, Any]) -> list[Choice]:
     """Render the field's choices for ``context``: labels as text, values typed."""
     choices = field.choices
     if isinstance(choices, str):
-        rendered = _load_yaml(_render(field, choices, context, "choices"), "choices")
+        rendered = _load_yaml(render_expression(field, choices, context, "choices"), "choices")
         try:
             parsed = _parse_choices(rendered, field.name)
         except QuestionError as exc:
@@ -210,9 +213,9 @@ def choices_for(field: Field, context: Mapping[str, Any]) -> list[Choice]:
         choices = parsed if isinstance(parsed, tuple) else ()
     result = []
     for choice in choices:
-        value = _convert(field, _render_value(field, choice.value, context, "choices"))
-        disabled = _render(field, choice.disabled, context, "choice validator").strip()
-        label = str(_render_value(field, choice.label, context, "choices"))
+        value = convert(field, render_value(field, choice.value, context, "choices"))
+        disabled = render_expression(field, choice.disabled, context, "choice validator").strip()
+        label = str(render_value(field, choice.label, context, "choices"))
         result.append(Choice(label, value, disabled))
     return result
 
@@ -221,11 +224,11 @@ def default_for(field: Field, context: Mapping[str, Any]) -> Any:
     """Render the field's default with the answers so far and cast it to its type."""
     if not field.has_default:
         return None
-    value = _render_value(field, field.default, context, "default")
+    value = render_value(field, field.default, context, "default")
     if field.multiselect:
         items = value if isinstance(value, list) else _load_yaml(str(value), "default")
-        return [_convert(field, item) for item in items or []]
-    return _convert(field, value)
+        return [convert(field, item) for item in items or []]
+    return convert(field, value)
 
 
 def initial_values(fields: Sequence[Field]) -> dict[str, Any]:
@@ -241,26 +244,6 @@ def initial_values(fields: Sequence[Field]) -> dict[str, Any]:
     return context
 
 
-def check_service_name(value: Any) -> str | None:
-    """Return why ``value`` is not an acceptable service name, or None when it is."""
-    if not isinstance(value, str) or not value:
-        return "a name is required"
-    if "/" in value or "\\" in value:
-        return "must not contain path separators ('/' or '\\')"
-    if ".." in value:
-        return "must not contain '..'"
-    if len(value) > NAME_MAX_LENGTH:
-        return f"at most {NAME_MAX_LENGTH} characters (this one has {len(value)})"
-    if value != value.lower():
-        return "must be lower case"
-    if not _NAME_RE.match(value):
-        return (
-            "must be a DNS-1123 label: lower-case letters, digits and '-', "
-            "starting with a letter and ending with a letter or digit"
-        )
-    return None
-
-
 def _load_yaml(text: str, what: str) -> Any:
     try:
         return yaml.safe_load(text)
@@ -270,7 +253,7 @@ def _load_yaml(text: str, what: str) -> Any:
         raise InvalidAnswerError(f"invalid {what}: {getattr(exc, 'problem', '')}{line}") from exc
 
 
-def _convert(field: Field, value: Any) -> Any:
+def convert(field: Field, value: Any) -> Any:
     """Cast one submitted value (form text or a JSON-native value) to the field's type."""
     kind, text = field.type, value.strip() if isinstance(value, str) else None
     if kind in {"str", "path"}:
@@ -309,8 +292,9 @@ def _convert(field: Field, value: Any) -> Any:
     return _load_yaml(value, "YAML")
 
 
-def _pick(field: Field, value: Any, choices: list[Choice]) -> Any:
-    converted = _convert(field, value)
+def pick(field: Field, value: Any, choices: list[Choice]) -> Any:
+    """Return the choice value matching a submitted answer, or raise the field's error."""
+    converted = convert(field, value)
     for choice in choices:
         if choice.value == converted and type(choice.value) is type(converted):
             if choice.disabled:
@@ -318,96 +302,3 @@ def _pick(field: Field, value: Any, choices: list[Choice]) -> Any:
             return choice.value
     allowed = ", ".join(str(choice.value) for choice in choices if not choice.disabled)
     raise InvalidAnswerError(f"{value!r} is not one of the choices: {allowed}")
-
-
-def _answer(field: Field, raw: Any, context: Mapping[str, Any]) -> Any:
-    choices = choices_for(field, context) if field.choices else []
-    if field.multiselect:
-        items = raw if isinstance(raw, list) else [raw]
-        # An empty string is a form's "nothing selected" marker, not an option.
-        picked = [_pick(field, item, choices) for item in items if item != ""]
-        return [choice.value for choice in choices if choice.value in picked]
-    if isinstance(raw, list) and field.type not in {"json", "yaml"}:
-        if not raw:
-            raise InvalidAnswerError("an answer is required")
-        raw = raw[-1]  # a checkbox after its hidden "false" input sends both values
-    return _pick(field, raw, choices) if choices else _convert(field, raw)
-
-
-def _has_syntax(value: Any, syntax: JinjaSyntax) -> bool:
-    if isinstance(value, str):
-        return syntax.has_markers(value)
-    if isinstance(value, dict):
-        return any(_has_syntax(item, syntax) for item in (*value, *value.values()))
-    return isinstance(value, list | tuple) and any(_has_syntax(item, syntax) for item in value)
-
-
-def _portal_rules(field: Field, value: Any, context: Mapping[str, Any]) -> None:
-    if field.name == NAME_FIELD and (problem := check_service_name(value)) is not None:
-        raise InvalidAnswerError(problem)
-    if field.type not in {"str", "path"}:
-        return
-    multiline = _truthy(_render_value(field, field.multiline, context, "'multiline'"))
-    for text in value if isinstance(value, list) else [value]:
-        if not multiline and ("\n" in text or "\r" in text):
-            raise InvalidAnswerError("must be a single line")
-        parts = text.replace("\\", "/").split("/")
-        if field.type == "path" and (text.startswith("/") or ".." in parts):
-            raise InvalidAnswerError("must be a relative path without '..'")
-
-
-def validate_answers(
-    fields: Sequence[Field], raw: Mapping[str, object]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Convert and validate submitted answers in question order.
-
-    ``raw`` maps question names to form text, lists of text (a multiselect; a checkbox's
-    hidden ``"false"`` followed by ``"true"``) or JSON-native values. A question absent
-    from ``raw`` takes its rendered default; one without a default is required. Questions
-    whose ``when`` is false are not answered: Copier computes them from their default.
-
-    Returns ``(answers, errors)``: the typed answers of every applicable question, plus
-    ``name`` (always validated), and one message per field name for everything wrong.
-    """
-    by_name = {field.name: field for field in fields}
-    errors: dict[str, str] = {}
-    for key, value in raw.items():
-        syntax = by_name[key].syntax if key in by_name else DEFAULT_SYNTAX
-        if key not in by_name and key != NAME_FIELD:
-            errors[key] = "not a question of this template"
-        elif _has_syntax(value, syntax):
-            errors[key] = "must not contain template syntax such as '{{', '{%' or '{#'"
-    answers: dict[str, Any] = {}
-    context: dict[str, Any] = {}
-    for field in fields:
-        try:
-            if field.secret:
-                raise InvalidAnswerError(PUBLIC_ANSWERS_ONLY)
-            if not applies(field, context):
-                context[field.name] = default_for(field, context)
-                continue
-            if field.name in errors:
-                continue
-            if field.name in raw:
-                value = _answer(field, raw[field.name], context)
-            elif field.has_default:
-                value = default_for(field, context)
-            else:
-                raise InvalidAnswerError("an answer is required")
-            _portal_rules(field, value, context)
-            if field.validator:
-                message = _render(
-                    field, field.validator, {**context, field.name: value}, "validator"
-                )
-                if message.strip():
-                    raise InvalidAnswerError(message.strip())
-        except InvalidAnswerError as exc:
-            errors.setdefault(field.name, str(exc))
-            continue
-        answers[field.name] = context[field.name] = value
-    if NAME_FIELD not in by_name and NAME_FIELD not in errors:
-        if (problem := check_service_name(raw.get(NAME_FIELD))) is not None:
-            errors[NAME_FIELD] = problem
-        else:
-            answers[NAME_FIELD] = raw[NAME_FIELD]
-    return answers, errors

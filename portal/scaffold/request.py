@@ -13,7 +13,7 @@ from portal.catalog.store import get_entity
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.models import Change
 from portal.review.store import audit, open_change_for, set_step
-from portal.scaffold.questions import check_service_name, validate_answers
+from portal.scaffold.answers import check_service_name, validate_answers
 from portal.scaffold.registry import OfferedTemplate, TemplateRegistry
 
 PORTAL_FIELDS = ("name", "owner", "system")

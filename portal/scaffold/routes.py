@@ -22,13 +22,13 @@ from sqlmodel import Session
 from portal.auth.identity import Identity
 from portal.catalog.search import EntityQuery, list_entities
 from portal.db import SessionDep
+from portal.scaffold.answers import validate_answers
 from portal.scaffold.questions import (
     Field,
     InvalidAnswerError,
     applies,
     choices_for,
     default_for,
-    validate_answers,
 )
 from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import PORTAL_FIELDS, ScaffoldRequestError, request_scaffold

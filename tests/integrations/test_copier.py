@@ -10,14 +10,16 @@ from portal.integrations import copier as copier_integration
 from portal.integrations.copier import (
     CopierRenderer,
     FakeRenderer,
-    JinjaSyntax,
     RenderError,
     RenderResult,
     RenderTimeoutError,
+    render,
+)
+from portal.integrations.copier_jinja import (
+    JinjaSyntax,
     TemplateCodeError,
     check_syntax,
     evaluate,
-    render,
 )
 from portal.integrations.git import run_git
 

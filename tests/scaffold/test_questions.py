@@ -4,17 +4,16 @@ from typing import Any
 import pytest
 import yaml
 
+from portal.scaffold.answers import check_service_name, validate_answers
 from portal.scaffold.questions import (
     PUBLIC_ANSWERS_ONLY,
     Choice,
     Field,
     QuestionError,
     applies,
-    check_service_name,
     choices_for,
     initial_values,
     parse_questions,
-    validate_answers,
 )
 
 REPO = Path(__file__).resolve().parents[2]

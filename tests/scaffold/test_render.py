@@ -13,8 +13,8 @@ import yaml
 from portal.integrations import copier as copier_integration
 from portal.integrations.copier import RenderResult, render
 from portal.integrations.git import run_git
+from portal.scaffold.answers import validate_answers
 from portal.scaffold.flux import flux_kustomizations
-from portal.scaffold.questions import validate_answers
 from portal.scaffold.templates import PublishedTemplate, load_template, publish
 from tests.conftest import require_integration
 
