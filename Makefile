@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov lives in its own virtualenv: its botocore pins a python-dateutil the portal's
+# kubernetes dependencies cannot share (pip check stays clean in .venv).
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov/bin/checkov
+export PORTAL_CHECKOV_PATH ?= $(CURDIR)/$(CHECKOV)
 
-.PHONY: run test lint typecheck install clean bench
+.PHONY: run test lint typecheck install tools clean bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +19,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-run: $(STAMP)
+$(CHECKOV): Makefile
+	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/python -m pip install --quiet --upgrade pip
+	.tools/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $(CHECKOV)
+
+tools: $(CHECKOV)
+
+run: $(STAMP) $(CHECKOV)
 	$(BIN)/portal init || echo "portal init reported catalog problems (see above); serving anyway"
 	$(BIN)/portal serve --host 127.0.0.1 --port 8000
 
@@ -25,13 +38,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV) lint typecheck
 	$(BIN)/python -m pip check
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools var .mypy_cache .ruff_cache .pytest_cache

@@ -52,10 +52,28 @@ class Settings(BaseSettings):
     )
     git_author_name: str = "Platform portal"
     git_author_email: str = "portal@platform.invalid"
+    checkov_path: Path | None = Field(
+        default=None,
+        description="checkov executable (its own virtualenv, made by `make tools`); unset: PATH.",
+    )
+    # Overlays pin image tags that Flux image automation bumps; a digest would freeze them.
+    checkov_skip_checks: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["CKV_K8S_43"]
+    )
+    checkov_error_checks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="checkov check ids that block a change (others are advisory warnings).",
+    )
     session_cookie: str = "portal_session"
     secure_cookies: bool = False
 
-    @field_validator("catalog_paths", "environments", mode="before")
+    @field_validator(
+        "catalog_paths",
+        "environments",
+        "checkov_skip_checks",
+        "checkov_error_checks",
+        mode="before",
+    )
     @classmethod
     def _split_paths(cls, value: object) -> object:
         """Accept a comma-separated list from the environment."""

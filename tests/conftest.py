@@ -18,9 +18,14 @@ from portal.app import create_app
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
+from portal.integrations.checkov import find_checkov
 from portal.scaffold.runtime import ScaffoldRuntime
 
 REPO = Path(__file__).resolve().parent.parent
+# The Makefile exports PORTAL_CHECKOV_PATH; a bare `pytest` finds `make tools`' install.
+CHECKOV_PATH = Path(
+    os.environ.get("PORTAL_CHECKOV_PATH") or REPO / ".tools" / "checkov" / "bin" / "checkov"
+)
 SHARED = REPO.parent / "shared"
 BACKSTAGE_EXAMPLES = SHARED / "conformance" / "backstage" / "examples"
 
@@ -69,7 +74,18 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         gitops_seed_dir=REPO / "gitops-repo",
         templates_dir=REPO / "templates",
         run_worker=False,
+        checkov_path=CHECKOV_PATH,
     )
+
+
+@pytest.fixture(scope="session")
+def checkov_executable() -> Path:
+    """The real checkov (its own virtualenv, ``make tools``); skipped or failed when missing."""
+    found = find_checkov(CHECKOV_PATH)
+    if found is None:
+        require_integration(f"checkov not found at {CHECKOV_PATH} (run `make tools`)")
+        raise AssertionError("unreachable")
+    return found
 
 
 @pytest.fixture

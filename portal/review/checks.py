@@ -11,14 +11,17 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel
 
+from portal.integrations.checkov import Checkov, CheckovFailure
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
     Finding,
@@ -67,6 +70,17 @@ def status_of(findings: Iterable[Finding]) -> CheckStatus:
     if Severity.WARNING in severities:
         return CheckStatus.WARNING
     return CheckStatus.PASSED
+
+
+@dataclass(frozen=True)
+class CheckTools:
+    """The external tools the checks use; ``None`` leaves a tool's check out (unit tests)."""
+
+    kubectl: Path | None = None
+    k8s_version: str = PINNED_KUBERNETES_VERSION
+    checkov: Checkov | None = None
+    # checkov check ids that block a change; the others inform the reviewer as warnings.
+    checkov_errors: AbstractSet[str] = frozenset()
 
 
 @dataclass
@@ -189,25 +203,60 @@ def run_manifest_checks(
     environments: Sequence[str],
     owner_exists: Callable[[str], bool],
     price_sheet: PriceSheet,
-    *,
-    k8s_version: str = PINNED_KUBERNETES_VERSION,
-    kubectl: Path | None = None,
+    tools: CheckTools | None = None,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
     Returns ``policy`` for the service files (owner, SLO), then for each environment
     ``kustomize (env)``, and when that overlay builds, ``schema (env)``, ``policy (env)`` and
     ``cost (env)``. A build that fails leaves out the three checks that need its objects.
+    With checkov configured, one ``checkov`` check over every overlay that built comes last.
     """
+    tools = tools or CheckTools()
     results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
+    built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []
-        build = partial(_build, service_dir, environment, kubectl, objects)
+        build = partial(_build, service_dir, environment, tools.kubectl, objects)
         results.append(_run("kustomize", environment, build))
         if results[-1].status != CheckStatus.PASSED:
             continue
+        built[environment] = objects
         source = f"deploy/overlays/{environment}"
-        results.append(_run("schema", environment, partial(_schema, objects, k8s_version, source)))
+        schema = partial(_schema, objects, tools.k8s_version, source)
+        results.append(_run("schema", environment, schema))
         results.append(_run("policy", environment, partial(_policy, objects)))
         results.append(_run("cost", environment, partial(_cost_outcome, objects, price_sheet)))
+    if tools.checkov is not None and built:
+        scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)
+        results.append(_run("checkov", None, scan))
     return results
+
+
+def _checkov(
+    checkov: Checkov, built: dict[str, list[dict[str, Any]]], errors: AbstractSet[str]
+) -> _Outcome:
+    manifests = {
+        f"{environment}.yaml": yaml.safe_dump_all(objects, sort_keys=False)
+        for environment, objects in built.items()
+    }
+    failures = checkov.scan(manifests)
+    findings = [_checkov_finding(failure, errors) for failure in failures]
+    count = sum(len(objects) for objects in built.values())
+    subject = f"checkov on {count} objects of {', '.join(built)}"
+    return _Outcome(_count(findings, subject), findings)
+
+
+def _checkov_finding(failure: CheckovFailure, errors: AbstractSet[str]) -> Finding:
+    # checkov names Kubernetes objects Kind.namespace.name; the portal writes Kind/namespace/name.
+    environment = failure.file.removesuffix(".yaml")
+    return Finding(
+        severity=Severity.ERROR if failure.check_id in errors else Severity.WARNING,
+        rule=failure.check_id,
+        object="/".join(failure.resource.split(".", 2)),
+        source=f"deploy/overlays/{environment}",
+        path=failure.keys[-1] if failure.keys else "",
+        message=failure.check_name,
+        reason="checkov Kubernetes check "
+        + ("(blocking on this platform)" if failure.check_id in errors else "(advisory)"),
+    )

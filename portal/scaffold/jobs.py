@@ -26,7 +26,7 @@ from portal.catalog.store import get_entity
 from portal.config import Settings
 from portal.integrations.copier import Renderer
 from portal.integrations.gitops import GitOpsRepo
-from portal.review.checks import run_manifest_checks
+from portal.review.checks import CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
 from portal.review.models import Change, ChangeStatus, CheckRun
 from portal.review.store import claim_next, finish, replace_checks, set_step
@@ -46,6 +46,7 @@ class ScaffoldContext:
     gitops: Callable[[], GitOpsRepo]
     renderer: Renderer
     price_sheet: PriceSheet = field(default_factory=PriceSheet)
+    check_tools: CheckTools = field(default_factory=CheckTools)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -138,6 +139,7 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
                     environments_of(change, ctx.settings),
                     _owner_exists(ctx.engine),
                     ctx.price_sheet,
+                    ctx.check_tools,
                 )
             runs = [
                 CheckRun(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from portal.config import Settings
 from portal.integrations import copier
+from portal.integrations.checkov import CheckovCli, CheckovError, CheckovFailure, find_checkov
 from portal.integrations.gitops import GitOpsRepo, bootstrap_gitops
+from portal.review.checks import CheckTools
 from portal.review.store import release_claims
 from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker
 from portal.scaffold.registry import TemplateRegistry
@@ -31,6 +35,29 @@ class LazyGitOps:
             return self._repo
 
 
+class MissingCheckov:
+    """Stands in for checkov when it is not installed, so reviews say so instead of passing."""
+
+    def __init__(self, configured: Path | None) -> None:
+        self.configured = configured
+
+    def scan(self, manifests: Mapping[str, str]) -> list[CheckovFailure]:
+        """Fail the way a broken tool fails: the check is reported as ``error``."""
+        where = f"at {self.configured}" if self.configured else "on PATH"
+        raise CheckovError(f"checkov is not installed {where} (run `make tools`)")
+
+
+def check_tools(settings: Settings) -> CheckTools:
+    """Build the review checks' tools from the settings."""
+    executable = find_checkov(settings.checkov_path)
+    checkov = (
+        CheckovCli(executable, settings.checkov_skip_checks)
+        if executable
+        else MissingCheckov(settings.checkov_path)
+    )
+    return CheckTools(checkov=checkov, checkov_errors=frozenset(settings.checkov_error_checks))
+
+
 class ScaffoldRuntime:
     """The scaffold context of an app and its optional background worker."""
 
@@ -41,6 +68,7 @@ class ScaffoldRuntime:
             registry=TemplateRegistry.from_settings(settings),
             gitops=LazyGitOps(settings),
             renderer=copier.CopierRenderer(),
+            check_tools=check_tools(settings),
         )
         self.worker: ScaffoldWorker | None = None
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from portal.config import Settings
+from portal.integrations.checkov import CheckovCli, CheckovFailure, FakeCheckov
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
     KubectlNotFoundError,
@@ -19,8 +22,9 @@ from portal.integrations.kubernetes import (
 )
 from portal.integrations.kubernetes_schemas import validate_objects
 from portal.review import checks
-from portal.review.checks import CheckResult, CheckStatus, run_manifest_checks
+from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
+from portal.scaffold.runtime import MissingCheckov, check_tools
 from tests.conftest import require_integration
 
 MANIFESTS = Path(__file__).parent / "manifests"
@@ -177,7 +181,7 @@ def test_environment_names_cannot_escape_the_overlays_folder() -> None:
 
 
 def test_missing_kubectl_is_a_check_error_not_a_manifest_failure(tmp_path: Path) -> None:
-    results = run(GOOD, kubectl=tmp_path / "no-kubectl")
+    results = run(GOOD, tools=CheckTools(kubectl=tmp_path / "no-kubectl"))
 
     assert results["kustomize (dev)"].status == CheckStatus.ERROR
     assert "no-kubectl" in results["kustomize (dev)"].summary
@@ -394,3 +398,82 @@ def test_an_object_without_kind_is_a_finding_not_a_crash() -> None:
     (finding,) = validate_objects([{"metadata": {"name": "x"}}])
 
     assert (finding.rule, finding.object) == ("not-an-object", "?/x")
+
+
+# --- checkov ----------------------------------------------------------------------------------
+
+
+def test_checkov_runs_once_over_every_built_overlay_and_reports_per_object(kubectl: Path) -> None:
+    fake = FakeCheckov(
+        [
+            CheckovFailure(
+                "CKV_K8S_15",
+                "Image Pull Policy should be Always",
+                "prod.yaml",
+                "Deployment.air-quality-prod.air-quality",
+                ("spec/x", "spec/y"),
+            ),
+            CheckovFailure(
+                "CKV_K8S_16",
+                "Container should not be privileged",
+                "dev.yaml",
+                "Deployment.air-quality-dev.air-quality",
+            ),
+        ]
+    )
+    tools = CheckTools(checkov=fake, checkov_errors=frozenset({"CKV_K8S_16"}))
+
+    results = run(GOOD, "dev", "prod", tools=tools)
+
+    assert list(results)[-1] == "checkov"
+    assert len(fake.scanned) == 1
+    assert sorted(fake.scanned[0]) == ["dev.yaml", "prod.yaml"]
+    scanned = list(yaml.safe_load_all(fake.scanned[0]["prod.yaml"]))
+    assert {obj["kind"] for obj in scanned} >= {"Deployment", "Service"}
+    check = results["checkov"]
+    assert check.status == CheckStatus.FAILED
+    by_rule = {finding.rule: finding for finding in check.findings}
+    assert by_rule["CKV_K8S_16"].severity == Severity.ERROR
+    assert by_rule["CKV_K8S_16"].object == "Deployment/air-quality-dev/air-quality"
+    assert by_rule["CKV_K8S_16"].source == "deploy/overlays/dev"
+    assert by_rule["CKV_K8S_15"].severity == Severity.WARNING
+    assert by_rule["CKV_K8S_15"].path == "spec/y"
+    assert check.summary.startswith("checkov on 10 objects of dev, prod: 1 error and 1 warning")
+
+
+def test_checkov_advisory_findings_only_warn(kubectl: Path) -> None:
+    fake = FakeCheckov([CheckovFailure("CKV_K8S_15", "Pull Always", "dev.yaml", "Deployment.a.b")])
+
+    result = run(GOOD, tools=CheckTools(checkov=fake))["checkov"]
+
+    assert result.status == CheckStatus.WARNING
+
+
+def test_checkov_is_left_out_when_no_overlay_builds(tmp_path: Path) -> None:
+    fake = FakeCheckov()
+
+    results = run(GOOD, "../../..", tools=CheckTools(checkov=fake))
+
+    assert "checkov" not in results
+    assert fake.scanned == []
+
+
+def test_missing_checkov_is_a_check_error_saying_how_to_install(kubectl: Path) -> None:
+    result = run(GOOD, tools=CheckTools(checkov=MissingCheckov(None)))["checkov"]
+
+    assert result.status == CheckStatus.ERROR
+    assert "make tools" in result.summary
+
+
+def test_settings_choose_the_real_checkov_or_say_it_is_missing(tmp_path: Path) -> None:
+    executable = tmp_path / "checkov"
+    executable.write_text("#!/bin/sh\n", encoding="utf-8")
+    executable.chmod(0o755)
+
+    found = check_tools(Settings(checkov_path=executable, checkov_skip_checks="A,B"))
+    missing = check_tools(Settings(checkov_path=tmp_path / "none", checkov_error_checks="C"))
+
+    assert isinstance(found.checkov, CheckovCli)
+    assert found.checkov.skip_checks == ("A", "B")
+    assert isinstance(missing.checkov, MissingCheckov)
+    assert missing.checkov_errors == {"C"}

@@ -36,7 +36,7 @@ def scaffold(client: TestClient, name: str, **answers: object) -> str:
 
 
 def test_scaffold_review_approve_merge(
-    portal: TestClient, settings: Settings, tmp_path: Path
+    portal: TestClient, settings: Settings, tmp_path: Path, checkov_executable: Path
 ) -> None:
     change_id = scaffold(portal, "payments", description="Takes payments")
     assert portal.get(f"/api/changes/{change_id}").json()["status"] == "rendering"
@@ -47,7 +47,7 @@ def test_scaffold_review_approve_merge(
     checks = {check["name"]: check["status"] for check in change["checks"]}
     assert checks, "no checks ran"
     assert all(status in ("passed", "warning") for status in checks.values()), change["checks"]
-    assert {"kustomize (dev)", "schema (prod)", "cost (staging)"} <= set(checks)
+    assert {"kustomize (dev)", "schema (prod)", "cost (staging)", "checkov"} <= set(checks)
 
     refused = portal.post(f"/api/changes/{change_id}/approve", json={}, headers=ADA)
     assert refused.status_code == 403 and "author" in refused.json()["detail"]

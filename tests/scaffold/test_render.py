@@ -113,7 +113,7 @@ def test_default_render_has_every_required_file(default_service: tuple[Path, Ren
         assert (dest / name).is_file()
     overlays = sorted(p.name for p in (dest / "deploy" / "overlays").iterdir())
     assert overlays == ["dev", "prod", "staging"]
-    assert result.template_commit == "v0.1.0"
+    assert result.template_commit == "v0.2.0"
     assert result.warnings == ()  # e.g. no DirtyLocalWarning: the repository is bare
 
 
@@ -121,7 +121,7 @@ def test_answers_file_records_source_and_commit(
     published: PublishedTemplate, default_service: tuple[Path, RenderResult]
 ) -> None:
     recorded = load(default_service[0] / ".copier-answers.yml")
-    assert recorded["_commit"] == "v0.1.0"
+    assert recorded["_commit"] == "v0.2.0"
     assert recorded["_src_path"] == published.src
     assert recorded["name"] == "air-q" and recorded["environments"] == ["dev", "staging", "prod"]
 
@@ -215,7 +215,7 @@ def test_every_overlay_builds_with_kustomize(service: str, request: pytest.Fixtu
         assert built.returncode == 0, built.stderr
         objects = {doc["kind"]: doc for doc in load_all(built.stdout)}
         kinds = {"Namespace", "Deployment", "Service", "HorizontalPodAutoscaler"}
-        kinds |= {"PodDisruptionBudget"} | (
+        kinds |= {"PodDisruptionBudget", "NetworkPolicy"} | (
             {"ServiceMonitor"} if service == "default_service" else set()
         )
         assert set(objects) == kinds
@@ -309,13 +309,13 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
     run_git(*options, "add", "--all")
     run_git(*options, "commit", "--quiet", "-m", "scaffold")
     readme = template / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + "\nUpdated by template 0.2.0.\n")
+    readme.write_text(readme.read_text() + "\nUpdated by template 0.3.0.\n")
     manifest = template / "template.yaml"
-    manifest.write_text(manifest.read_text().replace("version: 0.1.0", "version: 0.2.0"))
+    manifest.write_text(manifest.read_text().replace("version: 0.2.0", "version: 0.3.0"))
     second = publish(load_template(template), tmp_path / "data")
-    assert second.tag == "v0.2.0"
+    assert second.tag == "v0.3.0"
     update = subprocess.run(
-        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", "v0.2.0", "."],
+        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", "v0.3.0", "."],
         cwd=service,
         capture_output=True,
         text=True,
@@ -323,5 +323,5 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
         check=False,
     )
     assert update.returncode == 0, update.stderr
-    assert "Updated by template 0.2.0." in (service / "README.md").read_text()
-    assert load(service / ".copier-answers.yml")["_commit"] == "v0.2.0"
+    assert "Updated by template 0.3.0." in (service / "README.md").read_text()
+    assert load(service / ".copier-answers.yml")["_commit"] == "v0.3.0"
