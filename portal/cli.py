@@ -16,7 +16,7 @@ from portal.catalog.models import ImportReport
 from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
 from portal.integrations.git import GitError
-from portal.integrations.gitops import bootstrap_gitops
+from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.scaffold.cli import scaffold, templates_app
 
 app = typer.Typer(help="Platform portal: catalog, templates, reviews.", no_args_is_help=True)

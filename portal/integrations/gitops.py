@@ -17,7 +17,6 @@ import time
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from portal.config import Settings
 from portal.integrations.gitops_plumbing import (
     Author,
     BranchExistsError,
@@ -27,6 +26,7 @@ from portal.integrations.gitops_plumbing import (
     PathRefusedError,
     RefNotFoundError,
     RemoteUrl,
+    check_only_added,
     checked_identity,
     checked_path,
     commit_tree,
@@ -35,8 +35,8 @@ from portal.integrations.gitops_plumbing import (
     object_types,
     out,
     parent_dirs,
+    refuse_existing,
     run,
-    seed_bare_remote,
     write_tree,
 )
 
@@ -49,7 +49,6 @@ __all__ = [
     "MergeConflictError",
     "PathRefusedError",
     "RefNotFoundError",
-    "bootstrap_gitops",
 ]
 
 # Push rejections that mean "the ref moved since we looked": worth a fresh attempt.
@@ -211,9 +210,9 @@ class GitOpsRepo:
             base = self._fetch_main()
             if self._lookup(branch, allow_sha=False) is not None:
                 raise BranchExistsError(f"branch {branch} already exists")
-            self._refuse_existing(base, paths)
+            refuse_existing(self.git_dir, self.main, base, paths)
             tree = write_tree(self.git_dir, base, files, executable)
-            self._check_only_added(base, tree, paths)
+            check_only_added(self.git_dir, base, tree, paths)
             sha = commit_tree(self.git_dir, tree, [base], message, author, self.committer)
             # An empty lease makes the remote create the ref only if it does not exist
             # yet, atomically, so two replicas cannot both "create" the same branch.
@@ -223,6 +222,55 @@ class GitOpsRepo:
             if rejected:
                 raise BranchExistsError(f"branch {branch} already exists ({rejected})")
         return sha
+
+    def update_branch(
+        self,
+        branch: str,
+        expected_head: str,
+        files: Mapping[str, bytes],
+        message: str,
+        author: Author,
+        *,
+        executable: Collection[str] = (),
+    ) -> str:
+        """Push a new revision of ``branch``: its base on ``main`` plus ``files``; return the sha.
+
+        The commit's tree is the branch's base plus ``files``, so files a revision no longer
+        renders disappear. Its first parent is that base (so the first-parent diff is always
+        the whole change, as for a new branch) and its second parent the current head (so
+        the branch only fast-forwards, never a force push). Refused when the branch moved
+        from ``expected_head`` meanwhile (someone else revised it) or is already merged.
+        """
+        self._check_branch(branch)
+        if not files:
+            raise GitOpsError(f"{branch}: a change needs at least one file")
+        paths = [checked_path(path) for path in files]
+        checked_identity(author)
+        with exclusive(self._lock_file):
+            main = self._fetch_main()
+            head = self._lookup(branch, allow_sha=False)
+            if head is None:
+                raise RefNotFoundError(f"branch {branch} does not exist on the remote")
+            if head != expected_head:
+                raise GitOpsError(f"branch {branch} moved to {head[:12]} meanwhile")
+            if self._is_ancestor(head, main):
+                raise GitOpsError(f"branch {branch} is already merged into {self.main}")
+            base = self._out("merge-base", main, head)
+            refuse_existing(self.git_dir, self.main, base, paths)
+            tree = write_tree(self.git_dir, base, files, executable)
+            check_only_added(self.git_dir, base, tree, paths)
+            parents = [base, head]
+            sha = commit_tree(self.git_dir, tree, parents, message, author, self.committer)
+            rejected = self._push(
+                f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:{head}"
+            )
+            if rejected:
+                raise GitOpsError(f"branch {branch} moved meanwhile ({rejected})")
+        return sha
+
+    def message_of(self, commit: str) -> str:
+        """Return the full message of ``commit``."""
+        return self._out("log", "-1", "--format=%B", commit)
 
     def merge(self, branch: str, message: str, author: Author) -> str:
         """Merge ``branch`` into ``main`` with a merge commit, push it, return its sha.
@@ -298,27 +346,6 @@ class GitOpsRepo:
         if not valid:
             raise GitOpsError(f"{branch!r} is not a branch name the portal may write")
 
-    def _refuse_existing(self, base: str, paths: list[str]) -> None:
-        parents = sorted({parent for path in paths for parent in parent_dirs(path)})
-        found = object_types(self.git_dir, base, paths + parents)
-        if existing := sorted(path for path in paths if path in found):
-            raise FileExistsOnMainError(
-                f"{self.main} already has {', '.join(existing)}; a scaffold only adds files"
-            )
-        if files := sorted(parent for parent in parents if found.get(parent, "tree") != "tree"):
-            raise FileExistsOnMainError(f"{', '.join(files)} is a file on {self.main}")
-
-    def _check_only_added(self, base: str, tree: str, paths: list[str]) -> None:
-        # update-index --index-info replaces conflicting entries instead of failing; this
-        # proves the tree is main plus the new files and nothing else.
-        status = run(
-            self.git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, tree
-        )
-        fields = [item.decode() for item in status.stdout.split(b"\0") if item]
-        changes = sorted(zip(fields[1::2], fields[0::2], strict=True))
-        if changes != sorted((path, "A") for path in paths):
-            raise GitOpsError(f"refusing a commit that would change more than it adds: {changes}")
-
     def _is_ancestor(self, commit: str, of: str) -> bool:
         result = run(self.git_dir, "merge-base", "--is-ancestor", commit, of, ok=(0, 1))
         return result.returncode == 0
@@ -363,45 +390,3 @@ class GitOpsRepo:
         if not refused:
             raise GitOpsError(f"git push failed: {details}")
         return f"{refused[0]} {details}".strip()
-
-
-def bootstrap_gitops(settings: Settings) -> GitOpsRepo:
-    """Set up the GitOps remote and the portal's clone of it, idempotently; return the clone.
-
-    Without ``gitops_remote``, a local bare repository seeded once from ``gitops_seed_dir``
-    stands in for the team's GitHub/GitLab repository.
-    """
-    root = settings.data_dir / "gitops"
-    root.mkdir(parents=True, exist_ok=True)
-    committer = (settings.git_author_name, settings.git_author_email)
-    with exclusive(root / "bootstrap.lock"):
-        if settings.gitops_remote is None:
-            remote_dir = root / "remote.git"
-            seed_bare_remote(
-                remote_dir, settings.gitops_seed_dir, settings.gitops_branch, committer
-            )
-            url = str(remote_dir.resolve())
-        else:
-            url = settings.gitops_remote
-        work = root / "work"
-        if not (work / "HEAD").exists():
-            run(
-                None,
-                "init",
-                "--quiet",
-                "--bare",
-                f"--initial-branch={settings.gitops_branch}",
-                str(work),
-            )
-        # Only the credential-free URL is stored; credentials stay in this process.
-        run(work, "config", "remote.origin.url", RemoteUrl.parse(url).public)
-        run(
-            work,
-            "config",
-            "--replace-all",
-            "remote.origin.fetch",
-            "+refs/heads/*:refs/remotes/origin/*",
-        )
-    repo = GitOpsRepo(work, remote_url=url, main=settings.gitops_branch, committer=committer)
-    repo.refresh()
-    return repo

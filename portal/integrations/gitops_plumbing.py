@@ -278,6 +278,31 @@ def object_types(git_dir: Path, commit: str, paths: Sequence[str]) -> dict[str, 
     }
 
 
+def refuse_existing(git_dir: Path, main: str, base: str, paths: list[str]) -> None:
+    """Refuse paths that ``base`` already has, or whose parent folders are files there."""
+    parents = sorted({parent for path in paths for parent in parent_dirs(path)})
+    found = object_types(git_dir, base, paths + parents)
+    if existing := sorted(path for path in paths if path in found):
+        raise FileExistsOnMainError(
+            f"{main} already has {', '.join(existing)}; a scaffold only adds files"
+        )
+    if files := sorted(parent for parent in parents if found.get(parent, "tree") != "tree"):
+        raise FileExistsOnMainError(f"{', '.join(files)} is a file on {main}")
+
+
+def check_only_added(git_dir: Path, base: str, tree: str, paths: list[str]) -> None:
+    """Prove ``tree`` is ``base`` plus ``paths`` and nothing else.
+
+    ``update-index --index-info`` replaces conflicting entries instead of failing, so a
+    tree is checked after it is written, before any commit points at it.
+    """
+    status = run(git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, tree)
+    fields = [item.decode() for item in status.stdout.split(b"\0") if item]
+    changes = sorted(zip(fields[1::2], fields[0::2], strict=True))
+    if changes != sorted((path, "A") for path in paths):
+        raise GitOpsError(f"refusing a commit that would change more than it adds: {changes}")
+
+
 def is_sha(ref: str) -> bool:
     """Tell whether ``ref`` is a full, lower-case hexadecimal object name."""
     return bool(_SHA.fullmatch(ref))

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from portal.auth.identity import Identity
 from portal.db import SessionDep
 from portal.integrations.git import GitError
-from portal.review.decide import DecisionError, approve, reject
+from portal.review.decide import DecisionError, approve, reject, request_changes
 from portal.review.models import Change
 from portal.review.store import checks_of, get_change
 from portal.scaffold.runtime import ScaffoldRuntime
@@ -38,6 +38,7 @@ class ChangeOut(BaseModel):
     service: str
     template: str
     requester: str
+    revision: int
     approved_by: str | None
     error: str | None
     steps: list[dict[str, Any]]
@@ -61,6 +62,7 @@ def change_out(session: SessionDep, change: Change) -> ChangeOut:
         service=change.service,
         template=change.template,
         requester=change.requester_ref,
+        revision=change.revision,
         approved_by=change.approved_by,
         error=change.error,
         steps=change.steps,
@@ -129,4 +131,18 @@ def api_reject(
         raise HTTPException(exc.status, exc.message) from exc
     except GitError as exc:  # a merge conflict or a refused push: the change stays as it was
         raise HTTPException(409, f"the GitOps repository refused it: {exc}") from exc
+    return change_out(session, change)
+
+
+@router.post("/{change_id}/request-changes", response_model=ChangeOut, responses=_RESPONSES)
+def api_request_changes(
+    change_id: str, request: Request, session: SessionDep, body: DecisionIn
+) -> ChangeOut:
+    """Send the change back to its author with a comment (required); the branch stays."""
+    change, identity = _load(session, change_id), _identity(request)
+    runtime: ScaffoldRuntime = request.app.state.scaffold
+    try:
+        request_changes(session, change, identity, runtime.context.settings, body.comment)
+    except DecisionError as exc:
+        raise HTTPException(exc.status, exc.message) from exc
     return change_out(session, change)

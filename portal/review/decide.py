@@ -38,6 +38,20 @@ def may_review(change: Change, identity: Identity, admin_group: str) -> str | No
     return None
 
 
+def may_revise(change: Change, identity: Identity, admin_group: str) -> str | None:
+    """Return why ``identity`` may not revise ``change``'s answers, or None when they may.
+
+    The author revises, or a member of the owning team (the author may be away); the
+    platform admins too. A revision goes back to review, so it needs no approver here.
+    """
+    admins = f"group:default/{admin_group}".lower()
+    if identity.user_ref == change.requester_ref or identity.is_member(change.owner_ref):
+        return None
+    if identity.is_member(admins):
+        return None
+    return f"only the author, members of {change.owner_ref} or {admin_group} can revise it"
+
+
 def _check_may(change: Change, identity: Identity, settings: Settings) -> None:
     if (reason := may_review(change, identity, settings.admin_group)) is not None:
         raise DecisionError(reason, 403)

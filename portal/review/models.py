@@ -32,6 +32,8 @@ OPEN_STATUSES = (
     ChangeStatus.CHANGES_REQUESTED,
 )
 WORK_STATUSES = (ChangeStatus.RENDERING, ChangeStatus.CHECKING)
+# A change sent back, or one that failed, can be revised with new answers.
+REVISABLE = (ChangeStatus.CHANGES_REQUESTED, ChangeStatus.FAILED)
 
 
 def new_change_id() -> str:
@@ -56,6 +58,9 @@ class Change(SQLModel, table=True):
     answers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     branch: str = Field(max_length=200)
     commit_sha: str | None = Field(default=None, max_length=64)
+    # Bumped when the author revises the answers after "request changes"; each revision is
+    # one more commit on the branch, whose message says which revision it is.
+    revision: int = Field(default=1)
     merge_sha: str | None = Field(default=None, max_length=64)
     status: ChangeStatus = Field(default=ChangeStatus.RENDERING, index=True, max_length=32)
     steps: list[dict[str, Any]] = Field(

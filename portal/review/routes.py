@@ -24,11 +24,12 @@ from portal.review.decide import (
     DecisionError,
     approve,
     may_review,
+    may_revise,
     reject,
     request_changes,
 )
 from portal.review.diff import diff_of_commit, stylesheet
-from portal.review.models import WORK_STATUSES, Change, ChangeStatus, CheckRun
+from portal.review.models import REVISABLE, WORK_STATUSES, Change, ChangeStatus, CheckRun
 from portal.review.store import audit_of, checks_of, get_change, list_changes
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.ui.render import page, wants_fragment
@@ -168,6 +169,9 @@ def _change_context(
         "audit": audit_of(session, change.id),
         "actions": _actions(change),
         "why_not": _why_not(change, identity, runtime.context.settings.admin_group),
+        "can_revise": identity is not None
+        and change.status in REVISABLE
+        and may_revise(change, identity, runtime.context.settings.admin_group) is None,
         "ago": ago,
         "problem": "",
         "action": "",

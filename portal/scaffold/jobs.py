@@ -75,12 +75,26 @@ def _commit_message(change: Change) -> str:
     return (
         f"Scaffold {change.service} from {change.template} {change.template_version}\n\n"
         f"Template: {change.template}\nVersion: {change.template_version}\n"
-        f"Requested-by: {change.requester_ref}\nChange: {change.id}\nAnswers:\n{answers}\n"
+        f"Requested-by: {change.requester_ref}\nChange: {change.id}\n"
+        f"Revision: {change.revision}\nAnswers:\n{answers}\n"
     )
 
 
-def _render_and_commit(ctx: ScaffoldContext, change: Change, workdir: Path) -> Path:
-    """Render into ``workdir`` and push the branch; return the rendered service folder."""
+def revision_of(message: str) -> int:
+    """Read the ``Revision:`` line of a scaffold commit (commits before revisions: 1)."""
+    for line in message.splitlines():
+        if line.startswith("Revision: ") and line[10:].strip().isdigit():
+            return int(line[10:].strip())
+    return 1
+
+
+def _render_and_commit(
+    ctx: ScaffoldContext, change: Change, workdir: Path, head: str | None
+) -> Path:
+    """Render into ``workdir`` and push the branch (new, or one more revision on ``head``).
+
+    Return the rendered service folder.
+    """
     template = ctx.registry.get(change.template)
     if template is None:
         raise RuntimeError(f"template {change.template} is no longer registered")
@@ -97,10 +111,22 @@ def _render_and_commit(ctx: ScaffoldContext, change: Change, workdir: Path) -> P
         if os.access(service_dir / path, os.X_OK)
     ]
     author = (change.requester_ref, ctx.settings.git_author_email)
-    change.commit_sha = ctx.gitops().create_branch(
-        change.branch, files, _commit_message(change), author, executable=executable
-    )
+    repo, message = ctx.gitops(), _commit_message(change)
+    if head is None:
+        change.commit_sha = repo.create_branch(
+            change.branch, files, message, author, executable=executable
+        )
+    else:
+        change.commit_sha = repo.update_branch(
+            change.branch, head, files, message, author, executable=executable
+        )
     return service_dir
+
+
+def _pushed_head(ctx: ScaffoldContext, change: Change) -> str | None:
+    """Return the head of the change's branch, or None when it was never pushed."""
+    repo = ctx.gitops()
+    return repo.resolve(change.branch) if repo.branch_exists(change.branch) else None
 
 
 def _checkout_existing(ctx: ScaffoldContext, change: Change, workdir: Path) -> Path:
@@ -120,14 +146,17 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         try:
             with tempfile.TemporaryDirectory(prefix="scaffold-") as tmp:
                 workdir = Path(tmp)
-                if ctx.gitops().branch_exists(change.branch):
+                head = _pushed_head(ctx, change)
+                if head is not None and revision_of(ctx.gitops().message_of(head)) >= (
+                    change.revision
+                ):
                     service_dir = _checkout_existing(ctx, change, workdir)
                     set_step(change, "render", "done", "branch already pushed")
                 else:
                     set_step(change, "render", "running")
                     session.add(change)
                     session.commit()
-                    service_dir = _render_and_commit(ctx, change, workdir)
+                    service_dir = _render_and_commit(ctx, change, workdir, head)
                     set_step(change, "render", "done")
                 set_step(change, "commit", "done", change.commit_sha or "")
                 change.status = ChangeStatus.CHECKING

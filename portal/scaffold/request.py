@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlmodel import Session
 
+from portal.auth.identity import Identity
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
 from portal.integrations.gitops import GitOpsRepo
-from portal.review.models import Change
+from portal.review.decide import DecisionError, may_revise
+from portal.review.models import REVISABLE, Change, ChangeStatus
 from portal.review.store import audit, open_change_for, set_step
 from portal.scaffold.answers import check_service_name, validate_answers
 from portal.scaffold.registry import OfferedTemplate, TemplateRegistry
@@ -74,20 +77,23 @@ def _name_is_free(session: Session, gitops: GitOpsRepo, name: str, errors: dict[
         errors["name"] = f"branch {branch_for(name)} already exists in the GitOps repository"
 
 
-def request_scaffold(
+@dataclass
+class _Validated:
+    template: OfferedTemplate
+    name: str
+    owner_ref: str
+    system_ref: str | None
+    answers: dict[str, Any]
+
+
+def _validate(
     session: Session,
     registry: TemplateRegistry,
-    gitops: GitOpsRepo,
     template_name: str,
     raw: Mapping[str, Any],
-    requester_ref: str,
-) -> Change:
-    """Validate a request and store it as a ``rendering`` change, or raise the field errors.
-
-    Checks, with a message per field: the template is registered; the template's own
-    questions and validators; a DNS-1123 service name that is free in the catalog, among
-    open changes and in the repository; an owner that is a catalog Group; a known system.
-    """
+    name_is_free: Callable[[str, dict[str, str]], None],
+) -> _Validated:
+    """Check a request with a message per field; raise them all, or return the answers."""
     template: OfferedTemplate | None = registry.get(template_name)
     if template is None:
         raise ScaffoldRequestError({"template": f"{template_name!r} is not a registered template"})
@@ -104,27 +110,93 @@ def request_scaffold(
     for key, message in answer_errors.items():
         errors.setdefault(key, message)
     if "name" not in errors:
-        _name_is_free(session, gitops, name, errors)
+        name_is_free(name, errors)
     if errors:
         raise ScaffoldRequestError(errors)
     answers.update({"name": name, "owner": str(raw["owner"]).strip()})
     if system_ref:
         answers["system"] = str(raw["system"]).strip()
+    return _Validated(template, name, owner_ref or "", system_ref, answers)
+
+
+def request_scaffold(
+    session: Session,
+    registry: TemplateRegistry,
+    gitops: GitOpsRepo,
+    template_name: str,
+    raw: Mapping[str, Any],
+    requester_ref: str,
+) -> Change:
+    """Validate a request and store it as a ``rendering`` change, or raise the field errors.
+
+    Checks, with a message per field: the template is registered; the template's own
+    questions and validators; a DNS-1123 service name that is free in the catalog, among
+    open changes and in the repository; an owner that is a catalog Group; a known system.
+    """
+    valid = _validate(
+        session, registry, template_name, raw, partial(_name_is_free, session, gitops)
+    )
     change = Change(
-        title=f"Create {name} from {template.info.title}",
-        template=template.info.name,
-        template_version=template.info.version,
-        service=name,
-        owner_ref=owner_ref or "",
-        system_ref=system_ref,
+        title=f"Create {valid.name} from {valid.template.info.title}",
+        template=valid.template.info.name,
+        template_version=valid.template.info.version,
+        service=valid.name,
+        owner_ref=valid.owner_ref,
+        system_ref=valid.system_ref,
         requester_ref=requester_ref,
-        answers=answers,
-        branch=branch_for(name),
+        answers=valid.answers,
+        branch=branch_for(valid.name),
     )
     set_step(change, "validate", "done")
     session.add(change)
     session.flush()
-    audit(session, change.id, requester_ref, "requested", f"template {template.info.name}")
+    audit(session, change.id, requester_ref, "requested", f"template {valid.template.info.name}")
+    session.commit()
+    session.refresh(change)
+    return change
+
+
+def revise_scaffold(
+    session: Session,
+    registry: TemplateRegistry,
+    change: Change,
+    raw: Mapping[str, Any],
+    identity: Identity,
+    admin_group: str,
+) -> Change:
+    """Store new answers for a change sent back (or failed) and queue its next revision.
+
+    The same checks as a new request, except that the name is the change's own and stays:
+    the branch, folder and catalog entity are named after it. The job renders the new
+    answers and pushes them as one more commit on the same branch; the checks run again
+    and the change is back in review. Nothing is written when a field is refused.
+
+    Raises ``DecisionError`` (403) for someone who may not revise it and (409) for a change
+    that is not waiting for a revision; ``ScaffoldRequestError`` for refused fields.
+    """
+    if (reason := may_revise(change, identity, admin_group)) is not None:
+        raise DecisionError(reason, 403)
+    if change.status not in REVISABLE:
+        raise DecisionError(f"a change that is {change.status.value} cannot be revised")
+
+    def same_name(name: str, errors: dict[str, str]) -> None:
+        if name != change.service:
+            errors["name"] = (
+                f"a revision keeps the name {change.service}; reject this change and create "
+                "a new one to use another name"
+            )
+
+    valid = _validate(session, registry, change.template, raw, same_name)
+    change.answers = valid.answers
+    change.owner_ref, change.system_ref = valid.owner_ref, valid.system_ref
+    change.template_version = valid.template.info.version
+    change.revision += 1
+    change.status, change.error = ChangeStatus.RENDERING, None
+    change.claimed_by, change.claimed_at = None, None
+    change.steps = []
+    set_step(change, "validate", "done", f"revision {change.revision}")
+    session.add(change)
+    audit(session, change.id, identity.user_ref, "revised", f"revision {change.revision}")
     session.commit()
     session.refresh(change)
     return change

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from portal.auth.identity import Identity
 from portal.catalog.search import EntityQuery, list_entities
 from portal.db import SessionDep
+from portal.review.models import Change
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.questions import (
     Field,
@@ -82,6 +83,7 @@ class FieldView:
     refresh: bool = False
     follows: bool = False  # when, choices or default depend on other answers
     prefill: str | None = None
+    readonly: bool = False
 
 
 def _label(name: str) -> str:
@@ -158,6 +160,19 @@ def answers_from_form(template: OfferedTemplate, values: dict[str, list[str]]) -
         if field is not None and _follows_answers(field) and prefilled == [sent[-1]]:
             continue
         raw[name] = sent[-1].strip() if name in PORTAL_FIELDS else sent[-1]
+    return raw
+
+
+def raw_from_answers(template: OfferedTemplate, answers: dict[str, Any]) -> dict[str, Any]:
+    """Turn stored answers back into what the form sends, to pre-fill it (a revision)."""
+    by_name = {field.name: field for field in template.info.questions}
+    raw: dict[str, Any] = {}
+    for name, value in answers.items():
+        field = by_name.get(name)
+        if field is not None and field.multiselect and isinstance(value, list):
+            raw[name] = [_as_text(field, item) for item in value]
+        else:
+            raw[name] = _as_text(field, value)
     return raw
 
 
@@ -253,13 +268,15 @@ def _entities(session: Session, kind: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def _form_context(
+def form_context(
     request: Request,
     session: Session,
     template: OfferedTemplate,
     raw: dict[str, Any],
     errors: dict[str, str] | None = None,
+    revising: Change | None = None,
 ) -> dict[str, Any]:
+    """Everything the form page draws; ``revising`` a change keeps its name fixed."""
     errors = errors or {}
     questions, asked = _question_views(template, raw)
     identity: Identity | None = request.state.identity
@@ -273,12 +290,19 @@ def _form_context(
         view.required = name != "system"
         view.follows = False  # the portal asks these plainly, whatever the template says
         portal[name] = view
+    if revising is not None:
+        portal["name"].text, portal["name"].readonly = revising.service, True
+        portal["name"].help = "A revision keeps the name: the branch and folder are named after it."
     for name, view in [*portal.items(), *((q.name, q) for q in questions)]:
         view.error = errors.get(name, view.error)
     shown = {*portal, *(q.name for q in questions)}
     labels = {name: view.label for name, view in [*portal.items(), *asked.items()]}
     return {
-        "active": "create",
+        "active": "reviews" if revising else "create",
+        "form_url": f"/reviews/{revising.id}/revise"
+        if revising
+        else f"/create/{template.info.name}",
+        "revising": revising,
         "template": template.info,
         "questions": questions,
         "portal": portal,
@@ -316,7 +340,7 @@ def template_list(request: Request) -> Response:
 def template_form(request: Request, session: SessionDep, template_name: str) -> Response:
     """Show the form of one template, pre-filled with its defaults."""
     template = _template(request, template_name)
-    return page(request, "scaffold/form.html", _form_context(request, session, template, {}))
+    return page(request, "scaffold/form.html", form_context(request, session, template, {}))
 
 
 @router.post("/{template_name}/form", response_class=HTMLResponse)
@@ -325,7 +349,7 @@ def refresh_form(
 ) -> Response:
     """Re-evaluate the form for the current answers (htmx swaps the ``form`` block)."""
     template = _template(request, template_name)
-    context = _form_context(request, session, template, answers_from_form(template, values))
+    context = form_context(request, session, template, answers_from_form(template, values))
     return page(request, "scaffold/form.html", context, fragment="form")
 
 
@@ -355,7 +379,7 @@ def submit_form(
         errors = dict(exc.errors)
         if "owner" in errors and not raw.get("owner"):  # the parser's message names no field
             errors["owner"] = "choose the team that owns the service"
-        context = _form_context(request, session, template, raw, errors)
+        context = form_context(request, session, template, raw, errors)
         return page(request, "scaffold/form.html", context, status_code=400)
     runtime.wake()
     return RedirectResponse(f"/reviews/{change.id}", status_code=303)

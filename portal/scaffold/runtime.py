@@ -12,7 +12,8 @@ from sqlmodel import Session
 from portal.config import Settings
 from portal.integrations import copier
 from portal.integrations.checkov import CheckovCli, CheckovError, CheckovFailure, find_checkov
-from portal.integrations.gitops import GitOpsRepo, bootstrap_gitops
+from portal.integrations.gitops import GitOpsRepo
+from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.review.checks import CheckTools
 from portal.review.store import release_claims
 from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker

@@ -9,8 +9,8 @@ import pytest
 from portal.config import Settings
 from portal.integrations.gitops import (
     GitOpsRepo,
-    bootstrap_gitops,
 )
+from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from tests.integrations.gitops_support import make_settings
 
 

@@ -15,8 +15,8 @@ from portal.config import Settings
 from portal.integrations.gitops import (
     GitOpsError,
     GitOpsRepo,
-    bootstrap_gitops,
 )
+from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.gitops_plumbing import RemoteUrl
 from tests.integrations.gitops_support import (
     ANN,

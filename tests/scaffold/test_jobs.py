@@ -66,7 +66,7 @@ def test_crash_after_push_reuses_the_branch(runtime: ScaffoldRuntime) -> None:
     with tempfile.TemporaryDirectory() as tmp, Session(runtime.context.engine) as session:
         stored = get_change(session, change.id)
         assert stored is not None
-        _render_and_commit(runtime.context, stored, Path(tmp))  # then "crash": nothing saved
+        _render_and_commit(runtime.context, stored, Path(tmp), None)  # then "crash"
         pushed = stored.commit_sha
     assert status_of(runtime, change.id).commit_sha is None
     assert run_pending(runtime.context) == 1
