@@ -63,13 +63,14 @@ def portal_runs(settings: Settings, runs: int) -> tuple[list[float], list[float]
                     "user:default/ada.lovelace",
                 )
                 with tempfile.TemporaryDirectory() as tmp:
-                    service_dir = _render_and_commit(context, change, Path(tmp))
+                    service_dir = _render_and_commit(context, change, Path(tmp), None)
                     pushed = time.perf_counter()
                     run_manifest_checks(
                         service_dir,
                         environments_of(change, settings),
                         lambda _ref: True,
                         context.price_sheet,
+                        context.check_tools,
                     )
                     checked = time.perf_counter()
             if index == 0:

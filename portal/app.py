@@ -25,6 +25,7 @@ from portal.metrics import MetricsMiddleware, RequestMetrics
 from portal.review.api import router as review_api_router
 from portal.review.routes import router as review_router
 from portal.scaffold.api import router as scaffold_api_router
+from portal.scaffold.registration import router as registration_router
 from portal.scaffold.revise import router as revise_router
 from portal.scaffold.routes import router as scaffold_router
 from portal.scaffold.runtime import ScaffoldRuntime
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(review_api_router)
     app.include_router(scaffold_router)
     app.include_router(revise_router)
+    app.include_router(registration_router)
     app.include_router(review_router)
     app.include_router(areas_router)
 

@@ -25,6 +25,10 @@ class Identity:
         """Return True when the person belongs to ``group_ref`` (a group key)."""
         return group_ref in self.groups
 
+    def is_admin(self, admin_group: str) -> bool:
+        """Return True for members of the platform admins group (``PORTAL_ADMIN_GROUP``)."""
+        return self.is_member(f"group:default/{admin_group}".lower())
+
 
 def group_key(name: str) -> str | None:
     """Return the canonical ref of a group given as ``team-a`` or ``group:default/team-a``."""

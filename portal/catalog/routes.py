@@ -62,7 +62,7 @@ def _require_admin(request: Request) -> None:
     admin_group = request.app.state.settings.admin_group
     if identity is None:
         raise HTTPException(401, "Sign in to import catalog locations.")
-    if not identity.is_member(f"group:default/{admin_group}".lower()):
+    if not identity.is_admin(admin_group):
         raise HTTPException(403, f"Only members of {admin_group} can import catalog locations.")
 
 

@@ -32,8 +32,7 @@ def may_review(change: Change, identity: Identity, admin_group: str) -> str | No
     """Return why ``identity`` may not decide on ``change``, or None when they may."""
     if identity.user_ref == change.requester_ref:
         return "the author of a change cannot approve or reject it; ask a teammate"
-    admins = f"group:default/{admin_group}".lower()
-    if not (identity.is_member(change.owner_ref) or identity.is_member(admins)):
+    if not (identity.is_member(change.owner_ref) or identity.is_admin(admin_group)):
         return f"only members of {change.owner_ref} or {admin_group} can decide on this change"
     return None
 
@@ -44,10 +43,9 @@ def may_revise(change: Change, identity: Identity, admin_group: str) -> str | No
     The author revises, or a member of the owning team (the author may be away); the
     platform admins too. A revision goes back to review, so it needs no approver here.
     """
-    admins = f"group:default/{admin_group}".lower()
     if identity.user_ref == change.requester_ref or identity.is_member(change.owner_ref):
         return None
-    if identity.is_member(admins):
+    if identity.is_admin(admin_group):
         return None
     return f"only the author, members of {change.owner_ref} or {admin_group} can revise it"
 

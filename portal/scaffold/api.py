@@ -11,8 +11,11 @@ from pydantic import BaseModel, Field
 from portal.db import SessionDep
 from portal.review.decide import DecisionError
 from portal.review.store import get_change
+from portal.scaffold.git_templates import unregister
+from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold, revise_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.templates import TemplateError
 
 router = APIRouter(prefix="/api", tags=["scaffold"])
 
@@ -114,3 +117,81 @@ def api_revise(change_id: str, body: ReviseIn, request: Request, session: Sessio
         )
     runtime.wake()
     return Accepted(id=change.id, status=change.status.value, url=f"/api/changes/{change.id}")
+
+
+class TemplateOut(BaseModel):
+    """One template the portal offers."""
+
+    name: str
+    title: str
+    version: str
+    description: str
+    origin: str = Field(description='"bundled", or "<git URL> at <ref>" for a registered one')
+    commit: str = Field(description="the tag or commit rendered")
+
+
+class RegisterIn(BaseModel):
+    """A Copier template to register: a git URL without credentials and a ref."""
+
+    url: str = Field(examples=["https://git.example.com/platform/templates/worker.git"])
+    ref: str = Field(examples=["v1.0.0"])
+    name: str | None = Field(default=None, description="default: the URL's last part")
+
+
+def template_out(template: OfferedTemplate) -> TemplateOut:
+    """Return the API view of an offered template."""
+    info = template.info
+    return TemplateOut(
+        name=info.name,
+        title=info.title,
+        version=info.version,
+        description=info.description,
+        origin=template.origin,
+        commit=template.vcs_ref,
+    )
+
+
+@router.get("/templates", response_model=list[TemplateOut])
+def api_templates(request: Request) -> list[TemplateOut]:
+    """List the templates a service can be created from."""
+    runtime: ScaffoldRuntime = request.app.state.scaffold
+    return [template_out(template) for template in runtime.context.registry.all()]
+
+
+def _admin(request: Request) -> str:
+    identity = request.state.identity
+    runtime: ScaffoldRuntime = request.app.state.scaffold
+    admin_group = runtime.context.settings.admin_group
+    if identity is None:
+        raise HTTPException(401, "sign in (or send the proxy's identity headers)")
+    if not identity.is_admin(admin_group):
+        raise HTTPException(403, f"only members of {admin_group} can register templates")
+    user_ref: str = identity.user_ref
+    return user_ref
+
+
+@router.post(
+    "/templates",
+    status_code=201,
+    response_model=TemplateOut,
+    responses={422: {"model": FieldErrors}, 401: {}, 403: {}},
+)
+def api_register_template(body: RegisterIn, request: Request, session: SessionDep) -> Any:
+    """Register (or re-pin) a Copier template by git URL and ref; platform admins only."""
+    who = _admin(request)
+    runtime: ScaffoldRuntime = request.app.state.scaffold
+    try:
+        template = runtime.context.registry.register(session, body.url, body.ref, body.name, who)
+    except TemplateError as exc:
+        return JSONResponse(
+            {"detail": "the template was refused", "errors": {"url": str(exc)}}, status_code=422
+        )
+    return template_out(template)
+
+
+@router.delete("/templates/{name}", status_code=204, responses={404: {}, 401: {}, 403: {}})
+def api_unregister_template(name: str, request: Request, session: SessionDep) -> None:
+    """Stop offering a registered template (bundled ones live in templates/)."""
+    _admin(request)
+    if not unregister(session, name):
+        raise HTTPException(404, f"no registered template {name}")

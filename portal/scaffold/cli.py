@@ -15,9 +15,11 @@ from portal.config import Settings
 from portal.db import make_engine, migrate
 from portal.integrations import copier
 from portal.review.store import checks_of, get_change
+from portal.scaffold.git_templates import unregister
 from portal.scaffold.jobs import process_change
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.templates import TemplateError
 
 templates_app = typer.Typer(help="Templates the portal offers.", no_args_is_help=True)
 console = Console()
@@ -30,14 +32,68 @@ def templates_list() -> None:
     settings = Settings()
     engine = make_engine(settings)
     try:
+        migrate(engine)
         runtime = ScaffoldRuntime(engine, settings)
         table = Table(title="Templates")
-        for column in ("name", "version", "title", "owner", "tags"):
+        for column in ("name", "version", "title", "owner", "from"):
             table.add_column(column)
-        for template in runtime.context.registry.all():
+        registry = runtime.context.registry
+        for template in registry.all():
             info = template.info
-            table.add_row(info.name, info.version, info.title, info.owner, ", ".join(info.tags))
+            table.add_row(info.name, info.version, info.title, info.owner, template.origin)
         console.print(table)
+        for name, reason in sorted(registry.problems.items()):
+            errors.print(f"[yellow]{name}[/yellow] is not offered: {reason}", highlight=False)
+    finally:
+        engine.dispose()
+
+
+@templates_app.command("register")
+def templates_register(
+    url: Annotated[str, typer.Argument(help="Git URL of a Copier template (no credentials).")],
+    ref: Annotated[str, typer.Option(help="Tag or branch; the commit it has now is pinned.")],
+    name: Annotated[str, typer.Option(help="Template name (default: the URL's last part).")] = "",
+    by: Annotated[str, typer.Option(help="Who registers it (default: your login name).")] = "",
+) -> None:
+    """Register (or re-pin) a Copier template by git URL; exit 1 when it is refused."""
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+        registry = ScaffoldRuntime(engine, settings).context.registry
+        who = by or getpass.getuser()
+        with Session(engine) as session:
+            try:
+                template = registry.register(
+                    session,
+                    url,
+                    ref,
+                    name or None,
+                    f"user:default/{who}" if ":" not in who else who,
+                )
+            except TemplateError as exc:
+                errors.print(f"[red]refused[/red]: {exc}", highlight=False)
+                raise typer.Exit(1) from exc
+        info = template.info
+        console.print(f"registered {info.name} {info.version} at commit {template.vcs_ref[:12]}")
+    finally:
+        engine.dispose()
+
+
+@templates_app.command("unregister")
+def templates_unregister(
+    name: Annotated[str, typer.Argument(help="Name of a template registered by git URL.")],
+) -> None:
+    """Stop offering a registered template; exit 1 when there is none of that name."""
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            if not unregister(session, name):
+                errors.print(f"no registered template {name}", highlight=False)
+                raise typer.Exit(1)
+        console.print(f"unregistered {name}")
     finally:
         engine.dispose()
 

@@ -324,16 +324,30 @@ def _template(request: Request, name: str) -> OfferedTemplate:
     return template
 
 
+def list_context(request: Request, register: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return what the template list shows; ``register`` re-fills the registration form."""
+    runtime: ScaffoldRuntime = request.app.state.scaffold
+    registry = runtime.context.registry
+    try:
+        templates, problem = registry.all(), None
+    except TemplateError as exc:  # one broken template must not hide the reason
+        templates, problem = [], str(exc)
+    identity: Identity | None = request.state.identity
+    return {
+        "active": "create",
+        "templates": templates,
+        "problem": problem,
+        "unavailable": sorted(registry.problems.items()),
+        "can_register": identity is not None
+        and identity.is_admin(runtime.context.settings.admin_group),
+        "register": register or {},
+    }
+
+
 @router.get("", response_class=HTMLResponse)
 def template_list(request: Request) -> Response:
     """List the templates a service can be created from."""
-    runtime: ScaffoldRuntime = request.app.state.scaffold
-    try:
-        templates, problem = runtime.context.registry.all(), None
-    except TemplateError as exc:  # one broken template must not hide the reason
-        templates, problem = [], str(exc)
-    context = {"active": "create", "templates": templates, "problem": problem}
-    return page(request, "scaffold/list.html", context)
+    return page(request, "scaffold/list.html", list_context(request))
 
 
 @router.get("/{template_name}", response_class=HTMLResponse)

@@ -66,7 +66,7 @@ class ScaffoldRuntime:
         self.context = ScaffoldContext(
             engine=engine,
             settings=settings,
-            registry=TemplateRegistry.from_settings(settings),
+            registry=TemplateRegistry.from_settings(settings, engine),
             gitops=LazyGitOps(settings),
             renderer=copier.CopierRenderer(),
             check_tools=check_tools(settings),

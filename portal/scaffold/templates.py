@@ -24,7 +24,6 @@ import dataclasses
 import fcntl
 import logging
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +48,6 @@ MAX_CONFIG_BYTES = 1_000_000
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 _OWNER_RE = re.compile(r"^([a-z]+:)?([a-z0-9-]+/)?[a-zA-Z0-9]+([-_.][a-zA-Z0-9]+)*$")
 _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+((a|b|rc)[0-9]+)?$")
-_URL_RE = re.compile(r"^(https://|ssh://|file://|git@[^:/]+:)[^\s]+$")
 _IGNORED = "__pycache__/\n*.py[co]\n.pytest_cache/\n.mypy_cache/\n.ruff_cache/\n"
 _GIT_OPTIONS = (
     *("-c", "user.name=Developer portal", "-c", "user.email=portal@localhost"),
@@ -102,26 +100,6 @@ class PublishedTemplate:
     def vcs_ref(self) -> str:
         """Return the ref to render (the version's tag)."""
         return self.tag
-
-
-@dataclasses.dataclass(frozen=True)
-class GitTemplate:
-    """A Copier template registered by git URL and ref, pinned to the commit it had then."""
-
-    info: TemplateInfo
-    url: str
-    ref: str
-    commit: str
-
-    @property
-    def src(self) -> str:
-        """Return the template source to give Copier: the URL marked as git for Copier."""
-        return f"git+{self.url}"  # else Copier takes URLs without .git for local folders
-
-    @property
-    def vcs_ref(self) -> str:
-        """Return the ref to render: the commit, so a moved branch or tag changes nothing."""
-        return self.commit
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -324,35 +302,3 @@ def publish(info: TemplateInfo, data_dir: Path) -> PublishedTemplate:
             tagged[:12],
         )
     return PublishedTemplate(info.name, info.version, repo, tag, tagged, head, changed, unreleased)
-
-
-def _name_from_url(url: str) -> str:
-    last = re.split(r"[/:]", url.rstrip("/"))[-1]
-    return last.removesuffix(".git").lower()
-
-
-def register_git_template(url: str, ref: str, *, name: str | None = None) -> GitTemplate:
-    """Fetch ``ref`` of the template at ``url``, inspect it and pin its commit.
-
-    ``url`` is an ``https://``, ``ssh://``, ``git@host:path`` or ``file://`` URL. The
-    template is refused like a bundled one; ``template.yaml`` is optional here (the title
-    then is the name and the version the ref). Persisting the result is the caller's job.
-    """
-    if not _URL_RE.match(url) or not ref or ref.startswith("-") or any(c.isspace() for c in ref):
-        raise TemplateError(f"cannot register {url!r} at {ref!r}: expected a git URL and a ref")
-    name = name or _name_from_url(url)
-    with tempfile.TemporaryDirectory(prefix="portal-template-") as scratch:
-        checkout = Path(scratch) / name
-        run_git("init", "--quiet", str(checkout))
-        options = ("-C", str(checkout), *_GIT_OPTIONS)
-        try:
-            run_git(*options, "fetch", "--quiet", "--depth=1", "--", url, ref)
-        except GitError as exc:
-            raise TemplateError(f"cannot fetch {ref} from {url}: {exc}") from exc
-        commit = run_git(*options, "rev-parse", "FETCH_HEAD^{commit}").strip()
-        run_git(*options, "-c", "advice.detachedHead=false", "checkout", "--quiet", commit)
-        info = load_template(checkout, name, manifest=False)
-    if not info.version:
-        version = ref.removeprefix("v") if _VERSION_RE.match(ref.removeprefix("v")) else ""
-        info = dataclasses.replace(info, version=version or commit[:12])
-    return GitTemplate(info=info, url=url, ref=ref, commit=commit)

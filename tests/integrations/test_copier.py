@@ -177,7 +177,7 @@ def test_workers_do_not_see_the_portals_environment(
 def test_a_template_from_a_git_url_renders_with_a_private_cache(
     template_src: str, tmp_path: Path
 ) -> None:
-    url = f"git+file://{template_src}"  # how GitTemplate.src marks a URL for Copier
+    url = f"git+file://{template_src}"  # a remote URL, marked as git for Copier
     renderer = CopierRenderer(cache_dir=tmp_path / "cache")
     result = renderer.render(url, "v1.0.0", {"name": "shop"}, tmp_path / "shop")
     recorded = yaml.safe_load((tmp_path / "shop" / ".copier-answers.yml").read_text())

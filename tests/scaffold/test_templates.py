@@ -6,13 +6,11 @@ import pytest
 
 from portal.integrations.git import run_git
 from portal.scaffold.templates import (
-    GitTemplate,
     TemplateError,
     TemplateRefusedError,
     discover,
     load_template,
     publish,
-    register_git_template,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,66 +223,6 @@ def test_publish_the_bundled_template(tmp_path: Path) -> None:
     files = git(published.repo, "ls-tree", "-r", "--name-only", published.tag).splitlines()
     assert "copier.yml" in files and "template/app/main.py" in files
     assert not any("__pycache__" in name for name in files)
-
-
-# --- templates registered by git URL -------------------------------------------------------
-
-
-def make_remote(tmp_path: Path, copier_yml: str = COPIER_YML, manifest: str | None = None) -> Path:
-    work = write_template(tmp_path / "remote-src" / "tiny", copier_yml, manifest)
-    options = ("-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t")
-    run_git("init", "--quiet", "--initial-branch=main", str(work))
-    run_git(*options, "add", "--all")
-    run_git(*options, "commit", "--quiet", "-m", "first")
-    run_git(*options, "tag", "v1.2.0")
-    return work
-
-
-def test_register_git_template_pins_the_commit(tmp_path: Path) -> None:
-    work = make_remote(tmp_path)
-    tagged = run_git("-C", str(work), "rev-parse", "v1.2.0").strip()
-    registered = register_git_template(f"file://{work}", "v1.2.0")
-    assert isinstance(registered, GitTemplate)
-    assert registered.commit == tagged == registered.vcs_ref
-    assert registered.src == f"git+file://{work}"
-    assert registered.info.name == "tiny"
-    assert registered.info.version == "1.2.0"  # no manifest: from the tag
-    assert registered.info.path is None
-    assert [q.name for q in registered.info.questions] == ["name", "greeting"]
-    by_branch = register_git_template(f"file://{work}", "main", name="tiny-main")
-    assert by_branch.commit == tagged and by_branch.info.version == tagged[:12]
-
-
-def test_register_git_template_reads_an_optional_manifest(tmp_path: Path) -> None:
-    work = make_remote(tmp_path, manifest=MANIFEST)
-    registered = register_git_template(f"file://{work}", "main")
-    assert (registered.info.title, registered.info.version) == ("Tiny", "1.0.0")
-
-
-def test_register_git_template_refuses_tasks(tmp_path: Path) -> None:
-    work = make_remote(tmp_path, copier_yml=COPIER_YML + "_tasks: [make]\n")
-    with pytest.raises(TemplateRefusedError, match="template tiny needs tasks"):
-        register_git_template(f"file://{work}", "v1.2.0")
-
-
-@pytest.mark.parametrize(
-    ("url", "ref"),
-    [
-        ("ext::sh -c touch% pwned", "main"),
-        ("/some/local/path", "main"),
-        ("https://example.com/t.git", "--upload-pack=touch pwned"),
-        ("https://example.com/t.git", ""),
-    ],
-)
-def test_register_git_template_refuses_odd_urls_and_refs(url: str, ref: str) -> None:
-    with pytest.raises(TemplateError, match="expected a git URL and a ref"):
-        register_git_template(url, ref)
-
-
-def test_register_git_template_reports_a_missing_ref(tmp_path: Path) -> None:
-    work = make_remote(tmp_path)
-    with pytest.raises(TemplateError, match=r"cannot fetch v9\.9\.9 from file://"):
-        register_git_template(f"file://{work}", "v9.9.9")
 
 
 def test_copied_template_folder_is_published_from_its_copy(tmp_path: Path) -> None:

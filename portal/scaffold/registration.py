@@ -1,0 +1,43 @@
+"""The "register a template from git" form of the Create page (platform admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from portal.auth.identity import Identity
+from portal.db import SessionDep
+from portal.scaffold.routes import list_context
+from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.templates import TemplateError
+from portal.ui.render import page
+
+router = APIRouter(prefix="/create", include_in_schema=False)
+
+Text = Annotated[str, Form()]
+
+
+@router.post("/-/register", response_class=HTMLResponse)
+def register_template(
+    request: Request, session: SessionDep, url: Text = "", ref: Text = "", name: Text = ""
+) -> Response:
+    """Register a Copier template by git URL and ref: 303 to its form, or the errors."""
+    runtime: ScaffoldRuntime = request.app.state.scaffold
+    admin_group = runtime.context.settings.admin_group
+    identity: Identity | None = request.state.identity
+    if identity is None or not identity.is_admin(admin_group):
+        message = f"Only members of {admin_group} can register templates."
+        context = {"heading": "Not allowed", "message": message}
+        return page(request, "ui/error.html", context, status_code=403)
+    registry = runtime.context.registry
+    try:
+        template = registry.register(
+            session, url.strip(), ref.strip(), name.strip() or None, identity.user_ref
+        )
+    except TemplateError as exc:
+        form = {"url": url, "ref": ref, "name": name, "error": str(exc)}
+        context = list_context(request, register=form)
+        return page(request, "scaffold/list.html", context, status_code=400)
+    return RedirectResponse(f"/create/{template.info.name}", status_code=303)
