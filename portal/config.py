@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     )
     git_author_name: str = "Platform portal"
     git_author_email: str = "portal@platform.invalid"
+    kubernetes_version: str = Field(
+        default="1.33",
+        pattern=r"^1\.[0-9]{1,2}$",
+        description="Kubernetes version manifests are validated against (kubernetes-validate).",
+    )
     checkov_path: Path | None = Field(
         default=None,
         description="checkov executable (its own virtualenv, made by `make tools`); unset: PATH.",

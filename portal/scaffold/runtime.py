@@ -56,7 +56,11 @@ def check_tools(settings: Settings) -> CheckTools:
         if executable
         else MissingCheckov(settings.checkov_path)
     )
-    return CheckTools(checkov=checkov, checkov_errors=frozenset(settings.checkov_error_checks))
+    return CheckTools(
+        k8s_version=settings.kubernetes_version,
+        checkov=checkov,
+        checkov_errors=frozenset(settings.checkov_error_checks),
+    )
 
 
 class ScaffoldRuntime:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from portal.config import Settings
 from portal.integrations.checkov import CheckovCli, CheckovFailure, FakeCheckov
@@ -477,3 +478,14 @@ def test_settings_choose_the_real_checkov_or_say_it_is_missing(tmp_path: Path) -
     assert found.checkov.skip_checks == ("A", "B")
     assert isinstance(missing.checkov, MissingCheckov)
     assert missing.checkov_errors == {"C"}
+    assert found.k8s_version == PINNED_KUBERNETES_VERSION
+    assert check_tools(Settings(kubernetes_version="1.30")).k8s_version == "1.30"
+    with pytest.raises(ValidationError, match="kubernetes_version"):
+        Settings(kubernetes_version="v1.33")
+
+
+def test_an_unknown_kubernetes_version_is_a_schema_check_error(kubectl: Path) -> None:
+    result = run(GOOD, tools=CheckTools(k8s_version="1.99"))["schema (dev)"]
+
+    assert result.status == CheckStatus.ERROR
+    assert "no schemas for Kubernetes 1.99" in result.summary
