@@ -86,7 +86,8 @@ def fetch_into_mirror(url: str, ref: str, mirror: Path) -> str:
         run_git("init", "--quiet", "--bare", "--initial-branch=main", str(mirror))
     git = ("--git-dir", str(mirror), *_GIT_OPTIONS)
     try:
-        run_git(*git, "fetch", "--quiet", "--depth=1", "--", url, ref)
+        # Full history: Copier warns on (and mishandles) shallow template repositories.
+        run_git(*git, "fetch", "--quiet", "--", url, ref)
     except GitError as exc:
         raise TemplateError(f"cannot fetch {ref} from {url}: {exc}") from exc
     commit = run_git(*git, "rev-parse", "FETCH_HEAD^{commit}").strip()

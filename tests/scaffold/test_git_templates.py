@@ -178,6 +178,9 @@ def test_admins_register_by_api_and_services_are_scaffolded_from_it(
     remote = settings.data_dir / "gitops" / "remote.git"
     files = run_git("--git-dir", str(remote), "ls-tree", "-r", "--name-only", change["commit"])
     assert "services/tiny-svc/.copier-answers.yml" in files.split()
+    mirror = settings.data_dir / "templates" / "git" / "tiny.git"
+    shallow = run_git("--git-dir", str(mirror), "rev-parse", "--is-shallow-repository")
+    assert shallow.strip() == "false"  # Copier warns about shallow template clones
 
     json_ada, json_grace = ({**who, "Content-Type": "application/json"} for who in (ADA, GRACE))
     assert portal.delete("/api/templates/tiny", headers=ADA).status_code == 403  # CSRF
