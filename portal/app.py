@@ -30,7 +30,7 @@ from portal.scaffold.revise import router as revise_router
 from portal.scaffold.routes import router as scaffold_router
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.ui.areas import router as areas_router
-from portal.ui.render import STATIC_DIR, build_environment, page
+from portal.ui.render import STATIC_DIR, build_environment, error_page
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -103,12 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         ):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
         heading = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
-        return page(
-            request,
-            "ui/error.html",
-            {"heading": heading, "message": str(exc.detail)},
-            status_code=exc.status_code,
-        )
+        return error_page(request, heading, str(exc.detail), exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

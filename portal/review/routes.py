@@ -32,7 +32,7 @@ from portal.review.diff import diff_of_commit, stylesheet
 from portal.review.models import REVISABLE, WORK_STATUSES, Change, ChangeStatus, CheckRun
 from portal.review.store import audit_of, checks_of, get_change, list_changes
 from portal.scaffold.runtime import ScaffoldRuntime
-from portal.ui.render import page, wants_fragment
+from portal.ui.render import error_page, page, wants_fragment
 
 router = APIRouter(prefix="/reviews", include_in_schema=False)
 
@@ -232,8 +232,7 @@ def _decide(
     identity: Identity | None = request.state.identity
     if identity is None:
         message = "Sign in to review changes: decisions are recorded in your name."
-        context = {"heading": "Sign in required", "message": message}
-        return page(request, "ui/error.html", context, status_code=401)
+        return error_page(request, "Sign in required", message, 401)
     runtime = _runtime(request)
     settings = runtime.context.settings
     try:

@@ -12,7 +12,7 @@ from portal.db import SessionDep
 from portal.scaffold.routes import list_context
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.scaffold.templates import TemplateError
-from portal.ui.render import page
+from portal.ui.render import error_page, page
 
 router = APIRouter(prefix="/create", include_in_schema=False)
 
@@ -29,8 +29,7 @@ def register_template(
     identity: Identity | None = request.state.identity
     if identity is None or not identity.is_admin(admin_group):
         message = f"Only members of {admin_group} can register templates."
-        context = {"heading": "Not allowed", "message": message}
-        return page(request, "ui/error.html", context, status_code=403)
+        return error_page(request, "Not allowed", message, 403)
     registry = runtime.context.registry
     try:
         template = registry.register(

@@ -21,7 +21,7 @@ from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import ScaffoldRequestError, revise_scaffold
 from portal.scaffold.routes import FormValues, answers_from_form, form_context, raw_from_answers
 from portal.scaffold.runtime import ScaffoldRuntime
-from portal.ui.render import page
+from portal.ui.render import error_page, page
 
 router = APIRouter(prefix="/reviews", include_in_schema=False)
 
@@ -82,8 +82,7 @@ def submit_revision(
     identity: Identity | None = request.state.identity
     if identity is None:
         message = "Sign in to revise a change: the revision is recorded in your name."
-        context = {"heading": "Sign in required", "message": message}
-        return page(request, "ui/error.html", context, status_code=401)
+        return error_page(request, "Sign in required", message, 401)
     raw = answers_from_form(template, values)
     runtime: ScaffoldRuntime = request.app.state.scaffold
     admin_group = runtime.context.settings.admin_group
@@ -91,8 +90,7 @@ def submit_revision(
         revise_scaffold(session, runtime.context.registry, change, raw, identity, admin_group)
     except DecisionError as exc:
         session.rollback()
-        context = {"heading": "This change cannot be revised", "message": exc.message}
-        return page(request, "ui/error.html", context, status_code=exc.status)
+        return error_page(request, "This change cannot be revised", exc.message, exc.status)
     except ScaffoldRequestError as exc:
         session.rollback()
         context = _form(request, session, change, template, raw, dict(exc.errors))

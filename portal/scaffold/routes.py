@@ -35,7 +35,7 @@ from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import PORTAL_FIELDS, ScaffoldRequestError, request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.scaffold.templates import TemplateError
-from portal.ui.render import page
+from portal.ui.render import error_page, page
 
 router = APIRouter(prefix="/create", include_in_schema=False)
 
@@ -376,8 +376,7 @@ def submit_form(
     identity: Identity | None = request.state.identity
     if identity is None:
         message = "Sign in to create a service: the change is requested in your name."
-        context = {"heading": "Sign in required", "message": message}
-        return page(request, "ui/error.html", context, status_code=401)
+        return error_page(request, "Sign in required", message, 401)
     raw = answers_from_form(template, values)
     runtime: ScaffoldRuntime = request.app.state.scaffold
     try:

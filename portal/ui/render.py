@@ -75,6 +75,12 @@ def page(
     return response
 
 
+def error_page(request: Request, heading: str, message: str, status_code: int) -> HTMLResponse:
+    """Render the error page: a heading and a sentence saying what to do."""
+    context = {"heading": heading, "message": message}
+    return page(request, "ui/error.html", context, status_code=status_code)
+
+
 def base_context(request: Request) -> dict[str, Any]:
     """Return what every template needs: the request, the identity and the CSRF token."""
     return {
