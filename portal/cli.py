@@ -18,11 +18,13 @@ from portal.db import make_engine, migrate
 from portal.integrations.git import GitError
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.scaffold.cli import scaffold, templates_app
+from portal.slo.cli import slo_app
 
 app = typer.Typer(help="Platform portal: catalog, templates, reviews.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Work with the software catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(templates_app, name="templates")
+app.add_typer(slo_app, name="slo")
 app.command("scaffold")(scaffold)
 console = Console()
 errors = Console(stderr=True)
