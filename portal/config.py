@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         pattern=r"^1\.[0-9]{1,2}$",
         description="Kubernetes version manifests are validated against (kubernetes-validate).",
     )
+    promtool_path: Path | None = Field(
+        default=None, description="promtool executable of the SLO rule check; unset: PATH."
+    )
     checkov_path: Path | None = Field(
         default=None,
         description="checkov executable (its own virtualenv, made by `make tools`); unset: PATH.",

@@ -31,12 +31,15 @@ from portal.integrations.kubernetes import (
     kustomize_build,
 )
 from portal.integrations.kubernetes_schemas import validate_objects
+from portal.integrations.promtool import Promtool
 from portal.review.cost import CostEstimate, PriceSheet, estimate_monthly_cost
 from portal.review.policy import evaluate_objects, evaluate_service_files
+from portal.slo.review import review_slo_file
 
 logger = logging.getLogger(__name__)
 
 # Environment names become a path (deploy/overlays/<env>): DNS labels only, no separators.
+SLO_FILE = "slo.yaml"
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -81,6 +84,7 @@ class CheckTools:
     checkov: Checkov | None = None
     # checkov check ids that block a change; the others inform the reviewer as warnings.
     checkov_errors: AbstractSet[str] = frozenset()
+    promtool: Promtool | None = None
 
 
 @dataclass
@@ -172,9 +176,18 @@ def _service_policy(service_dir: Path, owner_exists: Callable[[str], bool]) -> _
     findings = evaluate_service_files(
         owner_exists=owner_exists,
         catalog_info=service_dir / "catalog-info.yaml",
-        slo=service_dir / "slo.yaml",
+        slo=service_dir / SLO_FILE,
     )
     return _Outcome(_count(findings, "catalog-info.yaml and slo.yaml"), findings)
+
+
+def _slo_rules(service_dir: Path, promtool: Promtool | None) -> _Outcome:
+    text = (service_dir / SLO_FILE).read_text(encoding="utf-8")
+    findings = review_slo_file(SLO_FILE, text, promtool)
+    subject = "slo.yaml and its generated rules" + (
+        " (promtool check and unit tests)" if promtool else " (spec only, no promtool)"
+    )
+    return _Outcome(_count(findings, subject), findings)
 
 
 def _cost_outcome(objects: list[dict[str, Any]], price_sheet: PriceSheet) -> _Outcome:
@@ -207,13 +220,17 @@ def run_manifest_checks(
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
-    Returns ``policy`` for the service files (owner, SLO), then for each environment
+    Returns ``policy`` for the service files (owner, SLO), ``slo rules`` when there is an
+    ``slo.yaml`` (the spec, and with promtool its generated rules and their unit tests),
+    then for each environment
     ``kustomize (env)``, and when that overlay builds, ``schema (env)``, ``policy (env)`` and
     ``cost (env)``. A build that fails leaves out the three checks that need its objects.
     With checkov configured, one ``checkov`` check over every overlay that built comes last.
     """
     tools = tools or CheckTools()
     results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
+    if (service_dir / SLO_FILE).is_file():
+        results.append(_run("slo rules", None, partial(_slo_rules, service_dir, tools.promtool)))
     built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []

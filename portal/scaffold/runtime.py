@@ -14,6 +14,12 @@ from portal.integrations import copier
 from portal.integrations.checkov import CheckovCli, CheckovError, CheckovFailure, find_checkov
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
+from portal.integrations.promtool import (
+    Promtool,
+    PromtoolCli,
+    PromtoolNotFoundError,
+    PromtoolResult,
+)
 from portal.review.checks import CheckTools
 from portal.review.store import release_claims
 from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker
@@ -48,6 +54,28 @@ class MissingCheckov:
         raise CheckovError(f"checkov is not installed {where} (run `make tools`)")
 
 
+class MissingPromtool:
+    """Stands in for promtool when it is not installed: the SLO check says so, as an error."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def check_rules(self, path: Path) -> PromtoolResult:
+        """Fail the way a missing tool fails."""
+        raise PromtoolNotFoundError(self.reason)
+
+    def test_rules(self, path: Path) -> PromtoolResult:
+        """Fail the way a missing tool fails."""
+        raise PromtoolNotFoundError(self.reason)
+
+
+def _promtool(settings: Settings) -> Promtool:
+    try:
+        return PromtoolCli(settings.promtool_path)
+    except PromtoolNotFoundError as exc:
+        return MissingPromtool(str(exc))
+
+
 def check_tools(settings: Settings) -> CheckTools:
     """Build the review checks' tools from the settings."""
     executable = find_checkov(settings.checkov_path)
@@ -60,6 +88,7 @@ def check_tools(settings: Settings) -> CheckTools:
         k8s_version=settings.kubernetes_version,
         checkov=checkov,
         checkov_errors=frozenset(settings.checkov_error_checks),
+        promtool=_promtool(settings),
     )
 
 

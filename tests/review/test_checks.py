@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,11 @@ from portal.integrations.kubernetes import (
     object_source,
 )
 from portal.integrations.kubernetes_schemas import validate_objects
+from portal.integrations.promtool import FakePromtool, PromtoolCli, find_promtool
 from portal.review import checks
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
-from portal.scaffold.runtime import MissingCheckov, check_tools
+from portal.scaffold.runtime import MissingCheckov, MissingPromtool, check_tools
 from tests.conftest import require_integration
 
 MANIFESTS = Path(__file__).parent / "manifests"
@@ -65,6 +67,7 @@ def test_good_service_passes_every_check_in_every_environment(kubectl: Path) -> 
 
     assert list(results) == [
         "policy",
+        "slo rules",
         "kustomize (dev)",
         "schema (dev)",
         "policy (dev)",
@@ -172,7 +175,7 @@ def test_missing_overlay_fails_the_build_and_skips_dependent_checks(tmp_path: Pa
     assert results["kustomize (staging)"].findings[0].message == (
         "deploy/overlays/staging is missing: every environment needs an overlay"
     )
-    assert list(results) == ["policy", "kustomize (staging)"]
+    assert list(results) == ["policy", "slo rules", "kustomize (staging)"]
 
 
 def test_environment_names_cannot_escape_the_overlays_folder() -> None:
@@ -489,3 +492,69 @@ def test_an_unknown_kubernetes_version_is_a_schema_check_error(kubectl: Path) ->
 
     assert result.status == CheckStatus.ERROR
     assert "no schemas for Kubernetes 1.99" in result.summary
+
+
+# --- SLO rules (spec, promtool check rules, generated promtool unit tests) -------------------
+
+
+def slo_service(tmp_path: Path, slo: str) -> Path:
+    service = tmp_path / "svc"
+    shutil.copytree(GOOD, service)
+    (service / "slo.yaml").write_text(slo, encoding="utf-8")
+    return service
+
+
+def test_slo_rules_run_promtool_on_the_generated_rules_and_tests(tmp_path: Path) -> None:
+    fake = FakePromtool()
+
+    result = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), CheckTools(promtool=fake))
+
+    slo = {r.name: r for r in result}["slo rules"]
+    assert slo.status == CheckStatus.PASSED, slo.findings
+    actions = sorted((action, name.rsplit(".", 2)[-2]) for action, name, _ in fake.calls)
+    assert actions == [("check", "rules"), ("test", "test")]
+    rules_text = next(text for action, _, text in fake.calls if action == "check")
+    assert "slo:sli_error:ratio_rate5m" in rules_text and "AirQualityHighErrorRate" in rules_text
+
+
+def test_a_bad_slo_spec_is_an_error_naming_the_slo_and_field(tmp_path: Path) -> None:
+    text = (GOOD / "slo.yaml").read_text().replace("objective: 99.5", "objective: 100")
+    service = slo_service(tmp_path, text)
+
+    result = run_manifest_checks(service, [], owner_exists, PriceSheet(), CheckTools())
+    slo = {r.name: r for r in result}["slo rules"]
+
+    assert slo.status == CheckStatus.FAILED
+    (finding,) = slo.findings
+    assert finding.rule == "slo-spec" and "requests-availability" in finding.message
+    assert "objective" in finding.message
+
+
+def test_promtool_failures_and_a_missing_promtool(tmp_path: Path) -> None:
+    failing = FakePromtool(check_failures={"air-quality.rules.yaml": "bad rule"})
+    checks = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), CheckTools(promtool=failing))
+    slo = {r.name: r for r in checks}["slo rules"]
+    assert slo.status == CheckStatus.FAILED
+    assert slo.findings[0].rule == "promtool-check-rules" and "bad rule" in slo.findings[0].message
+
+    missing = MissingPromtool("promtool not found (apt-get install prometheus)")
+    checks = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), CheckTools(promtool=missing))
+    slo = {r.name: r for r in checks}["slo rules"]
+    assert slo.status == CheckStatus.ERROR and "apt-get install prometheus" in slo.summary
+
+
+@pytest.mark.integration
+def test_real_promtool_passes_the_good_service_and_catches_a_bad_query(tmp_path: Path) -> None:
+    if find_promtool() is None:
+        require_integration("promtool (apt-get install prometheus)")
+    tools = CheckTools(promtool=PromtoolCli())
+    good = {r.name: r for r in run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), tools)}
+    assert good["slo rules"].status == CheckStatus.PASSED, good["slo rules"].findings
+
+    text = (GOOD / "slo.yaml").read_text().replace('code=~"5.."}', 'code=~"5.."')
+    bad_service = slo_service(tmp_path, text)
+    bad = {
+        r.name: r for r in run_manifest_checks(bad_service, [], owner_exists, PriceSheet(), tools)
+    }
+    assert bad["slo rules"].status == CheckStatus.FAILED
+    assert bad["slo rules"].findings[0].rule == "promtool-check-rules"

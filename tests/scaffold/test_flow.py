@@ -47,7 +47,9 @@ def test_scaffold_review_approve_merge(
     checks = {check["name"]: check["status"] for check in change["checks"]}
     assert checks, "no checks ran"
     assert all(status in ("passed", "warning") for status in checks.values()), change["checks"]
-    assert {"kustomize (dev)", "schema (prod)", "cost (staging)", "checkov"} <= set(checks)
+    assert {"kustomize (dev)", "schema (prod)", "cost (staging)", "checkov", "slo rules"} <= set(
+        checks
+    )
 
     refused = portal.post(f"/api/changes/{change_id}/approve", json={}, headers=ADA)
     assert refused.status_code == 403 and "author" in refused.json()["detail"]
