@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         pattern=r"^1\.[0-9]{1,2}$",
         description="Kubernetes version manifests are validated against (kubernetes-validate).",
     )
+    error_budget_dir: Path = Field(
+        default=Path("sre/error-budgets"),
+        description="Error-budget policies, enforced as a review check on a service's changes.",
+    )
     promtool_path: Path | None = Field(
         default=None, description="promtool executable of the SLO rule check; unset: PATH."
     )

@@ -73,6 +73,7 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         secret_key="test-secret-key",
         gitops_seed_dir=REPO / "gitops-repo",
         templates_dir=REPO / "templates",
+        error_budget_dir=REPO / "sre" / "error-budgets",
         run_worker=False,
         checkov_path=CHECKOV_PATH,
     )

@@ -34,6 +34,7 @@ from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.promtool import Promtool
 from portal.review.cost import CostEstimate, PriceSheet, estimate_monthly_cost
 from portal.review.policy import evaluate_objects, evaluate_service_files
+from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
 from portal.slo.review import review_slo_file
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,10 @@ class CheckTools:
     # checkov check ids that block a change; the others inform the reviewer as warnings.
     checkov_errors: AbstractSet[str] = frozenset()
     promtool: Promtool | None = None
+    # Error-budget policies (read per check, so an edited policy applies at once) and where
+    # a service's remaining budget comes from (Prometheus; None: no data, nothing frozen).
+    budget_policies: Callable[[], list[BudgetPolicy]] | None = None
+    budget_remaining: BudgetLookup | None = None
 
 
 @dataclass
@@ -190,6 +195,14 @@ def _slo_rules(service_dir: Path, promtool: Promtool | None) -> _Outcome:
     return _Outcome(_count(findings, subject), findings)
 
 
+def _budget(
+    service: str, policies: Callable[[], list[BudgetPolicy]], lookup: BudgetLookup | None
+) -> _Outcome:
+    remaining = lookup(service) if lookup else None
+    findings = evaluate_budget(policies(), service, remaining)
+    return _Outcome(_count(findings, f"error-budget policy of {service}"), findings)
+
+
 def _cost_outcome(objects: list[dict[str, Any]], price_sheet: PriceSheet) -> _Outcome:
     estimate = estimate_monthly_cost(objects, price_sheet)
     currency = estimate.currency
@@ -222,7 +235,7 @@ def run_manifest_checks(
 
     Returns ``policy`` for the service files (owner, SLO), ``slo rules`` when there is an
     ``slo.yaml`` (the spec, and with promtool its generated rules and their unit tests),
-    then for each environment
+    ``error budget`` with policies configured, then for each environment
     ``kustomize (env)``, and when that overlay builds, ``schema (env)``, ``policy (env)`` and
     ``cost (env)``. A build that fails leaves out the three checks that need its objects.
     With checkov configured, one ``checkov`` check over every overlay that built comes last.
@@ -231,6 +244,9 @@ def run_manifest_checks(
     results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
     if (service_dir / SLO_FILE).is_file():
         results.append(_run("slo rules", None, partial(_slo_rules, service_dir, tools.promtool)))
+    if tools.budget_policies is not None:
+        budget = partial(_budget, service_dir.name, tools.budget_policies, tools.budget_remaining)
+        results.append(_run("error budget", None, budget))
     built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -24,6 +25,7 @@ from portal.review.checks import CheckTools
 from portal.review.store import release_claims
 from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker
 from portal.scaffold.registry import TemplateRegistry
+from portal.slo.budget import load_policies
 
 
 class LazyGitOps:
@@ -89,6 +91,7 @@ def check_tools(settings: Settings) -> CheckTools:
         checkov=checkov,
         checkov_errors=frozenset(settings.checkov_error_checks),
         promtool=_promtool(settings),
+        budget_policies=partial(load_policies, settings.error_budget_dir),
     )
 
 
