@@ -1,0 +1,1 @@
+"""Air-quality monitor: Open-Meteo data against the WHO guideline, anomalies and forecasts."""
