@@ -45,6 +45,8 @@ test: $(STAMP) $(CHECKOV) lint typecheck
 bench: $(STAMP) $(CHECKOV)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
+	$(BIN)/python benchmarks/slo.py
+	$(BIN)/python benchmarks/air_quality.py
 
 clean:
 	rm -rf $(VENV) .tools var .mypy_cache .ruff_cache .pytest_cache
