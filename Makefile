@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 # kubernetes dependencies cannot share (pip check stays clean in .venv).
 CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
+CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
 export PORTAL_CHECKOV_PATH ?= $(CURDIR)/$(CHECKOV)
 
 .PHONY: run test lint typecheck install tools clean bench
@@ -19,15 +20,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-$(CHECKOV): Makefile
+$(CHECKOV_STAMP):
 	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
 	.tools/checkov/bin/python -m pip install --quiet --upgrade pip
 	.tools/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
-	touch $(CHECKOV)
+	touch $(CHECKOV_STAMP)
 
-tools: $(CHECKOV)
+tools: $(CHECKOV_STAMP)
 
-run: $(STAMP) $(CHECKOV)
+run: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/portal init || echo "portal init reported catalog problems (see above); serving anyway"
 	$(BIN)/portal serve --host 127.0.0.1 --port 8000
 
@@ -38,11 +39,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(CHECKOV) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) lint typecheck
 	$(BIN)/python -m pip check
 	$(BIN)/python -m pytest
 
-bench: $(STAMP) $(CHECKOV)
+bench: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
 	$(BIN)/python benchmarks/slo.py
