@@ -47,6 +47,7 @@ bench: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
 	$(BIN)/python benchmarks/slo.py
+	$(BIN)/python benchmarks/slo_pages.py
 	$(BIN)/python benchmarks/air_quality.py
 
 clean:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,9 @@ from portal.scaffold.registration import router as registration_router
 from portal.scaffold.revise import router as revise_router
 from portal.scaffold.routes import router as scaffold_router
 from portal.scaffold.runtime import ScaffoldRuntime
+from portal.slo.api import router as slo_api_router
+from portal.slo.routes import router as slo_router
+from portal.slo.runtime import SLORuntime
 from portal.ui.areas import router as areas_router
 from portal.ui.render import STATIC_DIR, build_environment, error_page
 
@@ -38,6 +42,11 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings)
     metrics = RequestMetrics()
     scaffold = ScaffoldRuntime(engine, settings)
+    slo = SLORuntime(settings, engine, scaffold.context.gitops)
+    # The error-budget review check reads the budgets the SLO pages read.
+    scaffold.context.check_tools = dataclasses.replace(
+        scaffold.context.check_tools, budget_remaining=slo.budget_remaining
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.metrics = metrics
     app.state.scaffold = scaffold
+    app.state.slo = slo
     app.state.jinja = build_environment()
 
     # Order matters: the last added runs first. Metrics see everything; the session is
@@ -82,6 +92,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(revise_router)
     app.include_router(registration_router)
     app.include_router(review_router)
+    app.include_router(slo_router)
+    app.include_router(slo_api_router)
     app.include_router(areas_router)
 
     @app.get("/healthz", tags=["operations"])

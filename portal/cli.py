@@ -109,6 +109,7 @@ def serve(
     import uvicorn
 
     from portal.app import create_app
+    from portal.slo.local import local_prometheus
 
     settings = Settings()
     if settings.auth_mode is AuthMode.LOCAL and not is_loopback(host):
@@ -118,7 +119,9 @@ def serve(
             "authenticating proxy to serve other hosts."
         )
         raise typer.Exit(2)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # Without PORTAL_PROMETHEUS_URL, a local Prometheus runs as long as the portal does.
+    with local_prometheus(settings, host=host, port=port, say=console.out) as settings:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
 @catalog_app.command("import")

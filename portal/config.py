@@ -78,12 +78,34 @@ class Settings(BaseSettings):
     )
     session_cookie: str = "portal_session"
     secure_cookies: bool = False
+    prometheus_url: str | None = Field(
+        default=None,
+        description="Prometheus (or Thanos) the SLO pages query; unset: `portal serve` starts "
+        "the `prometheus` binary on loopback when it is on PATH.",
+    )
+    prometheus_timeout_seconds: float = Field(default=5.0, gt=0)
+    prometheus_path: Path | None = Field(
+        default=None, description="prometheus executable of the local Prometheus; unset: PATH."
+    )
+    prometheus_port: int = Field(
+        default=9090, ge=0, le=65535, description="Port of the local Prometheus (busy: any free)."
+    )
+    prometheus_scrape_targets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Local services the local Prometheus scrapes: job=host:port[/path], ...",
+    )
+    slo_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["sre/slos"],
+        description="SLO specs of the platform itself (services/*/slo.yaml are read from GitOps).",
+    )
 
     @field_validator(
         "catalog_paths",
         "environments",
         "checkov_skip_checks",
         "checkov_error_checks",
+        "prometheus_scrape_targets",
+        "slo_paths",
         mode="before",
     )
     @classmethod

@@ -17,6 +17,7 @@ from portal.catalog.relations import RELATION_LABELS
 from portal.catalog.search import MAX_OFFSET, EntityQuery, facets, list_entities
 from portal.catalog.store import get_entity, problems, problems_for, relations_of
 from portal.db import SessionDep
+from portal.slo.routes import entity_slos
 from portal.ui.render import page
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
@@ -128,5 +129,6 @@ def entity_page(
         "graph": system_graph(session, entity),
         "problems": problems_for(session, entity),
         "source_yaml": yaml.safe_dump(entity.document, sort_keys=False, allow_unicode=True),
+        "slos": entity_slos(request, entity),
     }
     return page(request, "catalog/entity.html", context)

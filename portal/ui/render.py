@@ -18,7 +18,7 @@ from jinja2_fragments import render_block
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DOMAINS = ("catalog", "auth", "ui", "scaffold", "review")
+DOMAINS = ("catalog", "auth", "ui", "scaffold", "review", "slo")
 
 NAVIGATION = [
     ("catalog", "Catalog", "/catalog"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from portal.integrations.kubernetes import Severity
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
@@ -105,3 +106,12 @@ def test_a_broken_policy_file_is_a_check_error(tmp_path: Path) -> None:
 
     assert results["error budget"].status == CheckStatus.ERROR
     assert "bad.yaml" in results["error budget"].summary
+
+
+def test_the_app_feeds_the_review_check_the_budgets_of_the_slo_pages(client: TestClient) -> None:
+    app = client.app
+    tools = app.state.scaffold.context.check_tools  # type: ignore[attr-defined]
+
+    assert tools.budget_remaining == app.state.slo.budget_remaining  # type: ignore[attr-defined]
+    assert tools.budget_policies is not None
+    assert {policy.metadata.name for policy in tools.budget_policies()} == {"default", "platform"}

@@ -1,0 +1,247 @@
+"""Prometheus integration: the real client (against a stub HTTP API), the fake, the local server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from portal.integrations.prometheus import (
+    FakePrometheus,
+    PrometheusClient,
+    PrometheusQueryError,
+    PrometheusUnavailableError,
+    Sample,
+)
+from portal.integrations.prometheus_local import (
+    LocalPrometheus,
+    LocalPrometheusError,
+    ScrapeTarget,
+    config_text,
+    find_prometheus,
+    free_port,
+    parse_targets,
+)
+from tests.conftest import require_integration
+
+VECTOR = {
+    "status": "success",
+    "data": {
+        "resultType": "vector",
+        "result": [
+            {"metric": {"__name__": "up", "job": "portal"}, "value": [1700000000.0, "1"]},
+            {"metric": {"__name__": "up", "job": "other"}, "value": [1700000000.0, "NaN"]},
+        ],
+    },
+}
+MATRIX = {
+    "status": "success",
+    "data": {
+        "resultType": "matrix",
+        "result": [{"metric": {"job": "portal"}, "values": [[10, "0.5"], [20, "+Inf"]]}],
+    },
+}
+
+
+class StubPrometheus(BaseHTTPRequestHandler):
+    """Answers like Prometheus' HTTP API; the query text picks the behaviour."""
+
+    seen: ClassVar[list[dict[str, list[str]]]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Keep the test output quiet."""
+
+    def _send(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        params = parse_qs(url.query)
+        StubPrometheus.seen.append(params)
+        query = params.get("query", [""])[0]
+        if url.path == "/":
+            self._send(200, {})
+        elif query == "slow":
+            time.sleep(1.0)
+            self._send(200, VECTOR)
+        elif query == "bad(":
+            self._send(400, {"status": "error", "error": "parse error"})
+        elif query == "starting":
+            self._send(503, {"status": "error", "error": "not ready"})
+        elif url.path == "/api/v1/query":
+            self._send(200, VECTOR)
+        elif url.path == "/api/v1/query_range":
+            self._send(200, MATRIX)
+        else:
+            self._send(404, {})
+
+
+@pytest.fixture
+def stub_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubPrometheus)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_instant_and_range_queries_are_parsed(stub_url: str) -> None:
+    client = PrometheusClient(stub_url, timeout=2)
+    samples = client.query("up")
+    assert samples[0] == Sample({"__name__": "up", "job": "portal"}, 1.0)
+    assert samples[1].value != samples[1].value  # NaN stays NaN
+    (series,) = client.query_range("rate(x[5m])", 0, 20, 10)
+    assert series.points[0] == (10.0, 0.5) and series.points[1][1] == float("inf")
+    assert StubPrometheus.seen[-1]["step"] == ["10s"]
+    assert client.is_up()
+    client.close()
+
+
+def test_a_bad_query_is_our_bug_not_an_outage(stub_url: str) -> None:
+    with pytest.raises(PrometheusQueryError, match="HTTP Status Code 400"):
+        PrometheusClient(stub_url).query("bad(")
+
+
+def test_errors_and_timeouts_mean_not_reachable(stub_url: str) -> None:
+    client = PrometheusClient(stub_url, timeout=0.3)
+    with pytest.raises(PrometheusUnavailableError, match=r"not reachable \(HTTP Status Code 503"):
+        client.query("starting")
+    started = time.monotonic()
+    with pytest.raises(PrometheusUnavailableError, match=r"no answer within 0.3 s"):
+        client.query("slow")
+    assert time.monotonic() - started < 0.9  # no retries with a backoff
+
+
+def test_a_closed_port_is_reported_with_the_url_and_without_credentials() -> None:
+    port = _closed_port()
+    client = PrometheusClient(f"http://user:secret@127.0.0.1:{port}", timeout=1)
+    assert client.url == f"http://127.0.0.1:{port}"
+    with pytest.raises(PrometheusUnavailableError) as caught:
+        client.query("up")
+    message = str(caught.value)
+    assert message == f"Prometheus at http://127.0.0.1:{port} is not reachable (connection refused)"
+    assert "secret" not in message
+    assert client.is_up() is False
+
+
+def test_the_fake_answers_selectors_and_records_calls() -> None:
+    fake = FakePrometheus()
+    fake.add("slo:current_burn_rate:ratio", 2.0, sloth_id="a-x", team="t")
+    fake.add("slo:current_burn_rate:ratio", 0.5, sloth_id="b-y")
+    fake.add("ALERTS", 1, sloth_id="a-x", alertstate="firing")
+    fake.add("ALERTS", 1, alertname="Other")
+    assert len(fake.query("slo:current_burn_rate:ratio")) == 2
+    assert [s.value for s in fake.query('slo:current_burn_rate:ratio{sloth_id="a-x"}')] == [2.0]
+    assert len(fake.query('ALERTS{sloth_id!=""}')) == 1
+    assert len(fake.query('{__name__=~"slo:.+", sloth_id!~"b-.*"}')) == 1
+    grouped = fake.query('max by (sloth_id) ({__name__=~"slo:.+|ALERTS"})')
+    assert sorted((s.labels.get("sloth_id", ""), s.value) for s in grouped) == [
+        ("", 1.0),  # the ALERTS series without a sloth_id form their own group
+        ("a-x", 2.0),
+        ("b-y", 0.5),
+    ]
+    assert all("__name__" not in s.labels for s in grouped)
+    with pytest.raises(PrometheusQueryError):
+        fake.query("sum(rate(x[5m]))")
+    assert fake.calls[0] == ("query", "slo:current_burn_rate:ratio")
+    down = FakePrometheus(up=False)
+    assert not down.is_up()
+    with pytest.raises(PrometheusUnavailableError, match="is not reachable"):
+        down.query("up")
+
+
+def test_scrape_targets_and_config_are_written_as_prometheus_reads_them() -> None:
+    targets = parse_targets(["api=127.0.0.1:8080", "api=127.0.0.1:8081", "jobs=h:9/m/x"])
+    assert targets == [
+        ScrapeTarget("api", ("127.0.0.1:8080", "127.0.0.1:8081")),
+        ScrapeTarget("jobs", ("h:9",), "/m/x"),
+    ]
+    with pytest.raises(ValueError, match="job=host:port"):
+        parse_targets(["no-job"])
+    text = config_text(targets, ["rules/a.yaml"], scrape_interval="1s", evaluation_interval="2s")
+    config = yaml.safe_load(text)
+    assert config["global"]["evaluation_interval"] == "2s"
+    assert config["rule_files"] == ["rules/a.yaml"]
+    assert config["scrape_configs"][1]["metrics_path"] == "/m/x"
+
+
+def test_a_busy_preferred_port_gives_another() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert free_port(taken) != taken
+    assert free_port(0) > 0
+
+
+def test_without_the_binary_the_local_prometheus_says_how_to_install_it(tmp_path: Path) -> None:
+    missing = LocalPrometheus(tmp_path, executable=tmp_path / "no-prometheus")
+    with pytest.raises(LocalPrometheusError, match="apt-get install prometheus"):
+        missing.start()
+    assert not missing.running
+
+
+RULES = """groups:
+  - name: demo
+    rules:
+      - record: demo:one
+        expr: vector(1)
+"""
+
+
+@pytest.mark.integration
+def test_a_local_prometheus_starts_evaluates_reloads_and_stops(tmp_path: Path) -> None:
+    if find_prometheus() is None:
+        require_integration("prometheus is not installed (Debian: apt-get install prometheus)")
+    local = LocalPrometheus(
+        tmp_path / "prometheus",
+        rules={"demo.rules.yaml": RULES},
+        scrape_interval="1s",
+        evaluation_interval="1s",
+    )
+    with local:
+        client = PrometheusClient(local.url, timeout=2)
+        assert client.is_up()
+        deadline = time.monotonic() + 20
+        while not client.query("demo:one"):
+            assert time.monotonic() < deadline, "the rules were never evaluated"
+            time.sleep(0.2)
+        config = yaml.safe_load((local.folder / "prometheus.yml").read_text())
+        own = {"job_name": "prometheus", "metrics_path": "/metrics"}
+        assert config["scrape_configs"][0] == {
+            **own,
+            "static_configs": [{"targets": [f"127.0.0.1:{local.port}"]}],
+        }
+        local.reload({"other.rules.yaml": RULES.replace("demo:one", "demo:two")})
+        assert not (local.folder / "rules" / "demo.rules.yaml").exists()
+        while not client.query("demo:two"):
+            assert time.monotonic() < deadline, "the reloaded rules never showed up"
+            time.sleep(0.2)
+    assert not local.running
+    assert not client.is_up()
+    assert (local.folder / "data").is_dir()  # the TSDB lives in the given folder

@@ -1,0 +1,332 @@
+"""SLO pages against a fake Prometheus: overview, detail, API, entity section and preview."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from portal.app import create_app
+from portal.cli import initialise
+from portal.config import AuthMode, Settings
+from portal.integrations.gitops import GitOpsRepo
+from portal.integrations.prometheus import FakePrometheus, Series
+from portal.review.models import Change, ChangeStatus
+from portal.slo.charts import budget_range_query, sli_range_query
+from portal.slo.runtime import SLORuntime
+from portal.slo.store import web_url
+from tests.conftest import ADA, REPO
+from tests.slo.live_data import record, spec
+
+AUTHOR = ("Test", "test@example.invalid")
+HTMX = {"HX-Request": "true"}
+
+
+def slo_runtime(client: TestClient) -> SLORuntime:
+    runtime: SLORuntime = client.app.state.slo  # type: ignore[attr-defined]
+    return runtime
+
+
+def gitops(client: TestClient) -> GitOpsRepo:
+    repo = slo_runtime(client).gitops
+    assert repo is not None
+    return repo()
+
+
+@pytest.fixture
+def specs(tmp_path: Path) -> Path:
+    folder = tmp_path / "slos"
+    folder.mkdir()
+    (folder / "checkout.yaml").write_text(
+        spec("checkout", ("availability", 99.9), ("latency", 99.0), owner="team-a")
+    )
+    (folder / "search.yaml").write_text(spec("search", ("availability", 99.5), owner="team-b"))
+    return folder
+
+
+@pytest.fixture
+def slo_client(settings: Settings, specs: Path) -> Iterator[TestClient]:
+    """The app with two spec files of its own and no Prometheus configured."""
+    with TestClient(create_app(settings.model_copy(update={"slo_paths": [str(specs)]}))) as client:
+        yield client
+
+
+def fake_for(client: TestClient) -> FakePrometheus:
+    """A fake Prometheus where checkout-availability pages and search tickets."""
+    runtime = slo_runtime(client)
+    slos = {entry.sloth_id: entry.slo for entry in runtime.catalogue().entries}
+    fake = FakePrometheus(url="http://prometheus.test:9090")
+    burns = {"30d": 0.02}  # a fast burn that just started: 98% of the budget left
+    record(fake, slos["checkout-availability"], burn=20.0, burns=burns, alerts=[("page", "firing")])
+    record(fake, slos["checkout-latency"], burn=0.2)
+    record(fake, slos["search-availability"], burns={"6h": 2.0, "3d": 1.5, "30d": 0.6})
+    fake.add("ALERTS", 1, sloth_id="search-availability", sloth_severity="ticket")
+    runtime.prometheus = fake
+    return fake
+
+
+def rows(html: str) -> list[str]:
+    return re.findall(r'<tr data-sloth-id="([^"]+)"', html)
+
+
+def test_the_overview_lists_slos_by_urgency_with_burn_levels(slo_client: TestClient) -> None:
+    fake = fake_for(slo_client)
+    response = slo_client.get("/slos")
+    assert response.status_code == 200
+    html = response.text
+    assert '<a href="/slos" aria-current="page">SLOs</a>' in html
+    assert "not available yet" not in html and "slo-banner" not in html
+    assert rows(html) == ["checkout-availability", "search-availability", "checkout-latency"]
+    assert "numbers from <code>http://prometheus.test:9090</code>" in html
+    assert 'data-alert="page">page firing' in html and 'data-alert="ticket">ticket firing' in html
+    assert re.search(
+        r'class="burn level-page" data-label="5m" data-window="5m" data-value="20', html
+    )
+    assert re.search(
+        r'class="burn level-ticket" data-label="3d" data-window="3d" data-value="1.5', html
+    )
+    assert 'class="burn level-ok" data-label="5m"' in html
+    assert '<meter min="0" max="1"' in html and "40%" in html  # search spent 60% of its budget
+    assert '<strong class="bad-text">1 paging</strong>' in html
+    assert len(fake.calls) == 6  # the fixed queries
+    slo_client.get("/slos")
+    assert len(fake.calls) == 6  # cached
+
+
+def test_filters_work_as_a_plain_form_and_as_an_htmx_fragment(slo_client: TestClient) -> None:
+    fake_for(slo_client)
+    html = slo_client.get("/slos?team=team-b").text
+    assert rows(html) == ["search-availability"]
+    assert '<option value="team-b" selected>' in html and "1 of 3 SLOs" in html
+    assert rows(slo_client.get("/slos?service=checkout").text) == [
+        "checkout-availability",
+        "checkout-latency",
+    ]
+    fragment = slo_client.get("/slos?team=team-a", headers=HTMX)
+    assert fragment.headers["Vary"] == "HX-Request"
+    assert "<html" not in fragment.text and fragment.text.lstrip().startswith('<div id="slo-live"')
+    assert 'hx-get="/slos?team=team-a&amp;service="' in fragment.text
+    assert rows(fragment.text) == ["checkout-availability", "checkout-latency"]
+    assert "No SLO matches these filters" in slo_client.get("/slos?team=nobody").text
+
+
+def test_without_prometheus_the_slos_are_listed_from_their_specs(slo_client: TestClient) -> None:
+    html = slo_client.get("/slos").text
+    assert 'data-prometheus="none"' in html and "No Prometheus is configured" in html
+    assert len(rows(html)) == 3
+    detail = slo_client.get("/slos/checkout-availability")
+    assert detail.status_code == 200 and "No Prometheus is configured" in detail.text
+
+
+def test_an_unreachable_prometheus_is_a_banner_not_an_error(slo_client: TestClient) -> None:
+    slo_runtime(slo_client).prometheus = FakePrometheus(up=False, url="http://down:9090")
+    response = slo_client.get("/slos")
+    assert response.status_code == 200
+    assert "Prometheus at <code>http://down:9090</code> is not reachable" in response.text
+    assert len(rows(response.text)) == 3
+    api = slo_client.get("/api/slos").json()
+    assert api["prometheus"]["available"] is False
+    assert "not reachable" in api["prometheus"]["error"]
+    assert slo_client.get("/slos/search-availability").status_code == 200
+
+
+def test_the_detail_page_has_tiles_alerts_charts_rules_and_spec(slo_client: TestClient) -> None:
+    fake = fake_for(slo_client)
+    fake.ranges[sli_range_query("checkout-availability")] = [
+        Series({"sloth_window": "5m"}, [(1000.0, 0.02), (1060.0, 0.021)]),
+        Series({"sloth_window": "1h"}, [(1000.0, 0.018), (1060.0, 0.019)]),
+    ]
+    fake.ranges[budget_range_query("checkout-availability")] = [
+        Series({}, [(1000.0, 0.5), (1060.0, 0.45)])
+    ]
+    html = slo_client.get("/slos/checkout-availability?range=6h").text
+    assert re.search(r'data-tile="burn" data-value="20(\.0)?"', html)
+    assert re.search(r'data-tile="budget" data-value="0\.98', html)
+    # A 30-day budget at 20x lasts a day and a half.
+    assert '<span class="tile-value">1d 12h</span>' in html
+    assert html.count('<tr data-severity="page"') == 2 and html.count('data-severity="ticket"') == 2
+    assert '<td data-state="firing"><span class="badge bad">firing</span>' in html
+    assert "14.4x" in html and "(error ratio 1.44%)" in html
+    chart_data = re.search(
+        r'<script type="application/json" id="slo-chart-data">(.*?)</script>', html
+    )
+    assert chart_data is not None
+    charts = json.loads(chart_data.group(1))["charts"]
+    assert [c["id"] for c in charts] == ["burn-0", "burn-1", "burn-2", "burn-3", "budget"]
+    assert charts[0]["series"][0]["values"] == [pytest.approx(20), pytest.approx(21)]
+    assert charts[-1]["series"][0]["values"] == [50.0, 45.0]
+    assert charts[0]["end"] - charts[0]["start"] == 6 * 3600  # the x axis spans the range
+    assert 'data-chart="burn-0"' in html and 'data-chart="burn-1"' not in html  # no data there
+    assert '<script src="/static/uPlot.iife.min.js" defer></script>' in html
+    assert 'aria-current="page">6h</a>' in html
+    assert '<div class="highlight">' in html and "slo:sli_error:ratio_rate5m" in html
+    assert 'checkout.yaml</code> <span class="muted">(the portal\'s own repository)' in html
+    assert ("query_range", sli_range_query("checkout-availability")) in fake.calls
+    fragment = slo_client.get("/slos/checkout-availability", headers=HTMX).text
+    assert fragment.lstrip().startswith('<div id="slo-live"') and "slo-chart-data" not in fragment
+
+
+def test_unknown_slos_are_404_and_prometheus_only_slos_have_a_page(
+    slo_client: TestClient,
+) -> None:
+    assert slo_client.get("/slos/nope", headers={"Accept": "text/html"}).status_code == 404
+    assert slo_client.get("/api/slos/nope").status_code == 404
+    fake = fake_for(slo_client)
+    other = {"sloth_id": "legacy-api", "sloth_service": "legacy", "sloth_slo": "api"}
+    fake.add("sloth_slo_info", 1, **other, sloth_objective="99")
+    fake.add("slo:time_period:days", 30, **other)
+    fake.add("slo:current_burn_rate:ratio", 3, **other)
+    fake.add("slo:sli_error:ratio_rate5m", 0.03, **other, sloth_window="5m")
+    html = slo_client.get("/slos").text
+    assert "legacy-api" in rows(html) and ">no spec</span>" in html
+    detail = slo_client.get("/slos/legacy-api").text
+    assert "known from Prometheus only" in detail and "3.00x" in detail
+
+
+def test_the_json_api_gives_the_same_numbers(slo_client: TestClient) -> None:
+    fake_for(slo_client)
+    body = slo_client.get("/api/slos?team=team-a").json()
+    assert body["prometheus"] == {
+        "url": "http://prometheus.test:9090",
+        "available": True,
+        "error": None,
+    }
+    first = body["items"][0]
+    assert first["sloth_id"] == "checkout-availability" and first["alert"] == "page"
+    assert first["burn"]["5m"] == pytest.approx(20) and first["period"] == "30d"
+    assert first["time_to_exhaustion_seconds"] == pytest.approx(30 * 86400 / 20)
+    one = slo_client.get("/api/slos/search-availability").json()
+    assert one["alert"] == "ticket" and one["budget_remaining"] == pytest.approx(0.4)
+    # What error-budget policies ask: the lowest budget left among a service's SLOs.
+    runtime = slo_runtime(slo_client)
+    assert runtime.budget_remaining("checkout") == pytest.approx(0.8)
+    assert runtime.budget_remaining("unknown") is None
+
+
+@pytest.fixture
+def portal_slos(settings: Settings) -> Iterator[TestClient]:
+    """The repository's catalog and SLO specs, the GitOps repository and trusted headers."""
+    proxied = settings.model_copy(
+        update={
+            "auth_mode": AuthMode.TRUSTED_HEADER,
+            "catalog_paths": [str(REPO / "catalog")],
+            "slo_paths": [str(REPO / "sre" / "slos")],
+        }
+    )
+    initialise(proxied, gitops=True)
+    with TestClient(create_app(proxied)) as client:
+        yield client
+
+
+PAYMENTS = spec("payments", ("availability", 99.9)).replace('  owner: "team-a"\n', '  tier: "1"\n')
+
+
+def test_service_specs_come_from_the_gitops_repository(portal_slos: TestClient) -> None:
+    repo = gitops(portal_slos)
+    files = {"services/payments/slo.yaml": PAYMENTS.encode(), "services/payments/x.yaml": b"a: 1"}
+    repo.create_branch("scaffold/payments", files, "Add payments", AUTHOR)
+    repo.merge("scaffold/payments", "Merge payments", AUTHOR)
+    slo_runtime(portal_slos).catalogue_cache.clear()
+    catalogue = slo_runtime(portal_slos).catalogue()
+    entry = catalogue.get("payments-availability")
+    assert entry is not None and catalogue.problems == ()
+    assert entry.spec.origin == "gitops" and entry.spec.source == "services/payments/slo.yaml"
+    assert entry.team is None  # no owner label, and no payments Component in the catalog
+    portal_entry = catalogue.get("portal-requests-availability")
+    assert portal_entry is not None and portal_entry.team == "platform-team"
+    html = portal_slos.get("/slos/payments-availability", headers=ADA).text
+    assert "services/payments/slo.yaml</code> in the GitOps repository" in html
+
+
+def test_owners_fall_back_to_the_catalog_component(portal_slos: TestClient) -> None:
+    repo = gitops(portal_slos)
+    grafana = PAYMENTS.replace('service: "payments"', 'service: "grafana"')
+    repo.create_branch(
+        "scaffold/grafana", {"services/grafana/slo.yaml": grafana.encode()}, "g", AUTHOR
+    )
+    repo.merge("scaffold/grafana", "Merge grafana", AUTHOR)
+    slo_runtime(portal_slos).catalogue_cache.clear()
+    entry = slo_runtime(portal_slos).catalogue().get("grafana-availability")
+    assert entry is not None and entry.owner_ref == "group:default/sre" and entry.team == "sre"
+
+
+def test_web_links_to_spec_files_follow_the_forge() -> None:
+    assert web_url("https://github.com/org/gitops.git", "main", "services/a/slo.yaml") == (
+        "https://github.com/org/gitops/blob/main/services/a/slo.yaml"
+    )
+    assert web_url("git@gitlab.example.com:org/gitops.git", "main", "p") == (
+        "https://gitlab.example.com/org/gitops/blob/main/p"
+    )
+    assert web_url("ssh://git@git.example.com:2222/org/g.git", "b", "p") == (
+        "https://git.example.com/org/g/blob/b/p"
+    )
+    assert web_url("/srv/var/gitops/remote.git", "main", "p") is None
+    assert web_url("file:///srv/remote.git", "main", "p") is None
+
+
+def test_a_component_page_lists_its_slos(portal_slos: TestClient) -> None:
+    html = portal_slos.get("/catalog/component/default/portal", headers=ADA).text
+    section = html[html.index('<h2 id="slos">') : html.index('<h2 id="relations">')]
+    assert '<a href="/slos/portal-requests-availability">requests-availability</a>' in section
+    assert '<a href="/slos/portal-requests-latency">requests-latency</a>' in section
+    group = portal_slos.get("/catalog/group/default/sre", headers=ADA).text
+    assert '<h2 id="slos">' not in group
+    grafana = portal_slos.get("/catalog/component/default/grafana", headers=ADA).text
+    assert "No SLO declared for this component" in grafana
+    # The error-budget policy that applies is shown: the stricter platform one for the portal.
+    assert 'data-rule="error-budget-platform"' in section
+    assert 'data-rule="error-budget-default"' in grafana
+    assert "no error-budget data for grafana" in grafana
+
+
+def _change(client: TestClient, service: str, files: dict[str, bytes]) -> str:
+    branch = f"scaffold/{service}"
+    sha = gitops(client).create_branch(branch, files, f"Add {service}", AUTHOR)
+    change = Change(
+        title=f"Create {service}",
+        template="fastapi-service",
+        service=service,
+        owner_ref="group:default/platform-team",
+        requester_ref="user:default/ada.lovelace",
+        answers={"name": service},
+        branch=branch,
+        commit_sha=sha,
+        status=ChangeStatus.READY,
+    )
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        session.add(change)
+        session.commit()
+        return change.id
+
+
+def test_a_draft_slo_is_previewed_without_live_data(portal_slos: TestClient) -> None:
+    change_id = _change(portal_slos, "payments", {"services/payments/slo.yaml": PAYMENTS.encode()})
+    response = portal_slos.get(f"/slos/preview/{change_id}", headers=ADA)
+    assert response.status_code == 200
+    html = response.text
+    assert 'aria-labelledby="slo-1" data-sloth-id="payments-availability">' in html
+    assert "Team: platform-team" in html  # the change's owner: the spec has no owner label
+    assert '<span class="tile-value">0.1%</span>' in html  # the error budget
+    assert '<span class="tile-value">43m 12s</span>' in html  # 0.1% of 30 days
+    assert html.count('<tr data-severity="page"') == 2 and "Short burn" not in html
+    assert "sloth-slo-sli-recordings-payments-availability" in html
+    assert f'href="/reviews/{change_id}"' in html
+
+
+def test_a_broken_or_missing_draft_spec_is_explained(portal_slos: TestClient) -> None:
+    broken = PAYMENTS.replace("objective: 99.9", "objective: 100")
+    change_id = _change(portal_slos, "broken", {"services/broken/slo.yaml": broken.encode()})
+    html = portal_slos.get(f"/slos/preview/{change_id}", headers=ADA).text
+    assert "The spec is refused" in html and "objective" in html and "below 100" in html
+    other = _change(portal_slos, "nospec", {"services/nospec/README.md": b"hello"})
+    assert (
+        "The change has no services/nospec/slo.yaml."
+        in portal_slos.get(f"/slos/preview/{other}", headers=ADA).text
+    )
+    missing = portal_slos.get("/slos/preview/unknown", headers={**ADA, "Accept": "text/html"})
+    assert missing.status_code == 404
