@@ -193,49 +193,6 @@ def test_diff_shows_added_files_in_full(repo: GitOpsRepo) -> None:
     assert repo.changed_files("scaffold/d") == sorted(files)
 
 
-# update_branch (a revision after "request changes") -------------------------------------
-
-
-def test_update_branch_replaces_the_change_and_only_fast_forwards(
-    settings: Settings, repo: GitOpsRepo
-) -> None:
-    main = repo.resolve("main")
-    first = repo.create_branch("scaffold/r", service_files("r"), "Add r", ANN)
-    revised = {k: v for k, v in service_files("r").items() if "prod" not in k}
-    revised["services/r/app.py"] = b"print('revised')\n"
-    other = repo.create_branch("scaffold/o", service_files("o"), "Add o", ANN)
-    repo.merge("scaffold/o", "Merge o", REX)  # main moves on meanwhile
-
-    second = repo.update_branch("scaffold/r", first, revised, "Revise r\n\nRevision: 2", ANN)
-
-    assert remote_sha(settings, "refs/heads/scaffold/r") == second
-    parents = git("--git-dir", str(remote_dir(settings)), "rev-parse", f"{second}^@").split()
-    assert parents == [main, first], "first parent: the base; second: the previous revision"
-    assert repo.read_file("scaffold/r", "services/r/app.py") == b"print('revised')\n"
-    assert repo.changed_files(second, base=repo.parent_of(second)) == sorted(revised)
-    assert "clusters/prod/services/r.yaml" not in repo.list_files(second)
-    assert "Revision: 2" in repo.message_of(second)
-    assert other not in git("--git-dir", str(remote_dir(settings)), "rev-list", second)
-    merged = repo.merge("scaffold/r", "Merge r", REX)
-    assert set(revised) <= set(repo.list_files(merged))
-    assert "clusters/prod/services/r.yaml" not in repo.list_files(merged)
-
-
-def test_update_branch_refuses_a_moved_or_merged_branch(repo: GitOpsRepo) -> None:
-    first = repo.create_branch("scaffold/s", service_files("s"), "Add s", ANN)
-    second = repo.update_branch("scaffold/s", first, service_files("s"), "Revision 2", ANN)
-
-    with pytest.raises(GitOpsError, match="moved"):
-        repo.update_branch("scaffold/s", first, service_files("s"), "Revision 2 again", ANN)
-    with pytest.raises(FileExistsOnMainError):
-        repo.update_branch("scaffold/s", second, {"README.md": b"x"}, "Touch main's file", ANN)
-    with pytest.raises(RefNotFoundError):
-        repo.update_branch("scaffold/none", first, service_files("s"), "No branch", ANN)
-    repo.merge("scaffold/s", "Merge s", REX)
-    with pytest.raises(GitOpsError, match="already merged"):
-        repo.update_branch("scaffold/s", second, service_files("s"), "Too late", ANN)
-
-
 def test_reads_report_missing_refs_and_files(repo: GitOpsRepo) -> None:
     with pytest.raises(RefNotFoundError):
         repo.read_file("scaffold/none", "README.md")
