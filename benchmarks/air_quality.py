@@ -33,12 +33,9 @@ import platform
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -51,6 +48,7 @@ from portal.integrations import copier as copier_integration
 from portal.integrations.copier import render
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.templates import load_template, publish
+from tests.templates.air_quality_app import open_meteo_stand_in
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "templates" / "air-quality-monitor"
@@ -90,32 +88,6 @@ def full_response() -> bytes:
         "hourly": hourly,
     }
     return json.dumps(payload).encode()
-
-
-@contextmanager
-def stand_in(body: bytes) -> Iterator[str]:
-    """Answer every GET with ``body`` on 127.0.0.1; yield the base URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def render_service(root: Path) -> Path:
@@ -202,7 +174,7 @@ def main() -> None:
         settings_module = importlib.import_module("app.settings")
         recorded = (service / "tests" / "fixtures" / RECORDED).read_bytes()
         for label, body in (("recorded", recorded), ("full", full_response())):
-            with stand_in(body) as url:
+            with open_meteo_stand_in(body) as url:
                 settings = dataclasses.replace(
                     settings_module.Settings(),
                     open_meteo_url=url,

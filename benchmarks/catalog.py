@@ -40,16 +40,11 @@ from portal.db import make_engine, migrate
 # Run as a script (`python benchmarks/catalog.py`): make the repository importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.catalog_data import (
-    BUSINESS,
-    FIRST,
-    FUNCTION,
-    LAST,
-    LIFECYCLES,
-    TAGS,
     Catalog,
     generate,
     write_catalog,
 )
+from benchmarks.catalog_words import BUSINESS, FIRST, FUNCTION, LAST, LIFECYCLES, TAGS
 
 SEED = 20261123
 IMPORT_TARGET_S = 3.0

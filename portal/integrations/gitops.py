@@ -27,6 +27,7 @@ from portal.integrations.gitops_plumbing import (
     RefNotFoundError,
     RemoteUrl,
     check_only_added,
+    checked_files,
     checked_identity,
     checked_path,
     commit_tree,
@@ -34,7 +35,6 @@ from portal.integrations.gitops_plumbing import (
     is_sha,
     object_types,
     out,
-    parent_dirs,
     refuse_existing,
     run,
     write_tree,
@@ -125,8 +125,21 @@ class GitOpsRepo:
 
     def branch_exists(self, branch: str) -> bool:
         """Ask the remote itself whether ``branch`` exists."""
+        return self.head_of(branch) is not None
+
+    def head_of(self, branch: str) -> str | None:
+        """Ask the remote for the head of ``branch`` (None: no such branch).
+
+        The clone's own view may be stale (another replica pushed a revision); the commit
+        is fetched when the clone does not have it yet, so it can be read at once.
+        """
         listing = self._out("ls-remote", "--heads", "origin", f"refs/heads/{branch}")
-        return bool(listing)
+        if not listing:
+            return None
+        sha = listing.split()[0]
+        if self._lookup(sha) is None:
+            self.refresh()
+        return sha
 
     def read_file(self, ref: str, path: str) -> bytes:
         """Return the bytes of ``path`` at ``ref``."""
@@ -197,15 +210,7 @@ class GitOpsRepo:
         Refuses unsafe paths, files that ``main`` already has and a branch that exists.
         """
         self._check_branch(branch)
-        if not files:
-            raise GitOpsError(f"{branch}: a change needs at least one file")
-        paths = [checked_path(path) for path in files]
-        if unknown := set(executable) - set(paths):
-            raise PathRefusedError(f"executable paths not among the files: {sorted(unknown)}")
-        for path in paths:
-            if clash := [parent for parent in parent_dirs(path) if parent in files]:
-                raise PathRefusedError(f"{path}: {clash[0]} is also added as a file")
-        checked_identity(author)
+        paths = checked_files(branch, files, author, executable)
         with exclusive(self._lock_file):
             base = self._fetch_main()
             if self._lookup(branch, allow_sha=False) is not None:
@@ -242,10 +247,7 @@ class GitOpsRepo:
         from ``expected_head`` meanwhile (someone else revised it) or is already merged.
         """
         self._check_branch(branch)
-        if not files:
-            raise GitOpsError(f"{branch}: a change needs at least one file")
-        paths = [checked_path(path) for path in files]
-        checked_identity(author)
+        paths = checked_files(branch, files, author, executable)
         with exclusive(self._lock_file):
             main = self._fetch_main()
             head = self._lookup(branch, allow_sha=False)

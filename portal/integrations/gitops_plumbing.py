@@ -202,6 +202,25 @@ def parent_dirs(path: str) -> list[str]:
     return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
+def checked_files(
+    branch: str, files: Mapping[str, bytes], author: Author, executable: Collection[str]
+) -> list[str]:
+    """Refuse no files, unsafe paths, a file that is also a folder, or a bad identity.
+
+    Return the checked paths of a change to ``branch``.
+    """
+    if not files:
+        raise GitOpsError(f"{branch}: a change needs at least one file")
+    paths = [checked_path(path) for path in files]
+    if unknown := set(executable) - set(paths):
+        raise PathRefusedError(f"executable paths not among the files: {sorted(unknown)}")
+    for path in paths:
+        if clash := [parent for parent in parent_dirs(path) if parent in files]:
+            raise PathRefusedError(f"{path}: {clash[0]} is also added as a file")
+    checked_identity(author)
+    return paths
+
+
 def checked_identity(who: Author) -> Author:
     """Refuse identities git would mangle (angle brackets, line breaks)."""
     name, email = who

@@ -49,6 +49,11 @@ class GitTemplate:
         """Return the ref to render: the commit, so a moved branch or tag changes nothing."""
         return self.commit
 
+    @property
+    def origin(self) -> str:
+        """Say where the template comes from, as the Create page and the API show it."""
+        return f"{self.url} at {self.ref}"
+
 
 def name_from_url(url: str) -> str:
     """Return the template name a URL suggests (its last path part, without ``.git``)."""
@@ -141,12 +146,10 @@ def register_git_template(
 
 
 def save_registration(
-    session: Session, template: GitTemplate, registered_by: str, taken: set[str]
+    session: Session, template: GitTemplate, registered_by: str
 ) -> RegisteredTemplate:
     """Store a registration (a new name, or a new pin of a name registered before)."""
     name = template.info.name
-    if name in taken:
-        raise TemplateError(f"{name!r} is a bundled template; register it under another name")
     row = session.get(RegisteredTemplate, name)
     fields = {
         "url": template.url,

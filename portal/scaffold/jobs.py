@@ -123,17 +123,10 @@ def _render_and_commit(
     return service_dir
 
 
-def _pushed_head(ctx: ScaffoldContext, change: Change) -> str | None:
-    """Return the head of the change's branch, or None when it was never pushed."""
-    repo = ctx.gitops()
-    return repo.resolve(change.branch) if repo.branch_exists(change.branch) else None
-
-
-def _checkout_existing(ctx: ScaffoldContext, change: Change, workdir: Path) -> Path:
-    """Export an already pushed branch (a re-run after a crash) for the checks."""
-    repo = ctx.gitops()
-    change.commit_sha = repo.resolve(change.branch)
-    repo.export_tree(change.commit_sha, workdir)
+def _checkout_existing(ctx: ScaffoldContext, change: Change, head: str, workdir: Path) -> Path:
+    """Export an already pushed branch head (a re-run after a crash) for the checks."""
+    change.commit_sha = head
+    ctx.gitops().export_tree(head, workdir)
     return workdir / "services" / change.service
 
 
@@ -146,11 +139,11 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         try:
             with tempfile.TemporaryDirectory(prefix="scaffold-") as tmp:
                 workdir = Path(tmp)
-                head = _pushed_head(ctx, change)
+                head = ctx.gitops().head_of(change.branch)
                 if head is not None and revision_of(ctx.gitops().message_of(head)) >= (
                     change.revision
                 ):
-                    service_dir = _checkout_existing(ctx, change, workdir)
+                    service_dir = _checkout_existing(ctx, change, head, workdir)
                     set_step(change, "render", "done", "branch already pushed")
                 else:
                     set_step(change, "render", "running")

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from portal.config import Settings
 from portal.scaffold.git_templates import (
+    GitTemplate,
     load_registered,
     name_from_url,
     register_git_template,
@@ -42,6 +43,11 @@ class OfferedTemplate:
     src: str
     vcs_ref: str
     origin: str = "bundled"  # or "<url> at <ref>" for a template registered by git URL
+
+    @classmethod
+    def of(cls, template: GitTemplate) -> OfferedTemplate:
+        """Offer a template registered by git URL."""
+        return cls(template.info, template.src, template.vcs_ref, template.origin)
 
 
 class TemplateRegistry:
@@ -92,10 +98,7 @@ class TemplateRegistry:
                         logger.warning("registered template %s is not offered: %s", row.name, exc)
                         self.problems[row.name] = str(exc)
                         continue
-                    origin = f"{row.url} at {row.ref}"
-                    self._registered[key] = OfferedTemplate(
-                        template.info, template.src, template.vcs_ref, origin
-                    )
+                    self._registered[key] = OfferedTemplate.of(template)
                     self.problems.pop(row.name, None)
                 offered[row.name] = self._registered[key]
         return offered
@@ -112,10 +115,9 @@ class TemplateRegistry:
         if chosen in self.bundled_names():
             raise TemplateError(f"{chosen!r} is a bundled template; register it under another name")
         template = register_git_template(url, ref, name=chosen, data_dir=self.data_dir)
-        save_registration(session, template, registered_by, self.bundled_names())
+        save_registration(session, template, registered_by)
         self.problems.pop(template.info.name, None)
-        origin = f"{url} at {ref}"
-        return OfferedTemplate(template.info, template.src, template.vcs_ref, origin)
+        return OfferedTemplate.of(template)
 
     def _load(self) -> dict[str, OfferedTemplate]:
         bundled = self._load_bundled()

@@ -10,6 +10,7 @@ naming the service without wildcards, else the first in file order) applies.
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -85,26 +86,38 @@ class BudgetPolicy(_Strict):
 
 
 def load_policies(folder: Path) -> list[BudgetPolicy]:
-    """Read every ``*.yaml`` policy of ``folder`` (sorted by file name); none when missing."""
+    """Read every ``*.yaml`` policy of ``folder`` (sorted by file name); none when missing.
+
+    Parsed files are cached by size and modification time: the review check and every
+    Component page read the policies, and an edited file applies at once.
+    """
     policies: list[BudgetPolicy] = []
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        try:
-            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-        except yaml.YAMLError as exc:
-            raise BudgetPolicyError(f"{path}: not valid YAML: {exc}") from exc
-        for index, document in enumerate(documents):
-            if document is None:
-                continue
-            try:
-                policy = BudgetPolicy.model_validate(document)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first["loc"])
-                raise BudgetPolicyError(
-                    f"{path} (document {index + 1}): {where}: {first['msg']}"
-                ) from exc
-            policies.append(policy.model_copy(update={"source": str(path)}))
+        stat = path.stat()
+        policies.extend(_policies_of(path, stat.st_mtime_ns, stat.st_size))
     return policies
+
+
+@functools.lru_cache(maxsize=64)
+def _policies_of(path: Path, mtime_ns: int, size: int) -> tuple[BudgetPolicy, ...]:
+    try:
+        documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except yaml.YAMLError as exc:
+        raise BudgetPolicyError(f"{path}: not valid YAML: {exc}") from exc
+    policies: list[BudgetPolicy] = []
+    for index, document in enumerate(documents):
+        if document is None:
+            continue
+        try:
+            policy = BudgetPolicy.model_validate(document)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise BudgetPolicyError(
+                f"{path} (document {index + 1}): {where}: {first['msg']}"
+            ) from exc
+        policies.append(policy.model_copy(update={"source": str(path)}))
+    return tuple(policies)
 
 
 def policy_for(policies: Sequence[BudgetPolicy], service: str) -> BudgetPolicy | None:

@@ -17,7 +17,7 @@ from portal.slo.charts import DEFAULT_RANGE, RANGES, charts_json
 from portal.slo.overview import SLOStatus
 from portal.slo.present import FORMATS
 from portal.slo.preview import preview_for_change
-from portal.slo.runtime import REFRESH_SECONDS, SLORuntime
+from portal.slo.runtime import REFRESH_SECONDS, SLORuntime, lowest_budget
 from portal.ui.render import page
 
 logger = logging.getLogger(__name__)
@@ -91,9 +91,7 @@ def entity_slos(request: Request, entity: Entity) -> EntitySLOs | None:
         return None
     runtime = slo_runtime(request)
     rows = runtime.for_service(entity.name, wait=False)
-    remaining = min(
-        (r.budget_remaining for r in rows if r.budget_remaining is not None), default=None
-    )
+    remaining = lowest_budget(rows)
     try:
         policies = load_policies(request.app.state.settings.error_budget_dir)
     except BudgetPolicyError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Generic, TypeVar
 
@@ -194,9 +194,9 @@ class SLORuntime:
 
     def budget_remaining(self, service: str) -> float | None:
         """Return the lowest budget remaining among a service's SLOs (for error-budget policies)."""
-        values = [
-            row.budget_remaining
-            for row in self.for_service(service)
-            if row.budget_remaining is not None
-        ]
-        return min(values, default=None)
+        return lowest_budget(self.for_service(service))
+
+
+def lowest_budget(rows: Iterable[SLOStatus]) -> float | None:
+    """Return the lowest error budget left among ``rows`` (None when none has data)."""
+    return min((r.budget_remaining for r in rows if r.budget_remaining is not None), default=None)

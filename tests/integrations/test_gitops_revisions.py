@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from portal.config import Settings
@@ -11,7 +13,16 @@ from portal.integrations.gitops import (
     GitOpsRepo,
     RefNotFoundError,
 )
-from tests.integrations.gitops_support import ANN, REX, git, remote_dir, remote_sha, service_files
+from portal.integrations.gitops_bootstrap import bootstrap_gitops
+from tests.integrations.gitops_support import (
+    ANN,
+    REX,
+    git,
+    make_settings,
+    remote_dir,
+    remote_sha,
+    service_files,
+)
 
 # update_branch (a revision after "request changes") -------------------------------------
 
@@ -54,3 +65,15 @@ def test_update_branch_refuses_a_moved_or_merged_branch(repo: GitOpsRepo) -> Non
     repo.merge("scaffold/s", "Merge s", REX)
     with pytest.raises(GitOpsError, match="already merged"):
         repo.update_branch("scaffold/s", second, service_files("s"), "Too late", ANN)
+
+
+def test_head_of_asks_the_remote_and_fetches_what_another_replica_pushed(
+    tmp_path: Path, settings: Settings, repo: GitOpsRepo
+) -> None:
+    first = repo.create_branch("scaffold/h", service_files("h"), "Add h", ANN)
+    other = bootstrap_gitops(make_settings(tmp_path / "replica", remote_dir(settings).as_uri()))
+    second = other.update_branch("scaffold/h", first, service_files("h"), "Revision: 2", ANN)
+
+    assert repo.head_of("scaffold/h") == second  # not this clone's stale view
+    assert "Revision: 2" in repo.message_of(second)
+    assert repo.head_of("scaffold/none") is None
