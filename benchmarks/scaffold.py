@@ -1,8 +1,10 @@
 """Scaffold benchmark (issue 3): submit -> commit pushed on its branch, and the check suite.
 
-Run ``.venv/bin/python benchmarks/scaffold.py [--runs 20]``. For each run the portal path is
+Run ``make bench``, or ``PORTAL_CHECKOV_PATH=.tools/checkov/bin/checkov .venv/bin/python
+benchmarks/scaffold.py [--runs 20]``. For each run the portal path is
 timed from the request (validation, change row) until the commit is pushed on
-``scaffold/<name>`` (render in the warm worker process, Flux wiring, plumbing commit, push).
+``scaffold/<name>`` (render in the warm worker process from the template's snapshot, in
+the scratch folder; Flux wiring; the commit written as one pack; push).
 The baseline is what a person would do by hand on the same template: the ``copier copy``
 CLI followed by ``git add`` and ``git commit`` in a clone. The review check suite (kustomize
 build of every overlay, schema validation, policy, cost) is timed per change.
@@ -24,6 +26,7 @@ from portal.cli import initialise
 from portal.config import Settings
 from portal.db import make_engine, migrate
 from portal.integrations import copier
+from portal.integrations.checkov import find_checkov
 from portal.review.checks import run_manifest_checks
 from portal.scaffold.jobs import _render_and_commit, environments_of
 from portal.scaffold.request import request_scaffold
@@ -62,7 +65,8 @@ def portal_runs(settings: Settings, runs: int) -> tuple[list[float], list[float]
                     {"name": name, **ANSWERS},
                     "user:default/ada.lovelace",
                 )
-                with tempfile.TemporaryDirectory() as tmp:
+                scratch = settings.resolved_scratch_dir()
+                with tempfile.TemporaryDirectory(prefix="scaffold-", dir=scratch) as tmp:
                     service_dir = _render_and_commit(context, change, Path(tmp), None)
                     pushed = time.perf_counter()
                     run_manifest_checks(
@@ -142,6 +146,10 @@ def main() -> None:
             secret_key="bench",
             run_worker=False,
         )
+        if find_checkov(settings.checkov_path) is None:
+            sys.exit(
+                "checkov not found: run `make tools` and `make bench` (or PORTAL_CHECKOV_PATH)"
+            )
         initialise(settings, gitops=True)
         scaffold_times, check_times = portal_runs(settings, args.runs)
         cli_times = cli_runs(settings, args.runs)

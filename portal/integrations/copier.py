@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import multiprocessing
 import os
 import shutil
@@ -27,6 +28,8 @@ from string import Template
 from typing import Any, Protocol
 
 import yaml
+
+from portal.integrations.copier_snapshot import Snapshot, render_snapshot, snapshot_of
 
 POOL_SIZE = 2
 DEFAULT_TIMEOUT = 60.0
@@ -56,6 +59,7 @@ class RenderResult:
     template_commit: str | None  # Copier's `_commit` (a tag or `git describe`) if any
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    from_snapshot: bool = False  # rendered from a snapshot of the template commit
 
 
 class Renderer(Protocol):
@@ -92,25 +96,44 @@ def _serve(fd: int) -> None:
         conn.send(reply)
 
 
-def _copy(copier: Any, job: dict[str, Any]) -> list[str]:
+def _copy(copier: Any, job: dict[str, Any]) -> tuple[list[str], bool]:
+    """Render the job; return Copier's warnings and whether the snapshot rendered it."""
     os.environ.pop("COPIER_CACHE_DIR", None)
     if job["cache_dir"] is not None:
         os.environ["COPIER_CACHE_DIR"] = job["cache_dir"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        copier.run_copy(
-            job["src"],
-            job["dest"],
-            data=job["answers"],
-            vcs_ref=job["ref"],
-            settings=copier.Settings(),  # no user defaults and no user `trust` list
-            unsafe=False,
-            defaults=True,
-            overwrite=False,
-            quiet=True,
-            cleanup_on_error=True,
-        )
-    return [f"{item.category.__name__}: {item.message}" for item in caught]
+        from_snapshot = job["snapshot"] is not None and _copy_snapshot(copier, job, caught)
+        if not from_snapshot:
+            _run_copy(copier, job["src"], job["ref"], job)
+    return [f"{item.category.__name__}: {item.message}" for item in caught], from_snapshot
+
+
+def _run_copy(copier: Any, src: str, ref: str | None, job: dict[str, Any]) -> None:
+    copier.run_copy(
+        src,
+        job["dest"],
+        data=job["answers"],
+        vcs_ref=ref,
+        settings=copier.Settings(),  # no user defaults and no user `trust` list
+        unsafe=False,
+        defaults=True,
+        overwrite=False,
+        quiet=True,
+        cleanup_on_error=True,
+    )
+
+
+def _copy_snapshot(copier: Any, job: dict[str, Any], caught: list[Any]) -> bool:
+    """Render from the job's snapshot; False (nothing left behind) to render from git instead."""
+    dest = Path(job["dest"])
+    existed = dest.exists()
+    render = functools.partial(_run_copy, copier, ref=None, job=job)
+    if render_snapshot(render, Snapshot.from_job(job["snapshot"]), dest):
+        return True
+    _empty_out(dest, existed)
+    caught.clear()
+    return False
 
 
 def _worker_environment() -> dict[str, str]:
@@ -258,24 +281,31 @@ def render(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     cache_dir: Path | None = None,
+    snapshot_root: Path | None = None,
 ) -> RenderResult:
     """Render ``template_src`` at ``vcs_ref`` into ``dest`` (absent or empty) in a worker.
 
-    ``cache_dir`` is where Copier mirrors remote templates (its default is the user's cache).
+    ``cache_dir`` is where Copier mirrors remote templates (its default is the user's cache);
+    ``snapshot_root`` keeps snapshots of local git templates (:mod:`.copier_snapshot`), which
+    render the same without a clone per render.
     Raises :class:`RenderError` with Copier's message, or :class:`RenderTimeoutError`.
     """
     dest = Path(dest).absolute()
     existed = dest.exists()
     if existed and (not dest.is_dir() or any(dest.iterdir())):
         raise RenderError(f"destination {dest} is not empty: a scaffold only adds files")
-    job = {
+    job: dict[str, Any] = {
         "src": template_src,
         "ref": vcs_ref,
         "answers": dict(answers),
         "dest": str(dest),
         "cache_dir": None if cache_dir is None else str(cache_dir),
+        "snapshot": None,
     }
     started = time.monotonic()
+    if snapshot_root is not None:
+        snapshot = snapshot_of(template_src, vcs_ref, snapshot_root)
+        job["snapshot"] = None if snapshot is None else snapshot.job()
     pool = _get_pool()
     worker = pool.acquire(timeout)
     worker.jobs += 1
@@ -302,28 +332,37 @@ def render(
         raise
     recorded = yaml.safe_load((dest / ANSWERS_FILE).read_text()) if ANSWERS_FILE in files else {}
     commit = recorded.get("_commit") if isinstance(recorded, dict) else None
+    caught, from_snapshot = payload
     return RenderResult(
         dest=dest,
         files=files,
         template_commit=None if commit is None else str(commit),
-        warnings=tuple(payload),
+        warnings=tuple(caught),
         seconds=time.monotonic() - started,
+        from_snapshot=from_snapshot,
     )
 
 
 @dataclasses.dataclass(frozen=True)
 class CopierRenderer:
-    """The real :class:`Renderer`: :func:`render` with a fixed timeout and cache folder."""
+    """The real :class:`Renderer`: :func:`render` with a fixed timeout and cache folders."""
 
     timeout: float = DEFAULT_TIMEOUT
     cache_dir: Path | None = None
+    snapshot_root: Path | None = None
 
     def render(
         self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
     ) -> RenderResult:
         """Render in a worker process (see :func:`render`)."""
         return render(
-            template_src, vcs_ref, answers, dest, timeout=self.timeout, cache_dir=self.cache_dir
+            template_src,
+            vcs_ref,
+            answers,
+            dest,
+            timeout=self.timeout,
+            cache_dir=self.cache_dir,
+            snapshot_root=self.snapshot_root,
         )
 
 

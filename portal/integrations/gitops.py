@@ -1,9 +1,10 @@
 """The portal's only writer to the GitOps repository (the git remote Flux watches).
 
-A change is one commit built with plumbing in a private index and published by a single
-push, so a crash leaves either no branch or a complete one. Writes are serialized per
-clone (a thread lock plus ``flock``); portal replicas each keep their own clone and meet
-only at the remote, where a push that lost a race is retried on a fresh ``main``.
+A change is one commit, written by ``git fast-import`` as one pack (no index, no working
+tree) and published by a single push, so a crash leaves either no branch or a complete
+one. Writes are serialized per clone (a thread lock plus ``flock``); portal replicas each
+keep their own clone and meet only at the remote, where a push that lost a race is
+retried on a fresh ``main``.
 
 The clone is bare on purpose: nothing here needs a checkout, and a checkout shared by
 concurrent requests would be one more thing to keep consistent.
@@ -37,7 +38,7 @@ from portal.integrations.gitops_plumbing import (
     out,
     refuse_existing,
     run,
-    write_tree,
+    write_commit,
 )
 
 __all__ = [
@@ -216,9 +217,9 @@ class GitOpsRepo:
             if self._lookup(branch, allow_sha=False) is not None:
                 raise BranchExistsError(f"branch {branch} already exists")
             refuse_existing(self.git_dir, self.main, base, paths)
-            tree = write_tree(self.git_dir, base, files, executable)
-            check_only_added(self.git_dir, base, tree, paths)
-            sha = commit_tree(self.git_dir, tree, [base], message, author, self.committer)
+            identities = (author, self.committer)
+            sha = write_commit(self.git_dir, [base], files, message, identities, executable)
+            check_only_added(self.git_dir, base, sha, paths)
             # An empty lease makes the remote create the ref only if it does not exist
             # yet, atomically, so two replicas cannot both "create" the same branch.
             rejected = self._push(
@@ -259,10 +260,9 @@ class GitOpsRepo:
                 raise GitOpsError(f"branch {branch} is already merged into {self.main}")
             base = self._out("merge-base", main, head)
             refuse_existing(self.git_dir, self.main, base, paths)
-            tree = write_tree(self.git_dir, base, files, executable)
-            check_only_added(self.git_dir, base, tree, paths)
-            parents = [base, head]
-            sha = commit_tree(self.git_dir, tree, parents, message, author, self.committer)
+            identities = (author, self.committer)
+            sha = write_commit(self.git_dir, [base, head], files, message, identities, executable)
+            check_only_added(self.git_dir, base, sha, paths)
             rejected = self._push(
                 f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:{head}"
             )

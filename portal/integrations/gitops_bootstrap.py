@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from portal.config import Settings
 from portal.integrations.gitops import GitOpsRepo
-from portal.integrations.gitops_plumbing import RemoteUrl, exclusive, run, seed_bare_remote
+from portal.integrations.gitops_plumbing import (
+    Author,
+    GitOpsError,
+    RemoteUrl,
+    checked_path,
+    commit_tree,
+    exclusive,
+    run,
+    write_tree,
+)
 
 
 def bootstrap_gitops(settings: Settings) -> GitOpsRepo:
@@ -47,3 +58,40 @@ def bootstrap_gitops(settings: Settings) -> GitOpsRepo:
     repo = GitOpsRepo(work, remote_url=url, main=settings.gitops_branch, committer=committer)
     repo.refresh()
     return repo
+
+
+def seed_bare_remote(remote_dir: Path, seed_dir: Path, branch: str, committer: Author) -> None:
+    """Make ``remote_dir`` a bare repository whose ``branch`` is one commit of ``seed_dir``."""
+    if not (remote_dir / "HEAD").exists():
+        run(None, "init", "--quiet", "--bare", f"--initial-branch={branch}", str(remote_dir))
+    # Behave like a hosted remote: no history rewriting, objects checked on receive,
+    # and a reflog of main for the audit trail. Each push is kept as the one pack it
+    # arrives as: unpacked, every object would be a file of its own.
+    for key, value in (
+        ("receive.denyNonFastForwards", "true"),
+        ("receive.fsckObjects", "true"),
+        ("receive.unpackLimit", "1"),
+        ("core.logAllRefUpdates", "always"),
+    ):
+        run(remote_dir, "config", key, value)
+    probe = run(remote_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
+    if probe.returncode == 0:
+        return
+    if not seed_dir.is_dir():
+        raise GitOpsError(f"GitOps seed directory {seed_dir} (PORTAL_GITOPS_SEED_DIR) not found")
+    files: dict[str, bytes] = {}
+    executable: set[str] = set()
+    for path in sorted(seed_dir.rglob("*")):
+        relative = path.relative_to(seed_dir).as_posix()
+        if path.is_symlink():
+            raise GitOpsError(f"{path}: symlinks are not allowed in the GitOps seed")
+        if ".git" in path.relative_to(seed_dir).parts or path.is_dir():
+            continue
+        files[checked_path(relative)] = path.read_bytes()
+        if path.stat().st_mode & 0o111:
+            executable.add(relative)
+    tree = write_tree(remote_dir, None, files, executable)
+    message = f"Seed the GitOps repository from {seed_dir.name}/\n"
+    commit = commit_tree(remote_dir, tree, [], message, committer, committer)
+    # An empty old value: only create main, never overwrite one a concurrent seed made.
+    run(remote_dir, "update-ref", f"refs/heads/{branch}", commit, "")

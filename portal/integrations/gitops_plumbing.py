@@ -37,6 +37,8 @@ _INHERITED_GIT_VARS = (
     "GIT_QUARANTINE_PATH",
 )
 _SHA = re.compile(r"[0-9a-f]{40}")
+SCRATCH_REF = "refs/portal/last-write"
+"""The ref :func:`write_commit` moves (git fast-import must name one); never pushed."""
 
 
 class GitOpsError(GitError):
@@ -256,6 +258,60 @@ def commit_tree(
     return out(git_dir, "commit-tree", tree, *parent_args, "-F", "-", env=env, stdin=text.encode())
 
 
+def write_commit(
+    git_dir: Path,
+    parents: Sequence[str],
+    files: Mapping[str, bytes],
+    message: str,
+    identities: tuple[Author, Author],
+    executable: Collection[str] = (),
+) -> str:
+    """Write a commit of the first parent's tree plus ``files``, as one pack; return its sha.
+
+    ``identities`` is ``(author, committer)``. ``git fast-import`` writes the blobs, trees
+    and commit as a single pack file: written as loose objects (``hash-object``,
+    ``write-tree``) each would be a file of its own, often in a new directory, at about a
+    millisecond apiece on a busy disk. fast-import has to name a ref: :data:`SCRATCH_REF`,
+    in the portal's own clone only, points at the last commit written and is never pushed.
+    """
+    if not message.strip() or "\0" in message:
+        raise GitOpsError("a commit needs a non-empty message without NUL characters")
+    (author_name, author_email), (committer_name, committer_email) = (
+        checked_identity(identities[0]),
+        checked_identity(identities[1]),
+    )
+    text = (message if message.endswith("\n") else message + "\n").encode()
+    stream = [
+        f"commit {SCRATCH_REF}\nmark :1\n".encode(),
+        f"author {author_name} <{author_email}> now\n".encode(),
+        f"committer {committer_name} <{committer_email}> now\n".encode(),
+        f"data {len(text)}\n".encode() + text,
+    ]
+    stream += [f"from {parents[0]}\n".encode()] if parents else []
+    stream += [f"merge {parent}\n".encode() for parent in parents[1:]]
+    for path in sorted(files):
+        mode = "100755" if path in executable else "100644"
+        # Quoted C-style, so a path may hold any character checked_path lets through.
+        quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        content = files[path]
+        stream.append(f"M {mode} inline {quoted}\ndata {len(content)}\n".encode() + content)
+    stream.append(b"\nget-mark :1\ndone\n")
+    sha = out(
+        git_dir,
+        "-c",
+        "fastimport.unpackLimit=0",  # always a pack, however few the objects
+        "fast-import",
+        "--quiet",
+        "--done",
+        "--force",  # SCRATCH_REF jumps between unrelated commits
+        "--date-format=now",
+        stdin=b"".join(stream),
+    )
+    if not is_sha(sha):
+        raise GitOpsError(f"git fast-import did not name the commit it wrote: {sha[:200]!r}")
+    return sha
+
+
 def write_tree(
     git_dir: Path, base: str | None, files: Mapping[str, bytes], executable: Collection[str] = ()
 ) -> str:
@@ -309,13 +365,13 @@ def refuse_existing(git_dir: Path, main: str, base: str, paths: list[str]) -> No
         raise FileExistsOnMainError(f"{', '.join(files)} is a file on {main}")
 
 
-def check_only_added(git_dir: Path, base: str, tree: str, paths: list[str]) -> None:
-    """Prove ``tree`` is ``base`` plus ``paths`` and nothing else.
+def check_only_added(git_dir: Path, base: str, commit: str, paths: list[str]) -> None:
+    """Prove the tree of ``commit`` is the tree of ``base`` plus ``paths`` and nothing else.
 
-    ``update-index --index-info`` replaces conflicting entries instead of failing, so a
-    tree is checked after it is written, before any commit points at it.
+    git fast-import replaces a file that is in the way of a folder (and the reverse)
+    instead of failing, so a commit is checked after it is written, before it is pushed.
     """
-    status = run(git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, tree)
+    status = run(git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, commit)
     fields = [item.decode() for item in status.stdout.split(b"\0") if item]
     changes = sorted(zip(fields[1::2], fields[0::2], strict=True))
     if changes != sorted((path, "A") for path in paths):
@@ -325,38 +381,3 @@ def check_only_added(git_dir: Path, base: str, tree: str, paths: list[str]) -> N
 def is_sha(ref: str) -> bool:
     """Tell whether ``ref`` is a full, lower-case hexadecimal object name."""
     return bool(_SHA.fullmatch(ref))
-
-
-def seed_bare_remote(remote_dir: Path, seed_dir: Path, branch: str, committer: Author) -> None:
-    """Make ``remote_dir`` a bare repository whose ``branch`` is one commit of ``seed_dir``."""
-    if not (remote_dir / "HEAD").exists():
-        run(None, "init", "--quiet", "--bare", f"--initial-branch={branch}", str(remote_dir))
-    # Behave like a hosted remote: no history rewriting, objects checked on receive,
-    # and a reflog of main for the audit trail.
-    for key, value in (
-        ("receive.denyNonFastForwards", "true"),
-        ("receive.fsckObjects", "true"),
-        ("core.logAllRefUpdates", "always"),
-    ):
-        run(remote_dir, "config", key, value)
-    probe = run(remote_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
-    if probe.returncode == 0:
-        return
-    if not seed_dir.is_dir():
-        raise GitOpsError(f"GitOps seed directory {seed_dir} (PORTAL_GITOPS_SEED_DIR) not found")
-    files: dict[str, bytes] = {}
-    executable: set[str] = set()
-    for path in sorted(seed_dir.rglob("*")):
-        relative = path.relative_to(seed_dir).as_posix()
-        if path.is_symlink():
-            raise GitOpsError(f"{path}: symlinks are not allowed in the GitOps seed")
-        if ".git" in path.relative_to(seed_dir).parts or path.is_dir():
-            continue
-        files[checked_path(relative)] = path.read_bytes()
-        if path.stat().st_mode & 0o111:
-            executable.add(relative)
-    tree = write_tree(remote_dir, None, files, executable)
-    message = f"Seed the GitOps repository from {seed_dir.name}/\n"
-    commit = commit_tree(remote_dir, tree, [], message, committer, committer)
-    # An empty old value: only create main, never overwrite one a concurrent seed made.
-    run(remote_dir, "update-ref", f"refs/heads/{branch}", commit, "")

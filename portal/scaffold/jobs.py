@@ -137,7 +137,8 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         if change is None:
             return ChangeStatus.FAILED
         try:
-            with tempfile.TemporaryDirectory(prefix="scaffold-") as tmp:
+            scratch = ctx.settings.resolved_scratch_dir()
+            with tempfile.TemporaryDirectory(prefix="scaffold-", dir=scratch) as tmp:
                 workdir = Path(tmp)
                 head = ctx.gitops().head_of(change.branch)
                 if head is not None and revision_of(ctx.gitops().message_of(head)) >= (

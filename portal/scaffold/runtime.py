@@ -104,7 +104,9 @@ class ScaffoldRuntime:
             settings=settings,
             registry=TemplateRegistry.from_settings(settings, engine),
             gitops=LazyGitOps(settings),
-            renderer=copier.CopierRenderer(),
+            renderer=copier.CopierRenderer(
+                snapshot_root=settings.data_dir / "templates" / "snapshots"
+            ),
             check_tools=check_tools(settings),
         )
         self.worker: ScaffoldWorker | None = None

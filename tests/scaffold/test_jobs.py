@@ -96,3 +96,19 @@ def test_stale_claims_expire(runtime: ScaffoldRuntime) -> None:
         session.add(stored)
         session.commit()
     assert run_pending(runtime.context) == 1
+
+
+def test_renders_go_to_the_scratch_folder_and_leave_nothing(
+    runtime: ScaffoldRuntime, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    context = runtime.context
+    context.settings = context.settings.model_copy(update={"scratch_dir": scratch})
+    fake = FakeRenderer({"README.md": "# $name\n"})
+    context.renderer = fake
+    change = new_change(runtime, "scratchy")
+    assert run_pending(context) == 1
+    assert fake.calls and fake.calls[0][3].is_relative_to(scratch)
+    assert list(scratch.iterdir()) == []  # removed once the change was checked
+    assert status_of(runtime, change.id).commit_sha is not None
