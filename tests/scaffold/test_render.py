@@ -303,7 +303,11 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
     shutil.copytree(TEMPLATE, template, ignore=shutil.ignore_patterns("__pycache__"))
     first = publish(load_template(template), tmp_path / "data")
     service = tmp_path / "gitops" / "air-q"
-    render(first.src, first.vcs_ref, dict(DEFAULTS), service)
+    # As the portal renders: from a snapshot of the template commit, not a clone.
+    snapshots = tmp_path / "snapshots"
+    assert render(
+        first.src, first.vcs_ref, dict(DEFAULTS), service, snapshot_root=snapshots
+    ).from_snapshot
     options = ("-C", str(service), "-c", "user.name=t", "-c", "user.email=t@t")
     run_git("init", "--quiet", str(service))
     run_git(*options, "add", "--all")
