@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from string import Template
@@ -294,18 +294,16 @@ def render(
     existed = dest.exists()
     if existed and (not dest.is_dir() or any(dest.iterdir())):
         raise RenderError(f"destination {dest} is not empty: a scaffold only adds files")
+    started = time.monotonic()
+    snapshot = None if snapshot_root is None else snapshot_of(template_src, vcs_ref, snapshot_root)
     job: dict[str, Any] = {
         "src": template_src,
         "ref": vcs_ref,
         "answers": dict(answers),
         "dest": str(dest),
         "cache_dir": None if cache_dir is None else str(cache_dir),
-        "snapshot": None,
+        "snapshot": None if snapshot is None else snapshot.job(),
     }
-    started = time.monotonic()
-    if snapshot_root is not None:
-        snapshot = snapshot_of(template_src, vcs_ref, snapshot_root)
-        job["snapshot"] = None if snapshot is None else snapshot.job()
     pool = _get_pool()
     worker = pool.acquire(timeout)
     worker.jobs += 1
@@ -364,6 +362,13 @@ class CopierRenderer:
             cache_dir=self.cache_dir,
             snapshot_root=self.snapshot_root,
         )
+
+    def warm_up(self, templates: Iterable[tuple[str, str]] = ()) -> None:
+        """Start a worker now and make the snapshots of ``templates`` (``(src, ref)`` pairs)."""
+        warm_up()
+        for template_src, vcs_ref in templates:
+            if self.snapshot_root is not None:
+                snapshot_of(template_src, vcs_ref, self.snapshot_root)
 
 
 @dataclasses.dataclass

@@ -206,9 +206,15 @@ def run_pending(ctx: ScaffoldContext, limit: int = 1000) -> int:
 class ScaffoldWorker:
     """A background thread of the app that processes changes as they arrive."""
 
-    def __init__(self, ctx: ScaffoldContext, poll_seconds: float = 0.2) -> None:
+    def __init__(
+        self,
+        ctx: ScaffoldContext,
+        poll_seconds: float = 0.2,
+        warm_up: Callable[[], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.poll_seconds = poll_seconds
+        self.warm_up = warm_up  # run first, in the thread, so starting the app never waits
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scaffold-worker", daemon=True)
@@ -228,6 +234,11 @@ class ScaffoldWorker:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
+        if self.warm_up is not None:
+            try:
+                self.warm_up()
+            except Exception:  # the first change then does the work itself
+                logger.exception("scaffold worker warm-up")
         while not self._stop.is_set():
             try:
                 if run_pending(self.ctx, limit=1) == 0:

@@ -116,8 +116,18 @@ class ScaffoldRuntime:
         with Session(self.context.engine) as session:
             release_claims(session)
         if self.context.settings.run_worker:
-            self.worker = ScaffoldWorker(self.context)
+            self.worker = ScaffoldWorker(self.context, warm_up=self.warm_up)
             self.worker.start()
+
+    def warm_up(self) -> None:
+        """Make the first scaffold as quick as the next ones.
+
+        Starts a Copier worker (importing Copier takes about a second), publishes the
+        bundled templates and makes the snapshot of every offered template.
+        """
+        renderer = self.context.renderer
+        if isinstance(renderer, copier.CopierRenderer):
+            renderer.warm_up((t.src, t.vcs_ref) for t in self.context.registry.all())
 
     def wake(self) -> None:
         """Tell the worker new work is waiting."""

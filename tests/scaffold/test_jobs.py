@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +114,21 @@ def test_renders_go_to_the_scratch_folder_and_leave_nothing(
     assert fake.calls and fake.calls[0][3].is_relative_to(scratch)
     assert list(scratch.iterdir()) == []  # removed once the change was checked
     assert status_of(runtime, change.id).commit_sha is not None
+
+
+def test_the_worker_first_warms_up_copier_and_every_snapshot(
+    settings: Settings, engine: Engine
+) -> None:
+    scaffold = ScaffoldRuntime(engine, settings.model_copy(update={"run_worker": True}))
+    snapshots = settings.data_dir / "templates" / "snapshots"
+    offered = len(scaffold.context.registry.all())
+    scaffold.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(snapshots.glob("*/snapshot.json"))) < offered:
+            assert time.monotonic() < deadline, "the worker made no snapshots"
+            time.sleep(0.05)
+    finally:
+        scaffold.stop()
+    made = [json.loads(path.read_text()) for path in snapshots.glob("*/snapshot.json")]
+    assert len(made) == offered and all(meta["refused"] is None for meta in made)
