@@ -230,12 +230,13 @@ def restore_answers(dest: Path, snapshot: Snapshot) -> bool:
     marker = f"_src_path: {tree}"
     if lines.count(marker) != 1 or any(line.startswith("_commit:") for line in lines):
         return False
+    # Dumped as Copier's `to_nice_yaml` does, so quoting and line folding are the same.
     recorded = yaml.dump(
         {"_commit": snapshot.commit, "_src_path": snapshot.src},
         Dumper=yaml.SafeDumper,
+        indent=4,
         allow_unicode=True,
         default_flow_style=False,
-        width=float("inf"),
     )
     new = "\n".join(recorded.rstrip("\n") if line == marker else line for line in lines)
     before = yaml.safe_load(text)

@@ -84,6 +84,15 @@ def test_a_pinned_commit_with_an_executable_renders_the_same(tmp_path: Path) -> 
     assert os.access(tmp_path / "snap" / "shop" / "run.sh", os.X_OK)
 
 
+def test_a_source_path_yaml_must_quote_and_fold_is_recorded_as_git_would(tmp_path: Path) -> None:
+    folder = tmp_path / "templates: the team's own" / ("a long folder name with spaces " * 3)
+    src = make_repo(folder / "tpl")
+    _, snapped = both_ways(src, "v1.0.0", {"name": "shop"}, tmp_path)
+    assert snapped.from_snapshot
+    recorded = yaml.safe_load((tmp_path / "snap" / "shop" / ".copier-answers.yml").read_text())
+    assert recorded["_src_path"] == src
+
+
 def test_a_new_tag_on_the_commit_is_recorded_as_git_would(tmp_path: Path) -> None:
     src = make_repo(tmp_path / "tpl")
     first = render(src, "v1.0.0", {"name": "a"}, tmp_path / "a", snapshot_root=tmp_path / "s")
