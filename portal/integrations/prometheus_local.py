@@ -2,7 +2,8 @@
 
 ``LocalPrometheus`` writes a configuration (scrape targets, rule files) into a folder,
 starts the ``prometheus`` binary listening on 127.0.0.1 with its data in that folder,
-waits until ``/-/ready`` answers and stops it (SIGTERM, then SIGKILL) on exit. The
+waits until ``/-/ready`` answers and stops it (SIGTERM, then SIGKILL) on exit. One left
+running by a portal that was killed is stopped by the next start on the same folder. The
 portal's settings say which targets to scrape; the rules are whatever the caller passes
 (the portal passes the rules generated from the SLO specs it knows).
 """
@@ -29,6 +30,15 @@ LOOPBACK = "127.0.0.1"
 
 class LocalPrometheusError(RuntimeError):
     """The local Prometheus could not be started."""
+
+
+def process_alive(pid: int) -> bool:
+    """Tell whether a process runs (a zombie waiting for a parent to reap it does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,31 @@ class LocalPrometheus:
         """Prometheus' own output (stdout and stderr)."""
         return self.folder / "prometheus.log"
 
+    @property
+    def pid_path(self) -> Path:
+        """The process id of the running Prometheus, removed when it is stopped."""
+        return self.folder / "prometheus.pid"
+
+    def _stop_orphan(self) -> None:
+        """Stop a Prometheus a previous portal left on this folder (it was SIGKILLed).
+
+        The orphan would hold the TSDB lock, so a new one could not start. Only a process
+        whose command line names this folder's data directory is stopped.
+        """
+        try:
+            pid = int(self.pid_path.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return  # no pid file, or that process is gone
+        if f"--storage.tsdb.path={self.folder / 'data'}".encode() not in cmdline:
+            return  # the pid was reused by another program
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while process_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
     def write_config(self) -> Path:
         """Write ``prometheus.yml`` and the rule files (stale rule files are removed)."""
         rules_dir = self.folder / "rules"
@@ -160,6 +195,7 @@ class LocalPrometheus:
                 "prometheus not found (Debian/Ubuntu: apt-get install prometheus)"
             )
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
         self.port = free_port(self.port)
         config = self.write_config()
         command = [
@@ -181,6 +217,7 @@ class LocalPrometheus:
                 cwd=self.folder,
                 start_new_session=True,  # Ctrl-C in a terminal goes to the portal only
             )
+        self.pid_path.write_text(f"{self._process.pid}\n")
         try:
             self._wait_ready()
         except BaseException:
@@ -242,7 +279,10 @@ class LocalPrometheus:
     def stop(self) -> None:
         """Stop Prometheus: SIGTERM (it flushes its data), SIGKILL after a grace period."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
+            return
+        self.pid_path.unlink(missing_ok=True)
+        if process.poll() is not None:
             return
         process.send_signal(signal.SIGTERM)
         try:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -30,6 +34,7 @@ from portal.integrations.prometheus_local import (
     find_prometheus,
     free_port,
     parse_targets,
+    process_alive,
 )
 from tests.conftest import require_integration
 
@@ -245,3 +250,42 @@ def test_a_local_prometheus_starts_evaluates_reloads_and_stops(tmp_path: Path) -
     assert not local.running
     assert not client.is_up()
     assert (local.folder / "data").is_dir()  # the TSDB lives in the given folder
+
+
+ORPHAN_MAKER = """
+import sys, time
+from pathlib import Path
+from portal.integrations.prometheus_local import LocalPrometheus
+LocalPrometheus(Path(sys.argv[1])).start()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.integration
+def test_a_prometheus_left_by_a_killed_portal_is_stopped_by_the_next_start(
+    tmp_path: Path,
+) -> None:
+    if find_prometheus() is None:
+        require_integration("prometheus is not installed (Debian: apt-get install prometheus)")
+    folder = tmp_path / "prometheus"
+    command = [sys.executable, "-c", ORPHAN_MAKER, str(folder)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as portal:
+        assert portal.stdout is not None and portal.stdout.readline() == "ready\n"
+        orphan = int((folder / "prometheus.pid").read_text())
+        portal.kill()  # SIGKILL: the portal cannot stop its Prometheus
+    assert Path(f"/proc/{orphan}").exists()
+    unrelated = subprocess.Popen(["sleep", "60"])
+    try:
+        with LocalPrometheus(folder) as local:  # would fail on the orphan's TSDB lock
+            assert PrometheusClient(local.url, timeout=2).is_up()
+            assert not process_alive(orphan)
+        assert not (folder / "prometheus.pid").exists()
+        (folder / "prometheus.pid").write_text(f"{unrelated.pid}\n")  # a reused pid
+        with LocalPrometheus(folder):
+            assert unrelated.poll() is None  # not ours: left alone
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+        if process_alive(orphan):  # the test failed: leave no Prometheus behind
+            os.kill(orphan, signal.SIGKILL)
