@@ -27,6 +27,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT = 1  # bump when what a snapshot holds changes; old ones are then never read
 DEFAULT_ANSWERS_FILE = ".copier-answers.yml"
+ABANDONED_BUILD_SECONDS = 3600  # a build folder this old belongs to a process that died
 # What differs between a render from git and one from a folder: Copier's `_copier_conf`
 # carries the source path, ref and commit hash, and `_copier_answers` the commit and source.
 _SOURCE_NAMES = re.compile(r"\b(src_path|vcs_ref\w*|_commit)\b")
@@ -147,22 +149,45 @@ def _build(src: str, commit: str, folder: Path) -> None:
         described = run_git("describe", "--tags", "--always", cwd=tree).strip()
         shutil.rmtree(tree / ".git")
         refused = "a shallow repository" if shallow == "true" else _refusal(tree)
-        if refused:
-            shutil.rmtree(tree)  # only the reason is kept
         meta = {
             "format": FORMAT,
+            "src": src,
             "commit": described,
             "answers_file": _answers_file(tree) or DEFAULT_ANSWERS_FILE,
             "refused": refused,
         }
+        if refused:
+            shutil.rmtree(tree)  # only the reason is kept
         (building / "snapshot.json").write_text(json.dumps(meta, indent=2) + "\n")
         try:
             building.rename(folder)  # atomic: readers see a whole snapshot or none
         except OSError:
             if not (folder / "snapshot.json").is_file():
                 raise  # not a concurrent build of the same snapshot that finished first
+        else:
+            _prune(src, keep=folder)
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+def _prune(src: str, keep: Path) -> None:
+    """Remove the older snapshots of ``src`` (its refs changed) and abandoned builds.
+
+    A render still reading a removed snapshot fails over to git, so this is always safe.
+    """
+    for other in keep.parent.iterdir():
+        if other == keep:
+            continue
+        if other.name.startswith(".building-"):
+            if time.time() - other.stat().st_mtime > ABANDONED_BUILD_SECONDS:
+                shutil.rmtree(other, ignore_errors=True)
+            continue
+        try:
+            meta = json.loads((other / "snapshot.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("src") == src:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _answers_file(tree: Path) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,13 +96,16 @@ def test_a_source_path_yaml_must_quote_and_fold_is_recorded_as_git_would(tmp_pat
 
 def test_a_new_tag_on_the_commit_is_recorded_as_git_would(tmp_path: Path) -> None:
     src = make_repo(tmp_path / "tpl")
-    first = render(src, "v1.0.0", {"name": "a"}, tmp_path / "a", snapshot_root=tmp_path / "s")
+    snapshots = tmp_path / "snapshots"  # where both_ways renders from too
+    first = render(src, "v1.0.0", {"name": "a"}, tmp_path / "a", snapshot_root=snapshots)
     assert first.from_snapshot and first.template_commit == "v1.0.0"
     # `git describe` prefers an annotated tag, so Copier would now record v1.0.1.
     options = ("-C", src, "-c", "user.name=t", "-c", "user.email=t@t")
     run_git(*options, "tag", "--annotate", "--message", "again", "v1.0.1")
     _, again = both_ways(src, "v1.0.0", {"name": "b"}, tmp_path)
     assert again.from_snapshot and again.template_commit == "v1.0.1"
+    # The snapshot of the old refs was replaced, not kept beside the new one.
+    assert len(list(snapshots.iterdir())) == 1
 
 
 @pytest.mark.parametrize(
@@ -172,3 +176,16 @@ def test_a_snapshot_is_built_once_even_by_concurrent_renders(tmp_path: Path) -> 
     again = snapshot_of(src, "v1.0.0", root)
     assert again == found[0] and again.tree.stat().st_ino == inode  # reused, not rebuilt
     assert not (found[0].tree / ".git").exists()
+
+
+def test_builds_abandoned_by_a_dead_process_are_cleared_away(tmp_path: Path) -> None:
+    src = make_repo(tmp_path / "tpl")
+    root = tmp_path / "snapshots"
+    (root / ".building-dead").mkdir(parents=True)
+    (root / ".building-busy").mkdir()
+    two_hours_ago = time.time() - 7200
+    os.utime(root / ".building-dead", (two_hours_ago, two_hours_ago))
+    assert snapshot_of(src, "v1.0.0", root) is not None
+    assert sorted(path.name for path in root.iterdir() if path.name.startswith(".")) == [
+        ".building-busy"  # another process may be building right now
+    ]
