@@ -126,9 +126,8 @@ def _run_copy(copier: Any, src: str, ref: str | None, job: dict[str, Any]) -> No
 
 def _copy_snapshot(copier: Any, job: dict[str, Any], caught: list[Any]) -> bool:
     """Render from the job's snapshot; False (nothing left behind) to render from git instead."""
-    dest = Path(job["dest"])
+    dest, render = Path(job["dest"]), functools.partial(_run_copy, copier, ref=None, job=job)
     existed = dest.exists()
-    render = functools.partial(_run_copy, copier, ref=None, job=job)
     if render_snapshot(render, Snapshot.from_job(job["snapshot"]), dest):
         return True
     _empty_out(dest, existed)
@@ -366,8 +365,8 @@ class CopierRenderer:
     def warm_up(self, templates: Iterable[tuple[str, str]] = ()) -> None:
         """Start a worker now and make the snapshots of ``templates`` (``(src, ref)`` pairs)."""
         warm_up()
-        for template_src, vcs_ref in templates:
-            if self.snapshot_root is not None:
+        if self.snapshot_root is not None:
+            for template_src, vcs_ref in templates:
                 snapshot_of(template_src, vcs_ref, self.snapshot_root)
 
 

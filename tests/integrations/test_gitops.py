@@ -21,7 +21,6 @@ from portal.integrations.gitops import (
     RefNotFoundError,
 )
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
-from portal.integrations.gitops_plumbing import write_commit
 from tests.integrations.gitops_support import (
     ANN,
     REX,
@@ -62,41 +61,6 @@ def test_create_branch_adds_files_in_one_commit_on_main(
     assert "100644 blob" in next(line for line in modes.splitlines() if "app.py" in line)
     info = git("--git-dir", str(remote_dir(settings)), "log", "-1", "--format=%an|%cn|%s", sha)
     assert info == f"Ann Author|{settings.git_author_name}|Add alpha"
-
-
-def loose_objects(git_dir: Path) -> int:
-    counts = dict(
-        line.split(": ")
-        for line in git("--git-dir", str(git_dir), "count-objects", "-v").splitlines()
-    )
-    return int(counts["count"])
-
-
-def test_a_branch_is_written_and_pushed_as_packs_with_any_path(
-    settings: Settings, repo: GitOpsRepo
-) -> None:
-    files = {
-        "services/odd/with space.txt": b"a",
-        'services/odd/"quoted".txt': b"b",
-        "services/odd/\u00fcml\u00e4ut.txt": "ü".encode(),
-        "services/odd/empty": b"",
-    }
-    before = loose_objects(repo.git_dir), loose_objects(remote_dir(settings))
-
-    sha = repo.create_branch("scaffold/odd", files, "Add odd", ANN)
-
-    for path, content in files.items():
-        assert repo.read_file(sha, path) == content
-    # One pack each way: as loose objects every blob and tree would be a file of its own.
-    assert (loose_objects(repo.git_dir), loose_objects(remote_dir(settings))) == before
-    assert git("--git-dir", str(remote_dir(settings)), "for-each-ref", "refs/portal") == ""
-
-
-def test_a_commit_without_parents_is_a_root_commit_after_other_writes(repo: GitOpsRepo) -> None:
-    repo.create_branch("scaffold/first", service_files("first"), "Add first", ANN)
-    sha = write_commit(repo.git_dir, [], {"a.txt": b"a"}, "Root", (ANN, ANN))
-    assert git("--git-dir", str(repo.git_dir), "rev-list", "--parents", "-n", "1", sha) == sha
-    assert git("--git-dir", str(repo.git_dir), "ls-tree", "--name-only", sha) == "a.txt"
 
 
 @pytest.mark.parametrize(
