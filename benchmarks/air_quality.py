@@ -34,7 +34,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -44,6 +43,7 @@ from fastapi.testclient import TestClient
 
 # Run as a script (`python benchmarks/air_quality.py`): make the repository importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.timing import percentile, timed
 from portal.integrations import copier as copier_integration
 from portal.integrations.copier import render
 from portal.scaffold.answers import validate_answers
@@ -55,12 +55,6 @@ TEMPLATE = REPO / "templates" / "air-quality-monitor"
 RECORDED = "open_meteo_air_quality_lahore.json"
 CHECK_FORM = {"pm2_5": "300", "pm10": "20", "nitrogen_dioxide": "10"}
 HTMX = {"HX-Request": "true"}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def full_response() -> bytes:
@@ -105,17 +99,6 @@ def render_service(root: Path) -> Path:
     return dest
 
 
-def timed(call: Callable[[], Any], runs: int, warm_up: int = 10) -> list[float]:
-    for _ in range(warm_up):
-        call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return times
-
-
 def expect(response: Any, status: int, text: str) -> None:
     if response.status_code != status or text not in response.text:
         raise SystemExit(f"unexpected answer {response.status_code}: {response.text[:300]}")
@@ -138,13 +121,18 @@ def measure(
         main_module.create_app(dataclasses.replace(settings, model_dir=root / "warm"))
     ) as client:
         expect(client.get("/"), 200, "The last 9 days and tomorrow")
-        page = timed(lambda: expect(client.get("/"), 200, "verdict"), runs)
+        page = timed(lambda: expect(client.get("/"), 200, "verdict"), runs, warm_up=10)
         fragment = timed(
             lambda: expect(client.post("/check", data=CHECK_FORM, headers=HTMX), 200, "anomaly"),
             runs,
+            warm_up=10,
         )
         values = {"pm2_5": 300.0, "pm10": 20.0, "nitrogen_dioxide": 10.0}
-        api = timed(lambda: expect(client.post("/api/check", json=values), 200, "anomaly"), runs)
+        api = timed(
+            lambda: expect(client.post("/api/check", json=values), 200, "anomaly"),
+            runs,
+            warm_up=10,
+        )
     return {"cold": cold, "page": page, "check": fragment, "api_check": api}
 
 

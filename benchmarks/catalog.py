@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import platform
 import random
@@ -45,6 +44,7 @@ from benchmarks.catalog_data import (
     write_catalog,
 )
 from benchmarks.catalog_words import BUSINESS, FIRST, FUNCTION, LAST, LIFECYCLES, TAGS
+from benchmarks.timing import percentile
 
 SEED = 20261123
 IMPORT_TARGET_S = 3.0
@@ -105,11 +105,6 @@ class Row:
     cells: tuple[str, str, str]  # p50, p95, max (or one value in the p95 column)
     target: str = ""
     verdict: str = ""
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def latency_row(name: str, samples: list[float], target_ms: float | None = None) -> Row:

@@ -32,14 +32,12 @@ from portal.scaffold.jobs import _render_and_commit, environments_of
 from portal.scaffold.request import request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
 
+# Run as a script (`python benchmarks/scaffold.py`): make the repository importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.timing import percentile
+
 REPO = Path(__file__).resolve().parent.parent
 ANSWERS = {"owner": "platform-team", "description": "Benchmark service"}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def portal_runs(settings: Settings, runs: int) -> tuple[list[float], list[float]]:

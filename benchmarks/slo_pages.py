@@ -16,7 +16,6 @@ and once every SLO has data the portal's pages are timed through its ASGI app:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import sys
@@ -25,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.timing import percentile, timed  # noqa: E402
 from portal.app import create_app  # noqa: E402
 from portal.config import Settings  # noqa: E402
 from portal.integrations.prometheus import PrometheusClient  # noqa: E402
@@ -47,6 +47,7 @@ from portal.integrations.prometheus_local import (  # noqa: E402
 from portal.slo.burn import SNAPSHOT_QUERIES  # noqa: E402
 from portal.slo.runtime import SLORuntime  # noqa: E402
 from portal.slo.store import build_catalogue  # noqa: E402
+from tests.loopback_http import serving  # noqa: E402
 
 TARGET_P95_MS = 150.0
 OBJECTIVES = (99.9, 99.5, 99.0, 99.95, 95.0)
@@ -112,12 +113,13 @@ class Exporter:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.handler = Handler
+        self.port = 0  # set while it runs
         self.stop = threading.Event()
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return f"127.0.0.1:{self.port}"
 
     def tick(self) -> None:
         while not self.stop.wait(0.1):
@@ -127,37 +129,18 @@ class Exporter:
 
     @contextmanager
     def running(self) -> Iterator[Exporter]:
-        threads = [
-            threading.Thread(target=self.server.serve_forever, daemon=True),
-            threading.Thread(target=self.tick, daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            yield self
-        finally:
-            self.stop.set()
-            self.server.shutdown()
-            self.server.server_close()
+        ticker = threading.Thread(target=self.tick, daemon=True)
+        with serving(self.handler, name="bench-exporter") as self.port:
+            ticker.start()
+            try:
+                yield self
+            finally:
+                self.stop.set()
+                ticker.join(timeout=5)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
-
-
-def timed(call: Callable[[], Any], runs: int, warmup: int = 5) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
-
-
-def row(name: str, samples: list[float], target: float | None = None) -> None:
+def row(name: str, seconds: list[float], target: float | None = None) -> None:
+    samples = [value * 1000 for value in seconds]
     p50, p95 = percentile(samples, 0.5), percentile(samples, 0.95)
     verdict = ""
     if target is not None:

@@ -139,13 +139,13 @@ class Settings(BaseSettings):
         """
         if self.scratch_dir is not None:
             return self.scratch_dir
-        shm = SHARED_MEMORY
         try:
-            usable = os.access(shm, os.W_OK | os.X_OK) and shm.is_dir()
-            free = os.statvfs(shm).f_bavail * os.statvfs(shm).f_frsize if usable else 0
+            if not (SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK | os.X_OK)):
+                return None
+            space = os.statvfs(SHARED_MEMORY)
         except OSError:
             return None
-        return shm if free >= SCRATCH_MIN_FREE else None
+        return SHARED_MEMORY if space.f_bavail * space.f_frsize >= SCRATCH_MIN_FREE else None
 
     def resolved_secret_key(self) -> str:
         """Return the signing key, creating a random one in the data dir on first use."""

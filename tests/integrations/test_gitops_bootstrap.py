@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from tests.integrations.gitops_support import (
     seed_files,
     service_files,
 )
+from tests.loopback_http import serving
 
 # bootstrap -----------------------------------------------------------------------------
 
@@ -128,15 +128,8 @@ class _RecordingGitServer(BaseHTTPRequestHandler):
 @pytest.fixture
 def git_http_server() -> Iterator[str]:
     _RecordingGitServer.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingGitServer)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(_RecordingGitServer) as port:
+        yield f"127.0.0.1:{port}"
 
 
 def test_remote_credentials_are_used_but_never_stored_or_shown(

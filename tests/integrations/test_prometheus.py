@@ -8,10 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
@@ -37,6 +36,7 @@ from portal.integrations.prometheus_local import (
     process_alive,
 )
 from tests.conftest import require_integration
+from tests.loopback_http import serving
 
 VECTOR = {
     "status": "success",
@@ -97,15 +97,8 @@ class StubPrometheus(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubPrometheus)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(StubPrometheus) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _closed_port() -> int:

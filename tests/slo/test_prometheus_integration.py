@@ -17,8 +17,9 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from portal.slo.local import local_prometheus, portal_target
 from portal.slo.runtime import SLORuntime
 from portal.slo.store import build_catalogue
 from tests.conftest import REPO, require_integration
+from tests.loopback_http import serving
 
 pytestmark = pytest.mark.integration
 DEADLINE_SECONDS = 45.0
@@ -93,13 +95,9 @@ class DemoService:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def port(self) -> int:
-        port: int = self.server.server_address[1]
-        return port
+        self.handler = Handler
+        self.port = 0  # set while the service runs
+        self._serving = ExitStack()
 
     @property
     def address(self) -> str:
@@ -114,13 +112,11 @@ class DemoService:
         return status
 
     def __enter__(self) -> DemoService:
-        self.thread.start()
+        self.port = self._serving.enter_context(serving(self.handler))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self._serving.close()
 
 
 def generate_load(services: list[DemoService], stop: threading.Event) -> None:
