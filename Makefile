@@ -9,8 +9,18 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
 export PORTAL_CHECKOV_PATH ?= $(CURDIR)/$(CHECKOV)
+# Every template's generated service installs from its own locks (templates/*/template/
+# requirements*.lock). The suite runs each service's tests in a fresh venv installed from
+# them offline, from this wheelhouse: the download happens here because tests never reach
+# the registry. The stamp is named after the locks' hash, so a changed lock downloads again.
+TEMPLATE_LOCKS := $(sort $(wildcard templates/*/template/requirements*.lock))
+WHEELHOUSE := .tools/wheelhouse
+WHEELHOUSE_STAMP := $(WHEELHOUSE)/.stamp-$(shell cat $(TEMPLATE_LOCKS) </dev/null | sha256sum | cut -c1-16)
+# pip-compile (pip-tools) re-resolves the locks: `make template-locks`, never part of a test.
+PIP_TOOLS_VERSION := 7.7.0
+PIP_COMPILE := .tools/pip-tools/bin/pip-compile
 
-.PHONY: run test lint typecheck install tools clean bench
+.PHONY: run test lint typecheck install tools clean bench wheelhouse template-locks
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +38,38 @@ $(CHECKOV_STAMP):
 
 tools: $(CHECKOV_STAMP)
 
+$(WHEELHOUSE_STAMP): $(TEMPLATE_LOCKS) | $(STAMP)
+	rm -f $(WHEELHOUSE)/.stamp-*
+	for lock in $(TEMPLATE_LOCKS); do \
+	  $(BIN)/python -m pip download --quiet --no-deps --require-hashes --only-binary :all: \
+	    --dest $(WHEELHOUSE) -r "$$lock" || exit 1; \
+	done
+	touch $@
+
+wheelhouse: $(WHEELHOUSE_STAMP)
+
+$(PIP_COMPILE):
+	test -x .tools/pip-tools/bin/python || $(PYTHON) -m venv .tools/pip-tools
+	.tools/pip-tools/bin/python -m pip install --quiet 'pip-tools==$(PIP_TOOLS_VERSION)'
+
+# After changing a template's dependencies: render it and re-resolve its locks with hashes
+# (the runtime lock first; the test lock within it, plus the test extra and the build
+# backend, so CI builds the service offline), then `make test`. Existing pins are kept
+# unless LOCK_FLAGS=--upgrade (or --upgrade-package NAME) asks for newer ones.
+LOCK_FLAGS ?=
+COMPILE_LOCK := $(CURDIR)/$(PIP_COMPILE) --quiet --generate-hashes --allow-unsafe \
+  --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+template-locks: $(STAMP) $(PIP_COMPILE)
+	set -e; for template in templates/*/template; do \
+	  out=.tools/lock-render/$$(basename $$(dirname $$template)); rm -rf $$out; \
+	  $(BIN)/copier copy --quiet --defaults --data name=service --data owner=platform-team \
+	    --data description=service $$(dirname $$template) $$out; \
+	  (cd $$out && $(COMPILE_LOCK) --output-file requirements.lock pyproject.toml \
+	    && $(COMPILE_LOCK) --extra test --build-deps-for editable \
+	      --constraint requirements.lock --output-file requirements-test.lock pyproject.toml); \
+	  cp $$out/requirements.lock $$out/requirements-test.lock $$template/; \
+	done
+
 run: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/portal init || echo "portal init reported catalog problems (see above); serving anyway"
 	$(BIN)/portal serve --host 127.0.0.1 --port 8000
@@ -39,7 +81,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(CHECKOV_STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
 	$(BIN)/python -m pip check
 	$(BIN)/python -m pytest
 

@@ -14,9 +14,8 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from portal.app import create_app
 from portal.config import Settings
-from tests.conftest import require_integration
+from tests.conftest import require_tool
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -93,18 +92,17 @@ def live_server(settings: Settings) -> Iterator[str]:
             raise RuntimeError("the portal server did not shut down")
 
 
-def require_chromium() -> None:
-    """Skip (fail in CI) when Debian's Chromium is not installed."""
-    if not Path(CHROMIUM).exists():
-        require_integration(f"{CHROMIUM} is missing (Debian package chromium)")
+def require_chromium() -> Path:
+    """Debian's Chromium; skip (fail in CI) when it is not installed."""
+    return require_tool("chromium")
 
 
 @contextmanager
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
-    require_chromium()
+    executable = require_chromium()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:

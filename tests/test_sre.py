@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portal.integrations.promtool import find_promtool
-from tests.conftest import REPO, require_integration
+from tests.conftest import REPO, require_tool
 
 SRE = REPO / "sre"
 TEMPLATES = sorted(p for p in (REPO / "templates").iterdir() if (p / "copier.yml").is_file())
@@ -63,10 +62,7 @@ def test_an_experiment_targets_the_service_and_names_a_declared_slo(experiment: 
 
 @pytest.mark.integration
 def test_steady_state_checks_are_valid_promql(tmp_path: Path) -> None:
-    promtool = find_promtool()
-    if promtool is None:
-        require_integration("promtool (apt-get install prometheus)")
-        return
+    promtool = require_tool("promtool")
     rules = [
         {
             "record": f"chaos:steady_state:{index}",

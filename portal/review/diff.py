@@ -83,6 +83,11 @@ class RenderedFile:
         return f"file-{self.index}"
 
     @property
+    def generated(self) -> bool:
+        """Tell whether the file is a tool's lock (pins and hashes): shown collapsed."""
+        return self.path.endswith(".lock")
+
+    @property
     def truncated(self) -> bool:
         """Tell whether only the beginning of the file is shown."""
         return self.shown_lines < self.total_lines

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from portal.integrations.kubernetes import Finding, Severity
-from portal.integrations.promtool import Promtool
+from portal.integrations.promtool import Promtool, PromtoolNotFoundError
 from portal.slo.errors import InvalidSpecError, SpecError
 from portal.slo.generate import GenerateOptions, render_outputs, resolve_sources, write_outputs
 from portal.slo.promql import go_float
@@ -30,6 +30,11 @@ TEST_REASON = (
     "The generated unit tests replay a fast burn, a slow burn and a healthy period: a "
     "failure means the alerts would not fire (or would fire) as the SLO says."
 )
+MISSING_REASON = (
+    "Without promtool the generated rules and their unit tests are not checked, and Prometheus "
+    "may refuse them: install it where the checks run."
+)
+PROMTOOL_MISSING = "promtool-missing"
 OUTPUT_LIMIT = 2000
 
 
@@ -130,6 +135,19 @@ def _tail(output: str) -> str:
     return output if len(output) <= OUTPUT_LIMIT else "..." + output[-OUTPUT_LIMIT:]
 
 
+def _missing_promtool(filename: str, missing: PromtoolNotFoundError) -> Finding:
+    return Finding(
+        severity=Severity.ERROR,
+        rule=PROMTOOL_MISSING,
+        object=filename,
+        source=filename,
+        path="",
+        message=f"the rules generated from {filename} and their unit tests were not checked: "
+        f"{missing}",
+        reason=MISSING_REASON,
+    )
+
+
 def review_slo_file(
     filename: str,
     text: str,
@@ -138,8 +156,10 @@ def review_slo_file(
 ) -> list[Finding]:
     """Check one SLO spec file (any supported format); empty when all is good.
 
-    Without ``promtool`` the generated rules are not checked (only the spec is). A missing
-    or broken promtool raises ``PromtoolError``: that is the tool's problem, not the spec's.
+    Without ``promtool`` the generated rules are not checked (only the spec is). A promtool
+    that is configured but not installed is one ``promtool-missing`` error finding saying
+    what to install (the spec's own findings are kept); one that breaks while running
+    raises ``PromtoolError``: that is the tool's problem, not the spec's.
     """
     options = options or GenerateOptions()
     generate_options = GenerateOptions(
@@ -161,7 +181,11 @@ def review_slo_file(
         paths = write_outputs(outputs, Path(tmp))
         for output, path in zip(outputs, paths, strict=True):
             check = promtool.check_rules if output.kind == "rules" else promtool.test_rules
-            result = check(path)
+            try:
+                result = check(path)
+            except PromtoolNotFoundError as missing:
+                findings.append(_missing_promtool(filename, missing))
+                break
             if result.ok:
                 continue
             action = "check" if output.kind == "rules" else "test"

@@ -37,6 +37,8 @@ def test_counts_per_kind(imported: Session) -> None:
         "Location": 9,
         "AiResource": 3,
     }
+    namespaces = Counter(e.namespace for e in imported.exec(select(Entity)))
+    assert namespaces == {"default": 66, "development": 1}  # the README's total of 67
 
 
 def test_unknown_kind_is_kept_verbatim(imported: Session) -> None:

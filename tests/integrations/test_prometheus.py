@@ -30,12 +30,11 @@ from portal.integrations.prometheus_local import (
     LocalPrometheusError,
     ScrapeTarget,
     config_text,
-    find_prometheus,
     free_port,
     parse_targets,
     process_alive,
 )
-from tests.conftest import require_integration
+from tests.conftest import require_tool
 from tests.loopback_http import serving
 
 VECTOR = {
@@ -214,8 +213,7 @@ RULES = """groups:
 
 @pytest.mark.integration
 def test_a_local_prometheus_starts_evaluates_reloads_and_stops(tmp_path: Path) -> None:
-    if find_prometheus() is None:
-        require_integration("prometheus is not installed (Debian: apt-get install prometheus)")
+    require_tool("prometheus")
     local = LocalPrometheus(
         tmp_path / "prometheus",
         rules={"demo.rules.yaml": RULES},
@@ -259,8 +257,7 @@ time.sleep(600)
 def test_a_prometheus_left_by_a_killed_portal_is_stopped_by_the_next_start(
     tmp_path: Path,
 ) -> None:
-    if find_prometheus() is None:
-        require_integration("prometheus is not installed (Debian: apt-get install prometheus)")
+    require_tool("prometheus")
     folder = tmp_path / "prometheus"
     command = [sys.executable, "-c", ORPHAN_MAKER, str(folder)]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as portal:

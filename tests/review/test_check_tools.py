@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from portal.config import Settings
 from portal.integrations.checkov import CheckovCli, CheckovFailure, FakeCheckov
 from portal.integrations.kubernetes import PINNED_KUBERNETES_VERSION, Severity
-from portal.integrations.promtool import FakePromtool, PromtoolCli, find_promtool
+from portal.integrations.promtool import FakePromtool, PromtoolCli
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
 from portal.scaffold.runtime import MissingCheckov, MissingPromtool, check_tools
-from tests.conftest import require_integration
+from tests.conftest import require_tool
 from tests.review.test_checks import GOOD, kubectl, owner_exists, run
 
 __all__ = ["kubectl"]  # the fixture, used by name
@@ -161,11 +161,30 @@ def test_promtool_failures_and_a_missing_promtool(tmp_path: Path) -> None:
     assert slo.status == CheckStatus.ERROR and "apt-get install prometheus" in slo.summary
 
 
+def test_a_promtool_that_is_not_installed_is_a_clean_error_finding(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tools = check_tools(Settings(promtool_path=tmp_path / "no-promtool"))
+
+    with caplog.at_level("DEBUG"):
+        checks = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), tools)
+
+    slo = {r.name: r for r in checks}["slo rules"]
+    assert slo.status == CheckStatus.ERROR  # never a pass: the rules were not checked
+    (finding,) = slo.findings
+    assert (finding.severity, finding.rule, finding.source) == (
+        Severity.ERROR,
+        "promtool-missing",
+        "slo.yaml",
+    )
+    assert "no-promtool" in finding.message and "apt-get install prometheus" in finding.message
+    assert "not checked" in slo.summary and "apt-get install prometheus" in slo.summary
+    assert not [record for record in caplog.records if record.exc_info], "a traceback was logged"
+
+
 @pytest.mark.integration
 def test_real_promtool_passes_the_good_service_and_catches_a_bad_query(tmp_path: Path) -> None:
-    if find_promtool() is None:
-        require_integration("promtool (apt-get install prometheus)")
-    tools = CheckTools(promtool=PromtoolCli())
+    tools = CheckTools(promtool=PromtoolCli(require_tool("promtool")))
     good = {r.name: r for r in run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), tools)}
     assert good["slo rules"].status == CheckStatus.PASSED, good["slo rules"].findings
 

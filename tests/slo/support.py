@@ -10,9 +10,9 @@ import yaml
 
 from portal.integrations.promtool import Promtool
 from portal.slo.generate import GeneratedFile, write_outputs
-from tests.conftest import REPO, SHARED
+from tests.conftest import CONFORMANCE, REPO
 
-SLOTH = SHARED / "conformance" / "sloth"
+SLOTH = CONFORMANCE / "sloth"
 SRE_SLOS = REPO / "sre" / "slos"
 SLOTH_VERSION = "v0.16.0"
 

@@ -31,11 +31,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from portal.app import create_app
 from portal.config import Settings
 from portal.integrations.prometheus import PrometheusClient
-from portal.integrations.prometheus_local import LocalPrometheus, ScrapeTarget, find_prometheus
+from portal.integrations.prometheus_local import LocalPrometheus, ScrapeTarget
 from portal.slo.local import local_prometheus, portal_target
 from portal.slo.runtime import SLORuntime
 from portal.slo.store import build_catalogue
-from tests.conftest import REPO, require_integration
+from tests.conftest import REPO, require_tool
 from tests.loopback_http import serving
 
 pytestmark = pytest.mark.integration
@@ -144,8 +144,7 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    if find_prometheus() is None:
-        require_integration("prometheus is not installed (Debian: apt-get install prometheus)")
+    require_tool("prometheus")
     root = tmp_path_factory.mktemp("slo-live")
     specs = root / "specs"
     specs.mkdir()
@@ -276,6 +275,7 @@ def test_the_detail_page_draws_its_charts(live: Live, tmp_path: Path) -> None:
 
 
 def test_serve_starts_a_local_prometheus_with_the_generated_rules(tmp_path: Path) -> None:
+    require_tool("prometheus")
     settings = Settings(
         data_dir=tmp_path / "var",
         catalog_paths=[],

