@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from itertools import chain
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute
 
 from portal import __version__
+from portal.api_errors import Problem, error_responses, validation_error_response
 from portal.auth.csrf import CSRFMiddleware
 from portal.auth.identity import IdentityMiddleware
 from portal.auth.routes import router as auth_router
@@ -22,6 +27,7 @@ from portal.catalog.api import router as catalog_api_router
 from portal.catalog.routes import router as catalog_router
 from portal.config import Settings
 from portal.db import database_ok, make_engine, migrate
+from portal.http_limits import BodyLimitMiddleware
 from portal.metrics import MetricsMiddleware, RequestMetrics
 from portal.review.api import router as review_api_router
 from portal.review.routes import router as review_router
@@ -37,12 +43,34 @@ from portal.ui.areas import router as areas_router
 from portal.ui.render import STATIC_DIR, build_environment, error_page
 
 
+class Health(BaseModel):
+    """Whether the portal and its database answer."""
+
+    status: Literal["ok", "error"]
+    database: Literal["ok", "unreachable"]
+
+
+def allowed_methods(path: str, routes: Iterable[BaseRoute]) -> str:
+    """Return the ``Allow`` value for ``path``: the methods of every route there.
+
+    Starlette names only the first route whose path matched (GET and POST of one path are
+    two routes), which would tell a client that POST is not allowed where it is.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        pattern = getattr(route, "path_regex", None)
+        if pattern is not None and pattern.match(path):
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the portal for ``settings``; migrations run when the app starts."""
     engine = make_engine(settings)
     metrics = RequestMetrics()
     scaffold = ScaffoldRuntime(engine, settings)
-    slo = SLORuntime(settings, engine, scaffold.context.gitops)
+    # The SLO pages read the GitOps repository in request threads: bounded like every request.
+    slo = SLORuntime(settings, engine, scaffold.request_gitops)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
         scaffold.context.check_tools, budget_remaining=slo.budget_remaining
@@ -61,6 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         description="Internal developer portal: catalog, templates, reviews, SLOs, cost.",
         lifespan=lifespan,
+        # Any request can be malformed; in trusted-header mode a repeated identity header is.
+        responses=error_responses(400),
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -69,10 +99,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.slo = slo
     app.state.jinja = build_environment()
 
-    # Order matters: the last added runs first. Metrics see everything; the session is
-    # decoded before CSRF checks its token and before the identity is resolved.
+    # Order matters: the last added runs first. Metrics see everything; bodies are bounded
+    # before anything reads them; the session is decoded before CSRF checks its token and
+    # before the identity is resolved.
     app.add_middleware(IdentityMiddleware, settings=settings, engine=engine)
-    app.add_middleware(CSRFMiddleware)
+    app.add_middleware(CSRFMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.resolved_secret_key(),
@@ -80,49 +111,67 @@ def create_app(settings: Settings) -> FastAPI:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(auth_router)
-    app.include_router(catalog_router)
-    app.include_router(catalog_api_router)
-    app.include_router(scaffold_api_router)
-    app.include_router(review_api_router)
-    app.include_router(scaffold_router)
-    app.include_router(revise_router)
-    app.include_router(registration_router)
-    app.include_router(review_router)
-    app.include_router(slo_router)
-    app.include_router(slo_api_router)
-    app.include_router(areas_router)
+    routers = [
+        auth_router,
+        catalog_router,
+        catalog_api_router,
+        scaffold_api_router,
+        review_api_router,
+        scaffold_router,
+        revise_router,
+        registration_router,
+        review_router,
+        slo_router,
+        slo_api_router,
+        areas_router,
+    ]
+    for router in routers:
+        app.include_router(router)
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The database does not answer"}},
+    )
     def healthz() -> JSONResponse:
         """Report whether the database answers."""
         if database_ok(engine):
             return JSONResponse({"status": "ok", "database": "ok"})
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def prometheus_metrics() -> Response:
         """Expose the portal's own metrics in Prometheus' text format."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})  # e.g. WWW-Authenticate on a 401
+        if exc.status_code == 405:
+            routes = chain(app.router.routes, *(router.routes for router in routers))
+            headers["Allow"] = allowed_methods(request.scope["path"], routes)
         if request.url.path.startswith("/api/") or "text/html" not in request.headers.get(
             "accept", ""
         ):
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+            body = Problem(detail=str(exc.detail))
+            return JSONResponse(body.model_dump(), exc.status_code, headers=headers)
         heading = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
-        return error_page(request, heading, str(exc.detail), exc.status_code)
+        response = error_page(request, heading, str(exc.detail), exc.status_code)
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
-            for error in exc.errors()
-        ]
-        return JSONResponse({"detail": errors}, status_code=422)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        return validation_error_response(exc)
 
     return app

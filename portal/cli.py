@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
-from typing import Annotated
+from contextlib import ExitStack
+from types import FrameType
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -14,9 +17,11 @@ from sqlmodel import Session
 from portal.catalog.importer import import_locations
 from portal.catalog.models import ImportReport
 from portal.config import AuthMode, Settings
+from portal.datadir_lock import DataDirInUseError, hold_data_dir
 from portal.db import make_engine, migrate
 from portal.integrations.git import GitError
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
+from portal.integrations.processes import redact_credentials
 from portal.scaffold.cli import scaffold, templates_app
 from portal.slo.cli import slo_app
 
@@ -89,11 +94,20 @@ def init() -> None:
     try:
         report = initialise(settings, gitops=True)
     except GitError as exc:
-        errors.print(f"GitOps repository: {exc}")
+        errors.print(
+            f"GitOps repository: {redact_credentials(str(exc))}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1) from exc
     console.print(f"Data directory ready: {settings.data_dir}")
-    remote = settings.gitops_remote or settings.data_dir / "gitops" / "remote.git"
-    console.print(f"GitOps repository: {remote} (branch {settings.gitops_branch})")
+    remote = settings.gitops_remote or str(settings.data_dir / "gitops" / "remote.git")
+    console.print(
+        f"GitOps repository: {redact_credentials(remote)} (branch {settings.gitops_branch})",
+        highlight=False,
+        soft_wrap=True,
+    )
     if report is not None:
         _print_report(report)
         if report.problems:
@@ -119,9 +133,24 @@ def serve(
             "authenticating proxy to serve other hosts."
         )
         raise typer.Exit(2)
-    # Without PORTAL_PROMETHEUS_URL, a local Prometheus runs as long as the portal does.
-    with local_prometheus(settings, host=host, port=port, say=console.out) as settings:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(hold_data_dir(settings.data_dir))
+        except DataDirInUseError as exc:
+            errors.print(f"Refusing to serve: {exc}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(3) from exc
+        # uvicorn re-raises the SIGTERM it stopped on; by default that ends the process at
+        # once, before the local Prometheus below is stopped.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # Without PORTAL_PROMETHEUS_URL, a local Prometheus runs as long as the portal does.
+        served = stack.enter_context(
+            local_prometheus(settings, host=host, port=port, say=console.out)
+        )
+        uvicorn.run(create_app(served), host=host, port=port, log_level="info")
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
 
 
 @catalog_app.command("import")

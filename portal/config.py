@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from portal.integrations.git_sources import KNOWN_SCHEMES
+
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only ever the parent of mkdtemp folders)
 SCRATCH_MIN_FREE = 1 << 30  # a container's default 64 MiB /dev/shm is too small to count on
 
@@ -41,13 +43,35 @@ class Settings(BaseSettings):
     catalog_paths: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["catalog"])
     catalog_max_file_bytes: int = 2 * 1024 * 1024
     catalog_max_aliases: int = 100
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body (JSON or form) the portal reads; larger ones get 413.",
+    )
     gitops_remote: str | None = Field(
         default=None,
         description="URL of the Flux-watched repository; unset: a local bare repo in the data dir.",
     )
     gitops_branch: str = "main"
+    gitops_request_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long a request waits for the GitOps remote (fetch, push) or a busy "
+        "clone before it answers 503; the background worker keeps its own longer limit.",
+    )
     gitops_seed_dir: Path = Path("gitops-repo")
     templates_dir: Path = Path("templates")
+    template_url_schemes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["https", "ssh"],
+        description="URL schemes templates may be registered from (https, http, ssh, git, "
+        "file); file only when listed.",
+    )
+    template_url_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Hosts templates may be registered from; empty: any host whose addresses "
+        "are all public (never loopback, private or link-local).",
+    )
     environments: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["dev", "staging", "prod"]
     )
@@ -79,6 +103,13 @@ class Settings(BaseSettings):
     checkov_error_checks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="checkov check ids that block a change (others are advisory warnings).",
+    )
+    cost_max_monthly_usd: float = Field(
+        default=100_000,
+        gt=0,
+        allow_inf_nan=False,
+        description="A change estimated above this per month (the price sheet's currency) "
+        "fails its cost check.",
     )
     session_cookie: str = "portal_session"
     secure_cookies: bool = False
@@ -116,6 +147,8 @@ class Settings(BaseSettings):
         "checkov_error_checks",
         "prometheus_scrape_targets",
         "slo_paths",
+        "template_url_schemes",
+        "template_url_hosts",
         mode="before",
     )
     @classmethod
@@ -124,6 +157,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("template_url_schemes")
+    @classmethod
+    def _known_schemes(cls, value: list[str]) -> list[str]:
+        """Refuse template URL schemes the portal does not know (``ext`` runs commands)."""
+        schemes = [scheme.lower() for scheme in value]
+        if unknown := sorted(set(schemes) - KNOWN_SCHEMES):
+            known = ", ".join(sorted(KNOWN_SCHEMES))
+            raise ValueError(f"unknown template URL schemes {unknown} (known: {known})")
+        return schemes
 
     def resolved_database_url(self) -> str:
         """Return the SQLAlchemy URL: PostgreSQL when configured, else SQLite in the data dir."""

@@ -13,21 +13,26 @@ import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal.http_limits import too_large
+from portal.ui.refusal import refusal
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 HEADER = "x-csrf-token"
 FIELD = "csrf_token"
-MAX_FORM_BYTES = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_RELOAD = "Reload the page you came from and try again."
 
-_FORBIDDEN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Request refused</title><link rel="stylesheet" href="/static/portal.css"></head>
-<body><main class="container narrow"><h1>Request refused</h1>
-<p>{reason}</p><p>Reload the page you came from and try again.</p>
-<p><a href="/">Back to the portal</a></p></main></body></html>"""
+
+class UnreadableFormError(ValueError):
+    """Raised when a form body cannot be parsed, with the parser's reason."""
 
 
 def ensure_token(scope: Scope) -> str:
@@ -40,18 +45,13 @@ def ensure_token(scope: Scope) -> str:
     return token
 
 
-def _refuse(scope: Scope, reason: str) -> Response:
-    api = str(scope.get("path", "")).startswith("/api/")
-    if api or Headers(scope=scope).get("accept", "").startswith("application/json"):
-        return JSONResponse({"detail": reason}, status_code=403)
-    return HTMLResponse(_FORBIDDEN_PAGE.format(reason=reason), status_code=403)
-
-
 class CSRFMiddleware:
     """Refuses unsafe requests without the session's token, and every CORS preflight."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.app = app
+        # The body is buffered to find the form's token: bounded here too, whatever runs first.
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the token of unsafe requests; pass everything else through."""
@@ -62,7 +62,8 @@ class CSRFMiddleware:
         method = scope["method"]
         headers = Headers(scope=scope)
         if method == "OPTIONS" and "access-control-request-method" in headers:
-            await _refuse(scope, "Cross-origin requests are not allowed.")(scope, receive, send)
+            reason = "Cross-origin requests are not allowed."
+            await refusal(scope, 403, reason)(scope, receive, send)
             return
         if method not in UNSAFE_METHODS:
             await self.app(scope, receive, send)
@@ -71,19 +72,24 @@ class CSRFMiddleware:
         if media_type == "application/json":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await _read_body(receive, self.max_body_bytes)
         if body is None:
-            await _refuse(scope, "The request body is too large.")(scope, receive, send)
+            await refusal(scope, 413, too_large(self.max_body_bytes))(scope, receive, send)
             return
-        sent = headers.get(HEADER) or await _form_token(scope, media_type, body)
-        if not sent or not hmac.compare_digest(sent, expected):
+        try:
+            sent = headers.get(HEADER) or await _form_token(scope, media_type, body)
+        except UnreadableFormError as exc:
+            await refusal(scope, 400, f"The form could not be read: {exc}")(scope, receive, send)
+            return
+        # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        if not sent or not hmac.compare_digest(_bytes(sent), _bytes(expected)):
             reason = "The request did not carry the portal's CSRF token (expired or forged form)."
-            await _refuse(scope, reason)(scope, receive, send)
+            await refusal(scope, 403, reason, _RELOAD)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
 
 
-async def _read_body(receive: Receive) -> bytes | None:
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -92,7 +98,7 @@ async def _read_body(receive: Receive) -> bytes | None:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_FORM_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
         if not message.get("more_body", False):
@@ -105,10 +111,47 @@ async def _form_token(scope: Scope, media_type: str, body: bytes) -> str | None:
         values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get(FIELD)
         return values[0] if values else None
     if media_type == "multipart/form-data":
-        form = await Request(scope, _replay(body)).form()
-        value = form.get(FIELD)
+        # Starlette raises MultiPartException, or HTTPException(400) when an app is in the
+        # scope; either way out here, outside the exception handlers, it would be a 500.
+        try:
+            async with Request(scope, _replay(body)).form() as form:
+                value = form.get(FIELD)
+        except (MultiPartException, HTTPException) as exc:
+            raise UnreadableFormError(_parser_reason(exc)) from exc
+        if not _closed(scope, body):
+            raise UnreadableFormError("the multipart body ends before its closing boundary")
         return value if isinstance(value, str) else None
     return None
+
+
+def _parser_reason(exc: BaseException) -> str:
+    """Return Starlette's message and, when there is one, the multipart parser's own."""
+    reasons: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        if isinstance(current, MultiPartException):
+            text = current.message
+        elif isinstance(current, HTTPException):
+            text = str(current.detail)
+        else:  # only the parser's own errors say something about the body
+            text = str(current) if isinstance(current, FormParserError) else ""
+        if text and text not in reasons:
+            reasons.append(text)
+        current = current.__cause__ or current.__context__
+    if not reasons:
+        return "the form is malformed"
+    return reasons[0] + (f" ({reasons[-1]})" if len(reasons) > 1 else "")
+
+
+def _closed(scope: Scope, body: bytes) -> bool:
+    """Return True when a multipart body has its close delimiter (a truncated one has not)."""
+    boundary = parse_options_header(Headers(scope=scope).get("content-type", ""))[1]
+    marker = boundary.get(b"boundary", b"")
+    return isinstance(marker, bytes) and b"--" + marker + b"--" in body
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _replay(body: bytes, then: Receive | None = None) -> Callable[[], Awaitable[Message]]:

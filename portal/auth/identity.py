@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.catalog.models import Entity, Relation
 from portal.catalog.refs import RefError, parse_ref
 from portal.config import AuthMode, Settings
+from portal.ui.refusal import refusal
 
 
 @dataclass(frozen=True)
@@ -78,19 +81,38 @@ class IdentityMiddleware:
         self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Resolve the identity, then hand the request on."""
+        """Resolve the identity, then hand the request on; refuse repeated identity headers."""
         if scope["type"] == "http":
+            repeated = self._repeated_identity_header(scope)
+            if repeated:
+                reason = (
+                    f"The request carries the {repeated} header more than once; the proxy in "
+                    "front of the portal sends each identity header exactly once."
+                )
+                await refusal(scope, 400, reason)(scope, receive, send)
+                return
             scope.setdefault("state", {})["identity"] = self._resolve(scope)
         await self.app(scope, receive, send)
 
+    def _repeated_identity_header(self, scope: Scope) -> str | None:
+        """Return the identity header sent more than once (trusted-header mode), if any.
+
+        With two, which one wins depends on the server and the code reading them: a client
+        could add its own next to the proxy's. Names compare case-insensitively, as in HTTP.
+        """
+        if self.settings.auth_mode is not AuthMode.TRUSTED_HEADER:
+            return None
+        names = Counter(key.decode("latin-1").lower() for key, _ in scope["headers"])
+        for header in (self.settings.user_header, self.settings.groups_header):
+            if names[header.lower()] > 1:
+                return header
+        return None
+
     def _resolve(self, scope: Scope) -> Identity | None:
         if self.settings.auth_mode is AuthMode.TRUSTED_HEADER:
-            headers = {
-                key.decode("latin-1").lower(): value.decode("latin-1")
-                for key, value in scope["headers"]
-            }
-            user = headers.get(self.settings.user_header.lower(), "")
-            groups = headers.get(self.settings.groups_header.lower(), "")
+            headers = Headers(scope=scope)
+            user = headers.get(self.settings.user_header, "")
+            groups = headers.get(self.settings.groups_header, "")
             return identity_from_headers(user, groups)
         user_ref = scope.get("session", {}).get("user")
         if not isinstance(user_ref, str):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel
 
+from portal.api_errors import error_responses
 from portal.catalog.present import EntityList, EntityOut, entity_out, relations_by_source
 from portal.catalog.search import MAX_LIMIT, MAX_OFFSET, EntityQuery, list_entities
 from portal.catalog.store import get_entity
@@ -15,7 +15,7 @@ from portal.db import SessionDep
 router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 
 
-@router.get("/entities", response_model=EntityList)
+@router.get("/entities", response_model=EntityList, responses=error_responses(422))
 def api_list_entities(
     session: SessionDep,
     q: Annotated[str, Query(description="Full-text search over name, title, tags, owner")] = "",
@@ -46,16 +46,10 @@ def api_list_entities(
     return EntityList(items=items, total=result.total, limit=limit, offset=offset)
 
 
-class NotFound(BaseModel):
-    """The error body of an unknown entity."""
-
-    detail: str
-
-
 @router.get(
     "/entities/{kind}/{namespace}/{name}",
     response_model=EntityOut,
-    responses={404: {"model": NotFound, "description": "No such entity"}},
+    responses=error_responses(422, described={404: "No such entity"}),
 )
 def api_get_entity(session: SessionDep, kind: str, namespace: str, name: str) -> EntityOut:
     """Return one entity by kind (case-insensitive), namespace and name."""

@@ -2,7 +2,9 @@
 
 A git location is written ``git+URL#REF:PATH`` (for example
 ``git+https://git.example.com/org/repo.git#main:catalog-info.yaml``); relative Location
-targets found inside it resolve in the same repository and ref.
+targets found inside it resolve in the same repository and ref. The URL, ref and path are
+checked before anything reaches git (:mod:`portal.integrations.git_args`): a ref such as
+``--output=/some/file`` would otherwise be read by git as an option.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from portal.catalog.local_files import UnreadableFileError, read_regular_file
 from portal.integrations.git import GitError, GitFileReader
+from portal.integrations.git_args import (
+    CATALOG_SCHEMES,
+    GitArgumentError,
+    check_ref,
+    check_repo_path,
+    check_url,
+)
 
 
 class LocationError(ValueError):
@@ -49,6 +59,10 @@ class SourceLocation:
             joined = posixpath.normpath(posixpath.join(posixpath.dirname(self.path), target))
             if joined.startswith(".."):
                 raise LocationError(f"target {target!r} points outside the repository")
+            try:
+                check_repo_path(joined)
+            except GitArgumentError as exc:
+                raise LocationError(f"target {target!r}: {exc}") from None
             return SourceLocation("git", joined, self.url, self.ref)
         base = Path(self.path).parent
         return SourceLocation("file", str((base / target).resolve()))
@@ -61,17 +75,10 @@ class SourceLocation:
             except GitError as exc:
                 raise LocationError(str(exc)) from exc
         else:
-            file = Path(self.path)
             try:
-                if file.stat().st_size > max_bytes:
-                    raise LocationError(f"file is larger than the {max_bytes} byte limit")
-                data = file.read_bytes()
-            except FileNotFoundError:
-                raise LocationError("file not found") from None
-            except IsADirectoryError:
-                raise LocationError("is a directory, not a YAML file") from None
-            except OSError as exc:
-                raise LocationError(f"cannot read: {exc.strerror}") from exc
+                data = read_regular_file(Path(self.path), max_bytes)
+            except UnreadableFileError as exc:
+                raise LocationError(str(exc)) from None
         if len(data) > max_bytes:
             raise LocationError(f"file is larger than the {max_bytes} byte limit")
         try:
@@ -96,6 +103,12 @@ def parse_location(text: str) -> SourceLocation:
         path = posixpath.normpath(path.lstrip("/"))
         if path.startswith(".."):
             raise LocationError(f"{text!r}: path points outside the repository")
+        try:
+            check_url(url, CATALOG_SCHEMES, "repository URL")
+            check_ref(ref)
+            check_repo_path(path)
+        except GitArgumentError as exc:
+            raise LocationError(f"{text[:500]!r}: {exc}") from None
         return SourceLocation("git", path, url, ref)
     if "://" in text:
         raise LocationError(f"{text!r}: only local paths and git+URL#REF:PATH can be imported")

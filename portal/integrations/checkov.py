@@ -4,7 +4,8 @@ checkov pulls botocore, whose python-dateutil pin conflicts with the kubernetes 
 portal's dependencies need, so it never shares the portal's environment: the Makefile gives
 it its own virtualenv under ``.tools/checkov`` and ``PORTAL_CHECKOV_PATH`` (or PATH) names
 the executable. It runs offline (``--skip-download``: no call to the Prisma Cloud API), in a
-scratch directory, with the portal's own secrets kept out of its environment.
+scratch directory, with the portal's own secrets kept out of its environment, and dies
+with the portal (:mod:`portal.integrations.processes`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from portal.integrations.processes import run_tool
 
 CHECKOV_TIMEOUT_SECONDS = 120.0
 # Variables checkov needs to start; everything else (PORTAL_SECRET_KEY, tokens) stays out.
@@ -109,15 +112,7 @@ class CheckovCli:
             env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
             env["HOME"] = str(scratch)  # checkov caches under HOME; keep that in the scratch dir
             try:
-                done = subprocess.run(
-                    command,
-                    cwd=scratch,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    timeout=CHECKOV_TIMEOUT_SECONDS,
-                    check=False,
-                )
+                done = run_tool(command, env=env, cwd=scratch, timeout=CHECKOV_TIMEOUT_SECONDS)
             except (OSError, subprocess.TimeoutExpired) as error:
                 raise CheckovError(f"checkov could not run: {error}") from error
         # checkov exits 1 when a check failed; anything else but 0 is checkov itself failing.

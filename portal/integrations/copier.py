@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import yaml
 
 from portal.integrations.copier_snapshot import Snapshot, render_snapshot, snapshot_of
+from portal.integrations.processes import exit_with_parent
 
 POOL_SIZE = 2
 DEFAULT_TIMEOUT = 60.0
@@ -72,8 +73,9 @@ class Renderer(Protocol):
         ...
 
 
-def _serve(fd: int) -> None:
-    """Worker process loop on the connection ``fd``: one render at a time, until told to stop."""
+def _serve(fd: int, parent: int) -> None:
+    """Worker loop on the connection ``fd``: one render at a time until told to stop or orphaned."""
+    exit_with_parent(parent)
     import copier  # imported once per worker, never in the portal process
 
     # Ctrl-C reaches the whole process group; the parent decides when workers stop.
@@ -150,11 +152,11 @@ class _Worker:
     def __init__(self) -> None:
         self.jobs = 0
         self.conn, child = multiprocessing.Pipe()
-        code = f"import sys; from {__name__} import _serve; _serve(int(sys.argv[1]))"
+        code = f"import sys; from {__name__} import _serve; _serve(*map(int, sys.argv[1:]))"
         env = _worker_environment()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", code, str(child.fileno())],
+                [sys.executable, "-c", code, str(child.fileno()), str(os.getpid())],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env=env,

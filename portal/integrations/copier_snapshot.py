@@ -34,6 +34,7 @@ from pathlib import Path
 import yaml
 
 from portal.integrations.git import GitError, run_git
+from portal.integrations.git_args import check_sha, is_sha
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +123,9 @@ def snapshot_of(src: str, ref: str, root: Path) -> Snapshot | None:
     if found is None:
         return None
     refs, listing = found
-    commit = ref if re.fullmatch(r"[0-9a-f]{40}", ref) else refs.get(f"refs/tags/{ref}")
-    if commit is None:
+    # A ref only selects a commit from the listing; git itself is only ever given a sha.
+    commit = ref if is_sha(ref) else refs.get(f"refs/tags/{ref}")
+    if commit is None or not is_sha(commit):
         return None
     folder = root.absolute() / _key(src, ref, commit, listing)
     try:
@@ -145,7 +147,8 @@ def _build(src: str, commit: str, folder: Path) -> None:
         shallow = run_git("-C", src, "rev-parse", "--is-shallow-repository").strip()
         # The commands of Copier's own clone, so the files and the description are the same.
         run_git("clone", "--quiet", "--no-checkout", "--filter=blob:none", "--", src, str(tree))
-        run_git("-c", "core.fsmonitor=false", "checkout", "--quiet", "-f", commit, cwd=tree)
+        checkout = ("-c", "core.fsmonitor=false", "checkout", "--quiet", "-f")
+        run_git(*checkout, check_sha(commit), cwd=tree)
         described = run_git("describe", "--tags", "--always", cwd=tree).strip()
         shutil.rmtree(tree / ".git")
         refused = "a shallow repository" if shallow == "true" else _refusal(tree)

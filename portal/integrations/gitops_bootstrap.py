@@ -5,6 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from portal.config import Settings
+from portal.integrations.git_args import (
+    CATALOG_SCHEMES,
+    GitArgumentError,
+    check_branch,
+    check_url,
+)
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.gitops_plumbing import (
     Author,
@@ -18,16 +24,28 @@ from portal.integrations.gitops_plumbing import (
 )
 
 
-def bootstrap_gitops(settings: Settings) -> GitOpsRepo:
+def checked_remote(url: str, branch: str) -> None:
+    """Refuse a GitOps remote URL or branch git could read as an option or a transport."""
+    try:
+        check_url(url, CATALOG_SCHEMES, "PORTAL_GITOPS_REMOTE")
+        check_branch(branch, "PORTAL_GITOPS_BRANCH")
+    except GitArgumentError as exc:
+        raise GitOpsError(RemoteUrl.parse(url).redact(str(exc))) from None
+
+
+def bootstrap_gitops(settings: Settings, *, timeout: float | None = None) -> GitOpsRepo:
     """Set up the GitOps remote and the portal's clone of it, idempotently; return the clone.
 
     Without ``gitops_remote``, a local bare repository seeded once from ``gitops_seed_dir``
-    stands in for the team's GitHub/GitLab repository.
+    stands in for the team's GitHub/GitLab repository. With ``timeout`` (a request thread)
+    the wait for the set-up lock and the first fetch give up after that many seconds.
     """
     root = settings.data_dir / "gitops"
     root.mkdir(parents=True, exist_ok=True)
     committer = (settings.git_author_name, settings.git_author_email)
-    with exclusive(root / "bootstrap.lock"):
+    if settings.gitops_remote is not None:
+        checked_remote(settings.gitops_remote, settings.gitops_branch)
+    with exclusive(root / "bootstrap.lock", timeout):
         if settings.gitops_remote is None:
             remote_dir = root / "remote.git"
             seed_bare_remote(
@@ -47,7 +65,7 @@ def bootstrap_gitops(settings: Settings) -> GitOpsRepo:
                 str(work),
             )
         # Only the credential-free URL is stored; credentials stay in this process.
-        run(work, "config", "remote.origin.url", RemoteUrl.parse(url).public)
+        run(work, "config", "--end-of-options", "remote.origin.url", RemoteUrl.parse(url).public)
         run(
             work,
             "config",
@@ -56,12 +74,16 @@ def bootstrap_gitops(settings: Settings) -> GitOpsRepo:
             "+refs/heads/*:refs/remotes/origin/*",
         )
     repo = GitOpsRepo(work, remote_url=url, main=settings.gitops_branch, committer=committer)
-    repo.refresh()
+    (repo if timeout is None else repo.bounded(timeout)).refresh()
     return repo
 
 
 def seed_bare_remote(remote_dir: Path, seed_dir: Path, branch: str, committer: Author) -> None:
     """Make ``remote_dir`` a bare repository whose ``branch`` is one commit of ``seed_dir``."""
+    try:
+        check_branch(branch, "PORTAL_GITOPS_BRANCH")
+    except GitArgumentError as exc:
+        raise GitOpsError(str(exc)) from None
     if not (remote_dir / "HEAD").exists():
         run(None, "init", "--quiet", "--bare", f"--initial-branch={branch}", str(remote_dir))
     # Behave like a hosted remote: no history rewriting, objects checked on receive,
@@ -74,7 +96,11 @@ def seed_bare_remote(remote_dir: Path, seed_dir: Path, branch: str, committer: A
         ("core.logAllRefUpdates", "always"),
     ):
         run(remote_dir, "config", key, value)
-    probe = run(remote_dir, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
+    probe = run(
+        remote_dir,
+        *("rev-parse", "--verify", "--quiet", "--end-of-options", f"refs/heads/{branch}"),
+        ok=(0, 1),
+    )
     if probe.returncode == 0:
         return
     if not seed_dir.is_dir():
@@ -94,4 +120,4 @@ def seed_bare_remote(remote_dir: Path, seed_dir: Path, branch: str, committer: A
     message = f"Seed the GitOps repository from {seed_dir.name}/\n"
     commit = commit_tree(remote_dir, tree, [], message, committer, committer)
     # An empty old value: only create main, never overwrite one a concurrent seed made.
-    run(remote_dir, "update-ref", f"refs/heads/{branch}", commit, "")
+    run(remote_dir, "update-ref", "--end-of-options", f"refs/heads/{branch}", commit, "")

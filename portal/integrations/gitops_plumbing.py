@@ -1,48 +1,59 @@
-"""Low-level pieces of the GitOps writer: running git, locks, credentials, paths, trees.
+"""Low-level pieces of the GitOps writer: paths, identities, trees and commits.
 
 Everything here works on a git directory with plumbing commands only, so no working tree
-is ever read or written and a half-built commit is never visible to anyone.
+is ever read or written and a half-built commit is never visible to anyone. Running git,
+the remote's credentials and the locks are in :mod:`portal.integrations.gitops_run`.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import subprocess
 import tempfile
-import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-from portal.integrations.git import GitError
+from portal.integrations.git_args import is_sha
+from portal.integrations.gitops_run import (
+    GitOpsError,
+    GitOpsUnavailableError,
+    RemoteUrl,
+    exclusive,
+    out,
+    run,
+)
+
+__all__ = [
+    "SCRATCH_REF",
+    "Author",
+    "BranchExistsError",
+    "FileExistsOnMainError",
+    "GitOpsError",
+    "GitOpsUnavailableError",
+    "MergeConflictError",
+    "PathRefusedError",
+    "RefNotFoundError",
+    "RemoteUrl",
+    "check_only_added",
+    "checked_files",
+    "checked_identity",
+    "checked_path",
+    "commit_tree",
+    "exclusive",
+    "is_sha",
+    "object_types",
+    "out",
+    "parent_dirs",
+    "refuse_existing",
+    "run",
+    "write_commit",
+    "write_tree",
+]
 
 Author = tuple[str, str]
 """A commit identity: ``(name, email)``."""
 
-# Variables a parent git process (a hook, `git rebase -x`) may export; inherited, they
-# would point our commands at another repository or index.
-_INHERITED_GIT_VARS = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_QUARANTINE_PATH",
-)
-_SHA = re.compile(r"[0-9a-f]{40}")
 SCRATCH_REF = "refs/portal/last-write"
 """The ref :func:`write_commit` moves (git fast-import must name one); never pushed."""
-
-
-class GitOpsError(GitError):
-    """A write to the GitOps repository was refused or failed; the message says why."""
 
 
 class PathRefusedError(GitOpsError):
@@ -67,118 +78,6 @@ class MergeConflictError(GitOpsError):
     def __init__(self, branch: str, paths: Sequence[str]) -> None:
         super().__init__(f"cannot merge {branch}: conflicts in {', '.join(paths) or 'the tree'}")
         self.paths = list(paths)
-
-
-@dataclass(frozen=True)
-class RemoteUrl:
-    """A remote URL split into what may be stored on disk and what stays in memory."""
-
-    full: str = field(repr=False)
-    public: str
-    hidden: tuple[str, ...] = field(default=(), repr=False)
-
-    @classmethod
-    def parse(cls, url: str) -> RemoteUrl:
-        """Strip credentials (an https user or token, any password) from the public form."""
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return cls(full=url, public=url)
-        if "@" not in parts.netloc or not parts.scheme:
-            return cls(full=url, public=url)
-        userinfo, _, host = parts.netloc.rpartition("@")
-        user, has_password, password = userinfo.partition(":")
-        web = parts.scheme.lower() in {"http", "https"}
-        if not web and not has_password:
-            return cls(full=url, public=url)
-        # Tokens travel as the https user name too (``https://TOKEN@host/...``).
-        hidden = [userinfo, password] + ([user] if web else [])
-        netloc = host if web or not user else f"{user}@{host}"
-        return cls(
-            full=url,
-            public=urlunsplit(parts._replace(netloc=netloc)),
-            hidden=tuple(sorted((h for h in hidden if len(h) >= 4), key=len, reverse=True)),
-        )
-
-    def env(self) -> dict[str, str]:
-        """Config (in the environment, never on disk) that puts the credentials back."""
-        if self.full == self.public:
-            return {}
-        index = int(os.environ.get("GIT_CONFIG_COUNT", "0") or "0")
-        return {
-            "GIT_CONFIG_COUNT": str(index + 1),
-            f"GIT_CONFIG_KEY_{index}": f"url.{self.full}.insteadOf",
-            f"GIT_CONFIG_VALUE_{index}": self.public,
-        }
-
-    def redact(self, text: str) -> str:
-        """Replace every credential in ``text`` with ``***``."""
-        for secret in self.hidden:
-            text = text.replace(secret, "***")
-        return text
-
-
-def run(
-    git_dir: Path | None,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    stdin: bytes | None = None,
-    ok: Collection[int] = (0,),
-    remote: RemoteUrl | None = None,
-    timeout: float = 120,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run git on ``git_dir`` without prompts; raise :class:`GitOpsError` on other exit codes."""
-    full_env = {k: v for k, v in os.environ.items() if k not in _INHERITED_GIT_VARS}
-    full_env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_LITERAL_PATHSPECS="1")
-    if remote is not None:
-        full_env.update(remote.env())
-    full_env.update(env or {})
-    command = ["git"] + ([f"--git-dir={git_dir}"] if git_dir is not None else []) + list(args)
-    redact = remote.redact if remote is not None else str
-    try:
-        result = subprocess.run(
-            command, input=stdin, capture_output=True, env=full_env, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise GitOpsError(f"git {args[0]} timed out after {timeout:.0f} s") from None
-    if result.returncode not in ok:
-        message = redact(result.stderr.decode(errors="replace").strip())
-        raise GitOpsError(message or f"git {args[0]} failed with exit code {result.returncode}")
-    return result
-
-
-def out(
-    git_dir: Path | None,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-    stdin: bytes | None = None,
-    remote: RemoteUrl | None = None,
-) -> str:
-    """Run git (as :func:`run`) and return its stripped stdout as text."""
-    result = run(git_dir, *args, env=env, stdin=stdin, remote=remote)
-    return result.stdout.decode(errors="replace").strip()
-
-
-_THREAD_LOCKS: dict[Path, threading.Lock] = {}
-_THREAD_LOCKS_GUARD = threading.Lock()
-
-
-@contextmanager
-def exclusive(lock_file: Path) -> Iterator[None]:
-    """Hold the per-path thread lock, then an ``flock`` on ``lock_file`` (other processes).
-
-    Not re-entrant: a second ``flock`` from the same thread on a new descriptor would wait
-    for itself.
-    """
-    key = lock_file.resolve()
-    with _THREAD_LOCKS_GUARD:
-        thread_lock = _THREAD_LOCKS.setdefault(key, threading.Lock())
-    with thread_lock, open(key, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def checked_path(path: str) -> str:
@@ -376,8 +275,3 @@ def check_only_added(git_dir: Path, base: str, commit: str, paths: list[str]) ->
     changes = sorted(zip(fields[1::2], fields[0::2], strict=True))
     if changes != sorted((path, "A") for path in paths):
         raise GitOpsError(f"refusing a commit that would change more than it adds: {changes}")
-
-
-def is_sha(ref: str) -> bool:
-    """Tell whether ``ref`` is a full, lower-case hexadecimal object name."""
-    return bool(_SHA.fullmatch(ref))

@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from portal.integrations.processes import run_tool, scrubbed_env
+
 PINNED_KUBERNETES_VERSION = "1.33"
 """The Kubernetes version manifests are validated against (``validate_objects``' default)."""
 
@@ -155,7 +157,7 @@ _ManifestLoader.add_constructor("tag:yaml.org,2002:value", _construct_value)
 
 
 def _offline_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key.lower() != "no_proxy"}
+    env = {key: value for key, value in scrubbed_env().items() if key.lower() != "no_proxy"}
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         env[key] = env[key.lower()] = _CLOSED_PROXY
     env.update(GIT_ALLOW_PROTOCOL="file", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
@@ -187,14 +189,11 @@ def kustomize_build(
         wrapping = {"resources": [target], "buildMetadata": ["originAnnotations"]}
         (wrapper / "kustomization.yaml").write_text(yaml.safe_dump(wrapping), encoding="utf-8")
         try:
-            result = subprocess.run(
+            result = run_tool(
                 [str(binary), "kustomize", str(wrapper)],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
                 env=_offline_env(),
                 cwd=wrapper,
-                check=False,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired as error:
             raise KubernetesToolError(f"kubectl kustomize {overlay_dir} timed out") from error

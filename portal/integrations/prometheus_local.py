@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from portal.integrations.processes import process_alive as process_alive
+from portal.integrations.processes import scrubbed_env
+
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 LOOPBACK = "127.0.0.1"
@@ -30,15 +33,6 @@ LOOPBACK = "127.0.0.1"
 
 class LocalPrometheusError(RuntimeError):
     """The local Prometheus could not be started."""
-
-
-def process_alive(pid: int) -> bool:
-    """Tell whether a process runs (a zombie waiting for a parent to reap it does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 @dataclass(frozen=True)
@@ -215,6 +209,7 @@ class LocalPrometheus:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.folder,
+                env=scrubbed_env(),  # the portal's settings (a GitOps token) stay out
                 start_new_session=True,  # Ctrl-C in a terminal goes to the portal only
             )
         self.pid_path.write_text(f"{self._process.pid}\n")

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from portal.integrations.processes import run_tool
+
 PROMTOOL_TIMEOUT_SECONDS = 120.0
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
 
@@ -79,15 +81,7 @@ class PromtoolCli:
         env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
         try:
             # Unit tests name their rule files relative to themselves: run in that folder.
-            done = subprocess.run(
-                command,
-                cwd=path.parent,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=self.timeout,
-                check=False,
-            )
+            done = run_tool(command, env=env, cwd=path.parent, timeout=self.timeout)
         except subprocess.TimeoutExpired as error:
             raise PromtoolError(
                 f"promtool {action} rules {path.name} timed out after {self.timeout:g} s"

@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from portal.api_errors import error_responses
 from portal.auth.identity import Identity
 from portal.db import SessionDep
 from portal.integrations.git import GitError
+from portal.integrations.gitops import GitOpsUnavailableError
 from portal.review.decide import DecisionError, approve, reject, request_changes
 from portal.review.models import Change
 from portal.review.store import checks_of, get_change
-from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.runtime import ScaffoldRuntime, gitops_unavailable
 
 router = APIRouter(prefix="/api/changes", tags=["reviews"])
 
@@ -48,7 +50,9 @@ class ChangeOut(BaseModel):
 class DecisionIn(BaseModel):
     """An optional comment with a decision."""
 
-    comment: str = ""
+    model_config = ConfigDict(extra="forbid")
+
+    comment: str = Field(default="", examples=["Please add an SLO for the checkout path."])
 
 
 def change_out(session: SessionDep, change: Change) -> ChangeOut:
@@ -87,15 +91,20 @@ def _identity(request: Request) -> Identity:
     return identity
 
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such change"},
-    401: {"description": "Not signed in"},
-    403: {"description": "Not allowed to decide on this change"},
-    409: {"description": "The change is not in a state that allows this"},
+_DECISION = {
+    403: "Not allowed to decide on this change, or a form without the CSRF token",
+    404: "No such change",
+    409: "The change is not in a state that allows this",
 }
+# Approving and rejecting change the GitOps repository (merge, delete the branch).
+_RESPONSES = error_responses(401, 413, 422, 503, described=_DECISION)
 
 
-@router.get("/{change_id}", response_model=ChangeOut, responses={404: _RESPONSES[404]})
+@router.get(
+    "/{change_id}",
+    response_model=ChangeOut,
+    responses=error_responses(422, described={404: _DECISION[404]}),
+)
 def api_change(change_id: str, session: SessionDep) -> ChangeOut:
     """Return a change's status, branch, commit and checks."""
     return change_out(session, _load(session, change_id))
@@ -107,9 +116,11 @@ def api_approve(change_id: str, request: Request, session: SessionDep) -> Change
     change, identity = _load(session, change_id), _identity(request)
     runtime: ScaffoldRuntime = request.app.state.scaffold
     try:
-        approve(session, change, identity, runtime.context.gitops(), runtime.context.settings)
+        approve(session, change, identity, runtime.request_gitops(), runtime.context.settings)
     except DecisionError as exc:
         raise HTTPException(exc.status, exc.message) from exc
+    except GitOpsUnavailableError as exc:  # nothing was recorded; the same call may be retried
+        raise HTTPException(503, gitops_unavailable(exc)) from exc
     except GitError as exc:  # a merge conflict or a refused push: the change stays as it was
         raise HTTPException(409, f"the GitOps repository refused it: {exc}") from exc
     return change_out(session, change)
@@ -125,16 +136,22 @@ def api_reject(
     comment = body.comment if body else ""
     try:
         reject(
-            session, change, identity, runtime.context.gitops(), runtime.context.settings, comment
+            session, change, identity, runtime.request_gitops(), runtime.context.settings, comment
         )
     except DecisionError as exc:
         raise HTTPException(exc.status, exc.message) from exc
+    except GitOpsUnavailableError as exc:
+        raise HTTPException(503, gitops_unavailable(exc)) from exc
     except GitError as exc:  # a merge conflict or a refused push: the change stays as it was
         raise HTTPException(409, f"the GitOps repository refused it: {exc}") from exc
     return change_out(session, change)
 
 
-@router.post("/{change_id}/request-changes", response_model=ChangeOut, responses=_RESPONSES)
+@router.post(
+    "/{change_id}/request-changes",
+    response_model=ChangeOut,
+    responses=error_responses(401, 413, 422, described=_DECISION),
+)
 def api_request_changes(
     change_id: str, request: Request, session: SessionDep, body: DecisionIn
 ) -> ChangeOut:

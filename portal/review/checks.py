@@ -2,7 +2,7 @@
 
 Synchronous and self-contained on purpose: the job runner calls ``run_manifest_checks`` in a
 worker. Each check is isolated, so a check that crashes is reported as ``error`` and the
-others still run.
+others still run: a check that could not run is never a pass.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from pydantic import BaseModel
 
 from portal.integrations.checkov import Checkov, CheckovFailure
+from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
     Finding,
@@ -32,10 +34,18 @@ from portal.integrations.kubernetes import (
 )
 from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.promtool import Promtool
-from portal.review.cost import CostEstimate, PriceSheet, estimate_monthly_cost
+from portal.review.collisions import find_collisions
+from portal.review.cost import (
+    DEFAULT_MAX_MONTHLY,
+    CostEstimate,
+    PriceSheet,
+    ceiling_findings,
+    estimate_monthly_cost,
+    money,
+)
 from portal.review.policy import evaluate_objects, evaluate_service_files
 from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
-from portal.slo.review import review_slo_file
+from portal.slo.review import PROMTOOL_MISSING, review_slo_file
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +100,8 @@ class CheckTools:
     # a service's remaining budget comes from (Prometheus; None: no data, nothing frozen).
     budget_policies: Callable[[], list[BudgetPolicy]] | None = None
     budget_remaining: BudgetLookup | None = None
+    # An estimate above this (price sheet currency, per month) fails the cost check.
+    max_monthly_cost: Decimal = DEFAULT_MAX_MONTHLY
 
 
 @dataclass
@@ -97,6 +109,7 @@ class _Outcome:
     summary: str
     findings: list[Finding] = field(default_factory=list)
     cost: CostEstimate | None = None
+    could_not_run: bool = False  # the check ran but cannot vouch for its result: error
 
 
 def _run(check: str, environment: str | None, body: Callable[[], _Outcome]) -> CheckResult:
@@ -118,7 +131,7 @@ def _run(check: str, environment: str | None, body: Callable[[], _Outcome]) -> C
         name=name,
         check=check,
         environment=environment,
-        status=status_of(outcome.findings),
+        status=CheckStatus.ERROR if outcome.could_not_run else status_of(outcome.findings),
         summary=outcome.summary,
         findings=outcome.findings,
         duration_ms=round((time.perf_counter() - started) * 1000),
@@ -189,6 +202,9 @@ def _service_policy(service_dir: Path, owner_exists: Callable[[str], bool]) -> _
 def _slo_rules(service_dir: Path, promtool: Promtool | None) -> _Outcome:
     text = (service_dir / SLO_FILE).read_text(encoding="utf-8")
     findings = review_slo_file(SLO_FILE, text, promtool)
+    missing = [finding for finding in findings if finding.rule == PROMTOOL_MISSING]
+    if missing:  # the tool is missing, not the spec at fault: an error, never a traceback
+        return _Outcome(missing[0].message, findings, could_not_run=True)
     subject = "slo.yaml and its generated rules" + (
         " (promtool check and unit tests)" if promtool else " (spec only, no promtool)"
     )
@@ -203,12 +219,19 @@ def _budget(
     return _Outcome(_count(findings, f"error-budget policy of {service}"), findings)
 
 
-def _cost_outcome(objects: list[dict[str, Any]], price_sheet: PriceSheet) -> _Outcome:
+def _cost_outcome(
+    objects: list[dict[str, Any]], price_sheet: PriceSheet, ceiling: Decimal, source: str
+) -> _Outcome:
     estimate = estimate_monthly_cost(objects, price_sheet)
     currency = estimate.currency
-    summary = f"estimated {estimate.total:.2f} {currency}/month"
+    if estimate.errors:
+        summary = "cannot estimate the cost of " + "; ".join(estimate.errors)
+        return _Outcome(summary, cost=estimate, could_not_run=True)
+    summary = f"estimated {money(estimate.total)} {currency}/month"
     if estimate.max_total != estimate.total:
-        summary += f" (up to {estimate.max_total:.2f} at autoscaler maximum)"
+        summary += f" (up to {money(estimate.max_total)} at autoscaler maximum)"
+    if estimate.max_total > ceiling:
+        summary += f", above the ceiling of {money(ceiling)} {currency}/month"
     notes = [
         Finding(
             severity=Severity.INFO,
@@ -221,7 +244,20 @@ def _cost_outcome(objects: list[dict[str, Any]], price_sheet: PriceSheet) -> _Ou
         )
         for line in estimate.lines
     ]
-    return _Outcome(summary, notes, estimate)
+    return _Outcome(summary, ceiling_findings(estimate, ceiling, source) + notes, estimate)
+
+
+def _collisions(
+    cluster_files: Callable[[], TreeFiles],
+    service: str,
+    built: dict[str, list[dict[str, Any]]],
+    kubectl: Path | None,
+) -> _Outcome:
+    tree = cluster_files()
+    subject, findings = find_collisions(
+        tree.files, service, built, too_large=tree.too_large, kubectl=kubectl
+    )
+    return _Outcome(_count(findings, subject), findings)
 
 
 def run_manifest_checks(
@@ -230,6 +266,7 @@ def run_manifest_checks(
     owner_exists: Callable[[str], bool],
     price_sheet: PriceSheet,
     tools: CheckTools | None = None,
+    cluster_files: Callable[[], TreeFiles] | None = None,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -238,7 +275,10 @@ def run_manifest_checks(
     ``error budget`` with policies configured, then for each environment
     ``kustomize (env)``, and when that overlay builds, ``schema (env)``, ``policy (env)`` and
     ``cost (env)``. A build that fails leaves out the three checks that need its objects.
-    With checkov configured, one ``checkov`` check over every overlay that built comes last.
+    Given ``cluster_files`` (the change's ``clusters/`` and ``infrastructure/`` files),
+    ``collisions`` looks for objects defined twice in one cluster build (see
+    :mod:`portal.review.collisions`). With checkov configured, one ``checkov`` check over
+    every overlay that built comes last.
     """
     tools = tools or CheckTools()
     results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
@@ -259,7 +299,11 @@ def run_manifest_checks(
         schema = partial(_schema, objects, tools.k8s_version, source)
         results.append(_run("schema", environment, schema))
         results.append(_run("policy", environment, partial(_policy, objects)))
-        results.append(_run("cost", environment, partial(_cost_outcome, objects, price_sheet)))
+        cost = partial(_cost_outcome, objects, price_sheet, tools.max_monthly_cost, source)
+        results.append(_run("cost", environment, cost))
+    if cluster_files is not None:
+        collide = partial(_collisions, cluster_files, service_dir.name, built, tools.kubectl)
+        results.append(_run("collisions", None, collide))
     if tools.checkov is not None and built:
         scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)
         results.append(_run("checkov", None, scan))

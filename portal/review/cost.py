@@ -3,6 +3,11 @@
 The estimate is what the change asks the cluster to reserve (OpenCost allocates by the same
 requests), before anything runs: CPU core-hours, memory GiB-hours and GPU-hours over a
 730-hour month. Measured cost after deploy comes from Prometheus, elsewhere.
+
+An estimate above a ceiling (``PORTAL_COST_MAX_MONTHLY_USD``) is a finding that fails the
+check: such a figure comes from a typo or a hostile quantity, never from a real service.
+A workload whose requests cannot be read is listed in ``errors``: the check cannot vouch
+for the total, so it reports an error rather than a pass.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from portal.integrations.kubernetes import hpa_targets, object_ref, object_source, pod_spec
+from portal.integrations.kubernetes import (
+    Finding,
+    Severity,
+    hpa_targets,
+    object_ref,
+    object_source,
+    pod_spec,
+)
 
 HOURS_PER_MONTH = Decimal(730)  # 365 days x 24 h / 12: the month of cloud price lists
-CENT = Decimal("0.01")
 GIB = Decimal(2**30)
+DEFAULT_MAX_MONTHLY = Decimal(100_000)
+_PLAIN_LIMIT = Decimal(10) ** 12  # beyond this, digits stop telling a reviewer anything
 
 _QUANTITY = re.compile(
     r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>[KMGTPE]i|[eE][+-]?\d+|[numkMGTPE])?$"
@@ -94,6 +107,7 @@ class CostEstimate(BaseModel):
     total: Decimal
     max_total: Decimal
     not_estimated: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
 
     def breakdown(self) -> str:
         """Render a plain-text table, amounts rounded to cents."""
@@ -101,15 +115,16 @@ class CostEstimate(BaseModel):
             f"{line.object}: {line.replicas} x ({_number(line.cpu_cores)} CPU, "
             f"{_number(line.memory_gib)} GiB"
             + (f", {_number(line.gpus)} GPU" if line.gpus else "")
-            + f") = {_money(line.monthly)} {self.currency}/month"
+            + f") = {money(line.monthly)} {self.currency}/month"
             + (f" ({line.note})" if line.note else "")
             for line in self.lines
         ]
-        total = f"Total: {_money(self.total)} {self.currency}/month"
+        total = f"Total: {money(self.total)} {self.currency}/month"
         if self.max_total != self.total:
-            total += f" (up to {_money(self.max_total)} at autoscaler maximum)"
+            total += f" (up to {money(self.max_total)} at autoscaler maximum)"
         rows.append(total)
         rows.extend(f"Not estimated: {item}" for item in self.not_estimated)
+        rows.extend(f"Cannot estimate: {item}" for item in self.errors)
         return "\n".join(rows)
 
 
@@ -117,13 +132,16 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _money(value: Decimal) -> str:
-    return str(value.quantize(CENT))
+def money(value: Decimal) -> str:
+    """Write an amount for people: cents, or three significant digits when astronomical."""
+    # Formatting, unlike quantize, never runs out of the context's 28 digits of precision.
+    return f"{value:.2f}" if abs(value) < _PLAIN_LIMIT else f"{value:.3g}"
 
 
 def _number(value: Decimal) -> str:
-    text = f"{value.quantize(Decimal('0.001')).normalize():f}"
-    return text
+    if abs(value) >= _PLAIN_LIMIT:
+        return f"{value:.3g}"
+    return f"{value.quantize(Decimal('0.001')).normalize():f}"
 
 
 def parse_quantity(value: object) -> Decimal:
@@ -154,7 +172,10 @@ def _container_requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
     for name, quantity in merged.items():
         key = "gpu" if str(name).endswith("/gpu") else str(name)
         if key in amounts:
-            amounts[key] += parse_quantity(quantity)
+            amount = parse_quantity(quantity)
+            if amount < 0:
+                raise ValueError(f"negative {key} quantity {quantity!r}")
+            amounts[key] += amount
     return amounts
 
 
@@ -191,16 +212,25 @@ def _replicas(
     kind = str(obj.get("kind"))
     key = (str(metadata.get("namespace") or ""), kind, str(metadata.get("name")))
     if kind in SCALED_KINDS and key in hpas:
-        minimum = int(hpas[key].get("minReplicas") or 1)
-        maximum = int(hpas[key].get("maxReplicas") or minimum)
+        minimum = _count(hpas[key].get("minReplicas") or 1, "minReplicas")
+        maximum = _count(hpas[key].get("maxReplicas") or minimum, "maxReplicas")
         return minimum, maximum, f"HPA {minimum}-{maximum}"
     if kind in SCALED_KINDS:
         replicas = spec.get("replicas")
-        count = 1 if replicas is None else int(replicas)
+        count = 1 if replicas is None else _count(replicas, "replicas")
         return count, count, ""
     if kind == "DaemonSet":
         return 1, 1, "per node"
     return 1, 1, ""
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{what} {value!r} is not a whole number")
+    count = int(value)
+    if count < 0:
+        raise ValueError(f"{what} {value!r} is negative")
+    return count
 
 
 def estimate_monthly_cost(
@@ -210,12 +240,15 @@ def estimate_monthly_cost(
 
     Replicas: a Deployment or StatefulSet scaled by an HPA costs its ``minReplicas`` (the
     maximum is reported too), otherwise ``spec.replicas`` or 1. A DaemonSet is priced for one
-    node. Jobs and CronJobs run for an unknown time and are listed as not estimated.
+    node. Jobs and CronJobs run for an unknown time and are listed as not estimated. A
+    workload whose requests or replicas cannot be read (a bad or negative quantity) is left
+    out of the total and listed in ``errors``.
     """
     objects = list(objects)
     hpas = hpa_targets(objects)
     lines: list[CostLine] = []
     not_estimated: list[str] = []
+    errors: list[str] = []
     for obj in objects:
         pod = pod_spec(obj)
         if pod is None:
@@ -227,8 +260,8 @@ def estimate_monthly_cost(
         try:
             requests = pod_requests(pod)
             replicas, max_replicas, note = _replicas(obj, hpas)
-        except (ValueError, TypeError) as error:
-            not_estimated.append(f"{ref}: {error}")
+        except (ValueError, TypeError, ArithmeticError) as error:
+            errors.append(f"{ref}: {error}")
             continue
         memory_gib = requests["memory"] / GIB
         hourly = (
@@ -256,4 +289,31 @@ def estimate_monthly_cost(
         total=sum((line.monthly for line in lines), Decimal(0)),
         max_total=sum((line.max_monthly for line in lines), Decimal(0)),
         not_estimated=not_estimated,
+        errors=errors,
     )
+
+
+def ceiling_findings(estimate: CostEstimate, ceiling: Decimal, source: str = "") -> list[Finding]:
+    """Return an error finding when the estimate (at autoscaler maximum) exceeds ``ceiling``.
+
+    The ceiling is in the price sheet's currency; ``source`` names the overlay priced.
+    """
+    if estimate.max_total <= ceiling:
+        return []
+    figure = f"{money(estimate.total)} {estimate.currency}/month"
+    if estimate.max_total != estimate.total:
+        figure += f" (up to {money(estimate.max_total)} at autoscaler maximum)"
+    biggest = max(estimate.lines, key=lambda line: line.max_monthly)
+    return [
+        Finding(
+            severity=Severity.ERROR,
+            rule="cost-ceiling",
+            object=biggest.object,
+            source=biggest.source or source,
+            path="spec.template.spec.containers[].resources",
+            message=f"estimated {figure} is above the ceiling of {money(ceiling)} "
+            f"{estimate.currency}/month (PORTAL_COST_MAX_MONTHLY_USD); the largest workload "
+            f"is {biggest.object} at {money(biggest.max_monthly)}",
+            reason="a figure this large comes from a mistyped or hostile quantity",
+        )
+    ]

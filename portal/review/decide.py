@@ -10,11 +10,19 @@ from portal.auth.identity import Identity
 from portal.catalog.importer import import_locations
 from portal.config import Settings
 from portal.integrations.git import GitError
-from portal.integrations.gitops import GitOpsRepo
+from portal.integrations.gitops import GitOpsRepo, MergeConflictError, RefNotFoundError
 from portal.review.models import Change, ChangeStatus
-from portal.review.store import audit, finish
+from portal.review.store import (
+    DecisionClaim,
+    audit,
+    claim_decision,
+    decide_without_git,
+    release_decision,
+    settle_decision,
+)
 
 DECIDABLE = (ChangeStatus.READY, ChangeStatus.CHANGES_REQUESTED)
+REJECTABLE = (*DECIDABLE, ChangeStatus.FAILED)
 
 
 @dataclass
@@ -64,31 +72,107 @@ def approve(
 ) -> Change:
     """Merge the change's branch into main, register the new catalog entity, record who.
 
-    Approving a change that is already merged changes nothing (two approvals merge once).
+    Approving a change that is already merged changes nothing (two approvals merge once,
+    with one audit event). Concurrent decisions are serialised by a claim on the change:
+    who loses it gets a 409 and git is not touched.
     """
     if change.status is ChangeStatus.MERGED:
         return change
     _check_may(change, identity, settings)
-    if change.status not in DECIDABLE:
-        raise DecisionError(f"a change that is {change.status.value} cannot be approved")
+    claim = claim_decision(session, change, "approve", identity.user_ref, DECIDABLE)
+    if claim is None:
+        return _outcome_for_loser(change, ChangeStatus.MERGED, "approved")
+    try:
+        if claim.interrupted is not None and _settle_interrupted(
+            session, change, claim, gitops, settings
+        ):
+            return _outcome_for_loser(change, ChangeStatus.MERGED, "approved")
+        merge_sha = _merge(change, identity.user_ref, identity.display_name, gitops, settings)
+    except BaseException as exc:
+        release_decision(session, change.id, claim.token, unsure=not _git_untouched(exc))
+        raise
+    _record_merge(session, change, claim.token, merge_sha, identity.user_ref, gitops, settings)
+    return change
+
+
+def _git_untouched(error: BaseException) -> bool:
+    """Tell whether a failed decision surely left git as it was (else git is asked later)."""
+    return isinstance(error, DecisionError | MergeConflictError | RefNotFoundError)
+
+
+def _merge(change: Change, approver: str, name: str, gitops: GitOpsRepo, settings: Settings) -> str:
     message = (
         f"Merge {change.branch}: {change.title}\n\n"
         f"Change: {change.id}\nRequested-by: {change.requester_ref}\n"
-        f"Approved-by: {identity.user_ref}\n"
+        f"Approved-by: {approver}\n"
     )
-    change.merge_sha = gitops.merge(
-        change.branch, message, (identity.display_name, settings.git_author_email)
-    )
-    change.approved_by = identity.user_ref
-    audit(session, change.id, identity.user_ref, "approved", f"merged as {change.merge_sha}")
-    finish(session, change, ChangeStatus.MERGED)
+    return gitops.merge(change.branch, message, (name, settings.git_author_email))
+
+
+def _record_merge(
+    session: Session,
+    change: Change,
+    token: str,
+    merge_sha: str,
+    approver: str,
+    gitops: GitOpsRepo,
+    settings: Settings,
+    note: str = "",
+) -> None:
+    event = (approver, "approved", f"merged as {merge_sha}{note}")
+    values = {"merge_sha": merge_sha, "approved_by": approver}
+    if not settle_decision(session, change, token, ChangeStatus.MERGED, event, **values):
+        raise DecisionError(_refusal(change, "approved"))
     location = f"git+{gitops.public_url}#{gitops.main}:services/{change.service}/catalog-info.yaml"
     report = import_locations(session, [location], settings, git=GitOpsFileReader(gitops))
     if report.problems:
         detail = "; ".join(str(problem) for problem in report.problems)
-        audit(session, change.id, identity.user_ref, "catalog", detail)
+        audit(session, change.id, approver, "catalog", detail)
         session.commit()
-    return change
+
+
+def _settle_interrupted(
+    session: Session, change: Change, claim: DecisionClaim, gitops: GitOpsRepo, settings: Settings
+) -> bool:
+    """Finish a decision whose process died after git acted; True when the change is settled.
+
+    git says what happened: a merged branch was approved, a deleted one rejected.
+    Otherwise the interrupted decision never reached git and the new one goes ahead.
+    """
+    assert claim.interrupted is not None
+    action, actor = claim.interrupted
+    note = " (recorded after the approval was interrupted)"
+    gitops.refresh()
+    exists = gitops.branch_exists(change.branch)
+    if action == "approve" and exists and not gitops.changed_files(change.branch):
+        merge_sha = _merge(change, actor, actor, gitops, settings)  # returns the existing merge
+        _record_merge(session, change, claim.token, merge_sha, actor, gitops, settings, note)
+        return True
+    if action == "reject" and not exists:
+        event = (actor, "rejected", "branch deleted (recorded after the rejection was interrupted)")
+        if not settle_decision(session, change, claim.token, ChangeStatus.REJECTED, event):
+            raise DecisionError(_refusal(change, "decided"))
+        return True
+    return False
+
+
+def _outcome_for_loser(change: Change, idempotent: ChangeStatus, done: str) -> Change:
+    """Return ``change`` when it already ended as this decision would end it, else refuse."""
+    if change.status is idempotent:
+        return change
+    raise DecisionError(_refusal(change, done))
+
+
+def _refusal(change: Change, done: str) -> str:
+    """Say why a decision lost: the change moved on, or another decision is under way."""
+    if change.decision_token is not None:
+        what = {"approve": "an approval", "reject": "a rejection"}.get(change.decision or "")
+        since = f" since {change.decision_at:%Y-%m-%d %H:%M:%S}" if change.decision_at else ""
+        return (
+            f"this change is already being decided: {what or 'a decision'} by "
+            f"{change.decision_by}{since} UTC; reload the change to see the outcome"
+        )
+    return f"a change that is {change.status.value} cannot be {done}"
 
 
 @dataclass(frozen=True)
@@ -110,12 +194,11 @@ def request_changes(
 ) -> Change:
     """Send the change back to its author with a comment (the branch stays)."""
     _check_may(change, identity, settings)
-    if change.status not in DECIDABLE:
-        raise DecisionError(f"a change that is {change.status.value} cannot be sent back")
     if not comment.strip():
         raise DecisionError("comment: say what should change", 422)
-    audit(session, change.id, identity.user_ref, "changes_requested", comment.strip())
-    finish(session, change, ChangeStatus.CHANGES_REQUESTED)
+    event = (identity.user_ref, "changes_requested", comment.strip())
+    if not decide_without_git(session, change, ChangeStatus.CHANGES_REQUESTED, DECIDABLE, event):
+        raise DecisionError(_refusal(change, "sent back"))
     return change
 
 
@@ -127,13 +210,23 @@ def reject(
     settings: Settings,
     comment: str = "",
 ) -> Change:
-    """Close the change and delete its branch."""
+    """Close the change and delete its branch (serialised with other decisions, as approve)."""
     if change.status is ChangeStatus.REJECTED:
         return change
     _check_may(change, identity, settings)
-    if change.status not in (*DECIDABLE, ChangeStatus.FAILED):
-        raise DecisionError(f"a change that is {change.status.value} cannot be rejected")
-    gitops.delete_branch(change.branch)
-    audit(session, change.id, identity.user_ref, "rejected", comment.strip())
-    finish(session, change, ChangeStatus.REJECTED)
+    claim = claim_decision(session, change, "reject", identity.user_ref, REJECTABLE)
+    if claim is None:
+        return _outcome_for_loser(change, ChangeStatus.REJECTED, "rejected")
+    try:
+        if claim.interrupted is not None and _settle_interrupted(
+            session, change, claim, gitops, settings
+        ):
+            return _outcome_for_loser(change, ChangeStatus.REJECTED, "rejected")
+        gitops.delete_branch(change.branch)
+    except BaseException as exc:
+        release_decision(session, change.id, claim.token, unsure=not _git_untouched(exc))
+        raise
+    event = (identity.user_ref, "rejected", comment.strip())
+    if not settle_decision(session, change, claim.token, ChangeStatus.REJECTED, event):
+        raise DecisionError(_refusal(change, "rejected"))
     return change

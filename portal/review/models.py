@@ -70,6 +70,12 @@ class Change(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=120)
     claimed_at: datetime | None = None
     approved_by: str | None = Field(default=None, max_length=300)
+    # A decision in progress (approve or reject): claimed by a compare-and-set before git
+    # is touched, so concurrent decisions serialise; one left by a crash goes stale.
+    decision: str | None = Field(default=None, max_length=20)
+    decision_token: str | None = Field(default=None, max_length=32)
+    decision_by: str | None = Field(default=None, max_length=300)
+    decision_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -19,6 +19,7 @@ from portal.auth.identity import Identity
 from portal.catalog.models import utcnow
 from portal.db import SessionDep
 from portal.integrations.git import GitError
+from portal.integrations.gitops import GitOpsUnavailableError
 from portal.review.decide import (
     DECIDABLE,
     DecisionError,
@@ -31,7 +32,7 @@ from portal.review.decide import (
 from portal.review.diff import diff_of_commit, stylesheet
 from portal.review.models import REVISABLE, WORK_STATUSES, Change, ChangeStatus, CheckRun
 from portal.review.store import audit_of, checks_of, get_change, list_changes
-from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.runtime import ScaffoldRuntime, gitops_unavailable
 from portal.ui.render import error_page, page, wants_fragment
 
 router = APIRouter(prefix="/reviews", include_in_schema=False)
@@ -141,7 +142,7 @@ def _change_context(
         pass  # the page shows neither diff nor checks until the work has ended
     elif change.commit_sha:
         try:
-            diff = diff_of_commit(runtime.context.gitops(), change.commit_sha)
+            diff = diff_of_commit(runtime.request_gitops(), change.commit_sha)
         except GitError as exc:
             diff_problem = f"The diff cannot be shown: {exc}"
     else:  # it failed before committing
@@ -165,7 +166,7 @@ def _change_context(
         "diff": diff,
         "diff_problem": diff_problem,
         "open_all": diff is not None
-        and sum(f.shown_lines for f in diff.files) <= OPEN_ALL_FILES_UP_TO,
+        and sum(f.shown_lines for f in diff.files if not f.generated) <= OPEN_ALL_FILES_UP_TO,
         "audit": audit_of(session, change.id),
         "actions": _actions(change),
         "why_not": _why_not(change, identity, runtime.context.settings.admin_group),
@@ -237,14 +238,16 @@ def _decide(
     settings = runtime.context.settings
     try:
         if action == "approve":
-            approve(session, change, identity, runtime.context.gitops(), settings)
+            approve(session, change, identity, runtime.request_gitops(), settings)
         elif action == "request-changes":
             request_changes(session, change, identity, settings, comment)
         else:
-            reject(session, change, identity, runtime.context.gitops(), settings, comment)
+            reject(session, change, identity, runtime.request_gitops(), settings, comment)
     except DecisionError as exc:
         # A missing comment is a form validation error (400); refusals keep 403/409.
         status, problem = (400 if exc.status == 422 else exc.status), exc.message
+    except GitOpsUnavailableError as exc:  # nothing was recorded; the same click may be retried
+        status, problem = 503, gitops_unavailable(exc)
     except GitError as exc:  # e.g. a merge conflict: nothing was recorded
         status, problem = 409, f"The GitOps repository refused: {exc}"
     else:

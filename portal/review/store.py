@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from portal.catalog.models import utcnow
@@ -19,6 +22,9 @@ from portal.review.models import (
 )
 
 STALE_CLAIM = timedelta(minutes=10)
+# A merge retries for a while when main keeps moving; a decision claimed this long ago
+# belongs to a process that died between the claim and its outcome.
+STALE_DECISION = timedelta(minutes=10)
 
 
 def audit(session: Session, change_id: str, actor_ref: str, action: str, detail: str = "") -> None:
@@ -71,10 +77,15 @@ def replace_checks(session: Session, change_id: str, runs: list[CheckRun]) -> No
     session.add_all(runs)
 
 
+def step_record(name: str, status: str, detail: str = "") -> dict[str, Any]:
+    """Return one step's progress record as the change page shows it."""
+    return {"name": name, "status": status, "detail": detail, "at": utcnow().isoformat()}
+
+
 def set_step(change: Change, name: str, status: str, detail: str = "") -> None:
     """Record the progress of one step (shown live on the change page)."""
     steps: list[dict[str, Any]] = [dict(step) for step in change.steps if step["name"] != name]
-    steps.append({"name": name, "status": status, "detail": detail, "at": utcnow().isoformat()})
+    steps.append(step_record(name, status, detail))
     change.steps = steps
     change.updated_at = utcnow()
 
@@ -138,3 +149,153 @@ def finish(
     change.updated_at = utcnow()
     session.add(change)
     session.commit()
+
+
+@dataclass(frozen=True)
+class DecisionClaim:
+    """The right to carry out one decision on a change, won by a compare-and-set.
+
+    ``interrupted`` is the ``(action, actor)`` of a stale claim this one replaced: that
+    decision may have reached git before its process died, so git says what it did.
+    """
+
+    token: str
+    interrupted: tuple[str, str] | None = None
+
+
+def claim_decision(
+    session: Session,
+    change: Change,
+    action: str,
+    actor_ref: str,
+    statuses: Collection[ChangeStatus],
+) -> DecisionClaim | None:
+    """Claim the decision on ``change`` while its status is one of ``statuses``.
+
+    One conditional UPDATE: the row changes only when no live claim holds it (none, or
+    the stale one read just before), so of concurrent deciders on SQLite or PostgreSQL
+    exactly one wins. Returns None to the losers; ``change`` is refreshed either way.
+    """
+    session.refresh(change)
+    seen = change.decision_token
+    interrupted = (change.decision or "?", change.decision_by or "?") if seen else None
+    held = (
+        col(Change.decision_token).is_(None)
+        if seen is None
+        else and_(
+            col(Change.decision_token) == seen,
+            col(Change.decision_at) < utcnow() - STALE_DECISION,
+        )
+    )
+    token = uuid.uuid4().hex
+    result = session.execute(
+        update(Change)
+        .where(col(Change.id) == change.id, col(Change.status).in_(list(statuses)), held)
+        .values(decision=action, decision_token=token, decision_by=actor_ref, decision_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    session.refresh(change)
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return DecisionClaim(token, interrupted)
+
+
+def release_decision(session: Session, change_id: str, token: str, *, unsure: bool) -> None:
+    """Give a claimed decision up after its git step failed, so the change can be decided again.
+
+    ``unsure``: git may have acted before the failure (a push that timed out may have
+    landed). The claim then stays, stale at once, so the next decision asks git what
+    happened first (as after a crash) instead of contradicting it.
+    """
+    session.rollback()
+    values: dict[str, Any] = {"decision_at": utcnow() - 2 * STALE_DECISION}
+    if not unsure:
+        values = {
+            "decision": None,
+            "decision_token": None,
+            "decision_by": None,
+            "decision_at": None,
+        }
+    session.execute(
+        update(Change)
+        .where(col(Change.id) == change_id, col(Change.decision_token) == token)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def settle_decision(
+    session: Session,
+    change: Change,
+    token: str,
+    status: ChangeStatus,
+    event: tuple[str, str, str],
+    **values: Any,
+) -> bool:
+    """Record a decision's outcome and its one audit event, if ``token`` still holds the claim.
+
+    ``event`` is ``(actor, action, detail)``; ``values`` are more columns to set
+    (``merge_sha``, ``approved_by``). Returns False (nothing written) when the claim was
+    taken over meanwhile: that decider settles the change from what git shows.
+    """
+    actor, action, detail = event
+    audit(session, change.id, actor, action, detail)
+    result = session.execute(
+        update(Change)
+        .where(col(Change.id) == change.id, col(Change.decision_token) == token)
+        .values(
+            status=status,
+            error=None,
+            decision=None,
+            decision_token=None,
+            decision_by=None,
+            decision_at=None,
+            updated_at=utcnow(),
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        session.refresh(change)
+        return False
+    session.commit()
+    session.refresh(change)
+    return True
+
+
+def decide_without_git(
+    session: Session,
+    change: Change,
+    status: ChangeStatus,
+    statuses: Collection[ChangeStatus],
+    event: tuple[str, str, str],
+    **values: Any,
+) -> bool:
+    """Set ``status`` with one audit event in one conditional UPDATE (no git step to claim).
+
+    Only while the status is one of ``statuses`` and no decision is in progress; returns
+    False (nothing written) otherwise. ``values`` are more columns to set in the same
+    UPDATE (a revision's answers). ``change`` is refreshed either way.
+    """
+    actor, action, detail = event
+    audit(session, change.id, actor, action, detail)
+    result = session.execute(
+        update(Change)
+        .where(
+            col(Change.id) == change.id,
+            col(Change.status).in_(list(statuses)),
+            col(Change.decision_token).is_(None),
+        )
+        .values(status=status, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    won = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    if won:
+        session.commit()
+    else:
+        session.rollback()
+    session.refresh(change)
+    return won

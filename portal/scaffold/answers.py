@@ -1,18 +1,35 @@
 """Server-side validation of the answers to a template's questions.
 
 Types are converted as Copier would, the template's own ``validator`` expressions run in
-the sandbox, and the portal's rules come on top: the service name is a DNS-1123 label of
-at most 40 characters without path separators or ``..``; no answer holds template syntax;
-single-line questions get one line; ``secret`` questions are refused.
+the sandbox, and the portal's rules come first:
+
+- the service name is a DNS-1123 label of at most 40 characters without path separators
+  or ``..``, and not a reserved name (:mod:`.names`);
+- every text (also inside ``json``/``yaml`` answers, keys included) is encodable UTF-8 (no
+  lone surrogates) without control characters, tabs and line breaks allowed only in
+  multi-line questions; single-line answers hold one line of at most 1,000 characters,
+  multi-line ones at most 65,536;
+- no answer holds template syntax;
+- CPU and memory quantities and replica counts (named as :func:`.questions.quantity_kind`
+  says) parse as Kubernetes quantities within bounds: at most 64 cores and 512Gi per
+  container, at most 100 replicas;
+- ``secret`` questions are refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from portal.integrations.copier_jinja import DEFAULT_SYNTAX, JinjaSyntax
+from portal.review.cost import parse_quantity
+from portal.scaffold.names import reserved_reason
 from portal.scaffold.questions import (
+    MAX_CPU_CORES,
+    MAX_MEMORY,
+    MAX_REPLICAS,
     NAME_FIELD,
     NAME_MAX_LENGTH,
     NAME_RE,
@@ -24,10 +41,62 @@ from portal.scaffold.questions import (
     convert,
     default_for,
     pick,
+    quantity_kind,
     render_expression,
     render_value,
     truthy,
 )
+
+MAX_LINE_LENGTH = 1_000
+MAX_TEXT_LENGTH = 65_536
+# C0 and C1 controls, DEL, and the bidirectional overrides that make text read other than
+# it is stored ("Trojan Source"); tab, line feed and carriage return are checked apart.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAK = re.compile(r"[\t\n\r]")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def text_problem(value: Any, *, multiline: bool = True) -> str | None:
+    r"""Say what is wrong with the text of an answer (and of any text inside it), or None.
+
+    Text must be encodable UTF-8 (a lone surrogate such as ``"\ud800"`` is not), hold no
+    control character, and fit the length limit; ``multiline=False`` also refuses tabs and
+    line breaks and applies the single-line limit.
+    """
+    limit = MAX_TEXT_LENGTH if multiline else MAX_LINE_LENGTH
+    for text in _strings(value):
+        if len(text) > limit:
+            return f"at most {limit:,} characters (this one has {len(text):,})"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            where = f"U+{ord(text[error.start]):04X} at position {error.start + 1}"
+            return f"must be valid Unicode text: {where} is a lone surrogate, not a character"
+        control = _CONTROL.search(text) or (None if multiline else _LINE_BREAK.search(text))
+        if control is not None:
+            where = f"U+{ord(control.group()):04X} at position {control.start() + 1}"
+            if multiline:
+                return f"must not contain control characters ({where})"
+            return f"must be a single line without control characters ({where})"
+    return None
+
+
+def safe_key(key: str) -> str:
+    """Return ``key`` fit to name a field in an error reply (escaped when it is not text)."""
+    if text_problem(key, multiline=False) is None:
+        return key
+    return key[:MAX_LINE_LENGTH].encode("unicode_escape", errors="backslashreplace").decode()
 
 
 def check_service_name(value: Any) -> str | None:
@@ -40,9 +109,12 @@ def check_service_name(value: Any) -> str | None:
         return "must not contain '..'"
     if len(value) > NAME_MAX_LENGTH:
         return f"at most {NAME_MAX_LENGTH} characters (this one has {len(value)})"
+    # Only a name that is a DNS label once lower-cased is worth naming back in a message.
+    if NAME_RE.fullmatch(value.lower()) and (reason := reserved_reason(value)) is not None:
+        return reason
     if value != value.lower():
         return "must be lower case"
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         return (
             "must be a DNS-1123 label: lower-case letters, digits and '-', "
             "starting with a letter and ending with a letter or digit"
@@ -72,18 +144,52 @@ def _has_syntax(value: Any, syntax: JinjaSyntax) -> bool:
     return isinstance(value, list | tuple) and any(_has_syntax(item, syntax) for item in value)
 
 
+_MEMORY_BOUND = parse_quantity(MAX_MEMORY)
+
+
+def _quantity_rules(field: Field, value: Any) -> None:
+    kind = quantity_kind(field.name)
+    if kind is None or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return
+    if kind == "replicas":
+        if not isinstance(value, int) and not re.fullmatch(r"[0-9]{1,4}", str(value)):
+            raise InvalidAnswerError("must be a whole number of replicas")
+        if not 0 <= int(value) <= MAX_REPLICAS:
+            raise InvalidAnswerError(f"must be between 0 and {MAX_REPLICAS} replicas")
+        return
+    example = (
+        "a CPU quantity such as 500m or 2" if kind == "cpu" else "a memory quantity such as 256Mi"
+    )
+    try:
+        amount = parse_quantity(value)
+    except (ValueError, ArithmeticError):
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0:
+        raise InvalidAnswerError(f"must be {example}")
+    shown = f" ({value} is more)" if len(str(value)) <= 40 else ""
+    if kind == "cpu" and amount > MAX_CPU_CORES:
+        raise InvalidAnswerError(f"at most {MAX_CPU_CORES} CPU cores per container{shown}")
+    if kind == "memory" and amount > _MEMORY_BOUND:
+        raise InvalidAnswerError(f"at most {MAX_MEMORY} of memory per container{shown}")
+
+
 def _portal_rules(field: Field, value: Any, context: Mapping[str, Any]) -> None:
     if field.name == NAME_FIELD and (problem := check_service_name(value)) is not None:
         raise InvalidAnswerError(problem)
-    if field.type not in {"str", "path"}:
-        return
-    multiline = truthy(render_value(field, field.multiline, context, "'multiline'"))
-    for text in value if isinstance(value, list) else [value]:
-        if not multiline and ("\n" in text or "\r" in text):
-            raise InvalidAnswerError("must be a single line")
-        parts = text.replace("\\", "/").split("/")
-        if field.type == "path" and (text.startswith("/") or ".." in parts):
-            raise InvalidAnswerError("must be a relative path without '..'")
+    if field.type in {"str", "path"}:
+        multiline = truthy(render_value(field, field.multiline, context, "'multiline'"))
+        for text in value if isinstance(value, list) else [value]:
+            _text_rules(field, text, multiline)
+
+
+def _text_rules(field: Field, text: str, multiline: bool) -> None:
+    if not multiline and ("\n" in text or "\r" in text):
+        raise InvalidAnswerError("must be a single line")
+    if (problem := text_problem(text, multiline=multiline)) is not None:
+        raise InvalidAnswerError(problem)
+    parts = text.replace("\\", "/").split("/")
+    if field.type == "path" and (text.startswith("/") or ".." in parts):
+        raise InvalidAnswerError("must be a relative path without '..'")
 
 
 def validate_answers(
@@ -104,7 +210,9 @@ def validate_answers(
     for key, value in raw.items():
         syntax = by_name[key].syntax if key in by_name else DEFAULT_SYNTAX
         if key not in by_name and key != NAME_FIELD:
-            errors[key] = "not a question of this template"
+            errors[safe_key(key)] = "not a question of this template"
+        elif (problem := text_problem(value)) is not None:
+            errors[key] = problem
         elif _has_syntax(value, syntax):
             errors[key] = "must not contain template syntax such as '{{', '{%' or '{#'"
     answers: dict[str, Any] = {}
@@ -131,6 +239,8 @@ def validate_answers(
                 )
                 if message.strip():
                     raise InvalidAnswerError(message.strip())
+            # After the template's validator, whose message knows the template's own format.
+            _quantity_rules(field, value)
         except InvalidAnswerError as exc:
             errors.setdefault(field.name, str(exc))
             continue

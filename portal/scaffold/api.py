@@ -6,25 +6,32 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from portal.api_errors import UNSAFE, error_responses
 from portal.db import SessionDep
+from portal.integrations.git import GitError
 from portal.review.decide import DecisionError
 from portal.review.store import get_change
 from portal.scaffold.git_templates import unregister
 from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold, revise_scaffold
-from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.runtime import ScaffoldRuntime, gitops_unavailable
 from portal.scaffold.templates import TemplateError
 
 router = APIRouter(prefix="/api", tags=["scaffold"])
+
+# Accepted on a fresh portal: a bundled template, a Group of the repository's own catalog.
+EXAMPLE_ANSWERS = {"name": "payments", "owner": "platform-team", "description": "Takes payments"}
 
 
 class ScaffoldIn(BaseModel):
     """A scaffold request: the template and the answers (``name`` and ``owner`` required)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     template: str = Field(examples=["fastapi-service"])
-    answers: dict[str, Any] = Field(examples=[{"name": "payments", "owner": "team-a"}])
+    answers: dict[str, Any] = Field(examples=[EXAMPLE_ANSWERS])
 
 
 class Accepted(BaseModel):
@@ -35,18 +42,11 @@ class Accepted(BaseModel):
     url: str
 
 
-class FieldErrors(BaseModel):
-    """Why a request was refused, one message per field."""
-
-    detail: str
-    errors: dict[str, str]
-
-
 @router.post(
     "/scaffold",
     status_code=202,
     response_model=Accepted,
-    responses={422: {"model": FieldErrors}, 401: {"description": "Not signed in"}},
+    responses=error_responses(401, 422, 503, *UNSAFE),
 )
 def api_scaffold(body: ScaffoldIn, request: Request, session: SessionDep) -> Any:
     """Validate the answers, create the change and queue rendering; nothing is written on error."""
@@ -59,7 +59,7 @@ def api_scaffold(body: ScaffoldIn, request: Request, session: SessionDep) -> Any
         change = request_scaffold(
             session,
             context.registry,
-            context.gitops(),
+            runtime.request_gitops(),
             body.template,
             body.answers,
             identity.user_ref,
@@ -68,6 +68,8 @@ def api_scaffold(body: ScaffoldIn, request: Request, session: SessionDep) -> Any
         return JSONResponse(
             {"detail": "the request was refused", "errors": exc.errors}, status_code=422
         )
+    except GitError as exc:  # the name cannot be checked against the GitOps repository
+        raise HTTPException(503, gitops_unavailable(exc)) from exc
     runtime.wake()
     return Accepted(id=change.id, status=change.status.value, url=f"/api/changes/{change.id}")
 
@@ -75,20 +77,25 @@ def api_scaffold(body: ScaffoldIn, request: Request, session: SessionDep) -> Any
 class ReviseIn(BaseModel):
     """New answers for a change sent back for changes (``name`` must stay the same)."""
 
-    answers: dict[str, Any] = Field(examples=[{"name": "payments", "owner": "team-a"}])
+    model_config = ConfigDict(extra="forbid")
+
+    answers: dict[str, Any] = Field(examples=[EXAMPLE_ANSWERS])
 
 
 @router.post(
     "/changes/{change_id}/revise",
     status_code=202,
     response_model=Accepted,
-    responses={
-        422: {"model": FieldErrors},
-        401: {"description": "Not signed in"},
-        403: {"description": "Not the author nor of the owning team"},
-        404: {"description": "No such change"},
-        409: {"description": "The change is not waiting for a revision"},
-    },
+    responses=error_responses(
+        401,
+        413,
+        422,
+        described={
+            403: "Not the author nor of the owning team, or a form without the CSRF token",
+            404: "No such change",
+            409: "The change is not waiting for a revision",
+        },
+    ),
 )
 def api_revise(change_id: str, body: ReviseIn, request: Request, session: SessionDep) -> Any:
     """Store new answers and queue the next revision on the same branch; checks run again."""
@@ -133,6 +140,8 @@ class TemplateOut(BaseModel):
 class RegisterIn(BaseModel):
     """A Copier template to register: a git URL without credentials and a ref."""
 
+    model_config = ConfigDict(extra="forbid")
+
     url: str = Field(examples=["https://git.example.com/platform/templates/worker.git"])
     ref: str = Field(examples=["v1.0.0"])
     name: str | None = Field(default=None, description="default: the URL's last part")
@@ -149,6 +158,9 @@ def template_out(template: OfferedTemplate) -> TemplateOut:
         origin=template.origin,
         commit=template.vcs_ref,
     )
+
+
+_ADMIN_ONLY = {403: "Not a platform admin, or a form without the CSRF token"}
 
 
 @router.get("/templates", response_model=list[TemplateOut])
@@ -174,7 +186,7 @@ def _admin(request: Request) -> str:
     "/templates",
     status_code=201,
     response_model=TemplateOut,
-    responses={422: {"model": FieldErrors}, 401: {}, 403: {}},
+    responses=error_responses(401, 413, 422, described=_ADMIN_ONLY),
 )
 def api_register_template(body: RegisterIn, request: Request, session: SessionDep) -> Any:
     """Register (or re-pin) a Copier template by git URL and ref; platform admins only."""
@@ -189,7 +201,13 @@ def api_register_template(body: RegisterIn, request: Request, session: SessionDe
     return template_out(template)
 
 
-@router.delete("/templates/{name}", status_code=204, responses={404: {}, 401: {}, 403: {}})
+@router.delete(
+    "/templates/{name}",
+    status_code=204,
+    responses=error_responses(
+        401, 413, 422, described={**_ADMIN_ONLY, 404: "No such registered template"}
+    ),
+)
 def api_unregister_template(name: str, request: Request, session: SessionDep) -> None:
     """Stop offering a registered template (bundled ones live in templates/)."""
     _admin(request)

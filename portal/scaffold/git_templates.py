@@ -6,26 +6,45 @@ renders from that mirror at that commit, so rendering never waits on the network
 that moves upstream changes nothing until the template is registered again. The template
 is refused like a bundled one (tasks, migrations, secrets, outward links); ``template.yaml``
 is optional (the title is then the name and the version the ref or the commit).
+
+Only URLs the source policy allows are fetched (``PORTAL_TEMPLATE_URL_SCHEMES`` and
+``PORTAL_TEMPLATE_URL_HOSTS``, see :mod:`portal.integrations.git_sources`). A registration
+is fetched into a scratch mirror first and copied into the data dir only once accepted,
+and a failed fetch says the same thing whatever the cause (a missing path, a missing ref,
+no access), so refusals leave nothing behind and reveal nothing about the portal's host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlmodel import Session, col, select
 
 from portal.catalog.models import utcnow
 from portal.integrations.git import GitError, run_git
+from portal.integrations.git_args import GitArgumentError, check_ref, check_sha
+from portal.integrations.git_sources import (
+    Resolver,
+    SourcePolicy,
+    SourceRefusedError,
+    SourceUnreachableError,
+    system_resolver,
+    vet_source,
+)
 from portal.integrations.gitops_plumbing import RemoteUrl
 from portal.scaffold.models import RegisteredTemplate
 from portal.scaffold.templates import _GIT_OPTIONS, _VERSION_RE, TemplateError, TemplateInfo
 from portal.scaffold.templates import load_template as load_template_folder
 
-_URL_RE = re.compile(r"^(https://|ssh://|file://|git@[^:/]+:)[^\s]+$")
+logger = logging.getLogger(__name__)
+
+_URL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|[^@/:\s]+@[^@/:\s]+:)\S+$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$")
 
 
@@ -67,44 +86,100 @@ def mirror_dir(data_dir: Path, name: str) -> Path:
 
 
 def _check_source(url: str, ref: str) -> None:
-    if not _URL_RE.match(url) or not ref or ref.startswith("-") or any(c.isspace() for c in ref):
-        raise TemplateError(f"cannot register {url!r} at {ref!r}: expected a git URL and a ref")
+    # Credentials first: every later message repeats the URL.
     if RemoteUrl.parse(url).public != url:
         raise TemplateError(
             f"{RemoteUrl.parse(url).public}: the URL carries credentials; the portal stores "
             "template URLs in its database, so use an SSH deploy key or a git credential helper"
         )
+    problem = "" if _URL_RE.match(url) else "not a git URL"
+    try:
+        check_ref(ref)
+    except GitArgumentError as exc:
+        problem = str(exc)
+    if problem:
+        raise TemplateError(
+            f"cannot register {url!r} at {ref!r}: expected a git URL and a ref ({problem})"
+        )
+
+
+def _cannot_fetch(url: str, ref: str) -> TemplateError:
+    # One message whatever went wrong, so a refusal never tells whether a path exists.
+    return TemplateError(
+        f"cannot fetch {ref} from {url}: no such repository or ref, or the portal may not read it"
+    )
+
+
+def _vetted(url: str, ref: str, policy: SourcePolicy, resolve: Resolver) -> list[str]:
+    """Return the git options of a fetch from ``url``, or refuse it by the policy."""
+    try:
+        return vet_source(url, policy, resolve)
+    except SourceRefusedError as exc:
+        raise TemplateError(f"cannot register the template: {exc}") from None
+    except SourceUnreachableError as exc:
+        logger.warning("template fetch of %s from %s refused: %s", ref, url, exc)
+        raise _cannot_fetch(url, ref) from None
 
 
 def _has_commit(mirror: Path, commit: str) -> bool:
     try:
-        run_git("--git-dir", str(mirror), "cat-file", "-e", f"{commit}^{{commit}}")
+        run_git(
+            "--git-dir", str(mirror), "cat-file", "-e", "--end-of-options", f"{commit}^{{commit}}"
+        )
     except GitError:
         return False
     return True
 
 
-def fetch_into_mirror(url: str, ref: str, mirror: Path) -> str:
-    """Fetch ``ref`` of ``url`` into the bare ``mirror`` (created if needed); return its commit."""
+def fetch_into_mirror(url: str, ref: str, mirror: Path, options: Sequence[str] = ()) -> str:
+    """Fetch ``ref`` of ``url`` into the bare ``mirror`` (created if needed); return its commit.
+
+    ``options`` are the git options :func:`~portal.integrations.git_sources.vet_source`
+    gave for ``url``. A failed fetch is reported the same way whatever the cause.
+    """
+    try:
+        check_ref(ref)
+    except GitArgumentError as exc:
+        raise TemplateError(str(exc)) from None
     if not (mirror / "HEAD").exists():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         run_git("init", "--quiet", "--bare", "--initial-branch=main", str(mirror))
     git = ("--git-dir", str(mirror), *_GIT_OPTIONS)
     try:
         # Full history: Copier warns on (and mishandles) shallow template repositories.
-        run_git(*git, "fetch", "--quiet", "--", url, ref)
+        run_git(*git, *options, "fetch", "--quiet", "--", url, ref)
     except GitError as exc:
-        raise TemplateError(f"cannot fetch {ref} from {url}: {exc}") from exc
-    commit = run_git(*git, "rev-parse", "FETCH_HEAD^{commit}").strip()
+        logger.warning("template fetch of %s from %s failed: %s", ref, url, exc)
+        raise _cannot_fetch(url, ref) from None
+    commit = run_git(*git, "rev-parse", "--verify", "FETCH_HEAD^{commit}").strip()
+    _pin(mirror, check_sha(commit))
+    return commit
+
+
+def _pin(mirror: Path, commit: str) -> None:
     # A tag per pinned commit keeps it from garbage collection and lets Copier's clone of
     # the mirror see it; main is the newest fetch, so the mirror has a HEAD to clone.
-    run_git(*git, "update-ref", f"refs/tags/pinned/{commit}", commit)
-    run_git(*git, "update-ref", "refs/heads/main", commit)
-    return commit
+    git = ("--git-dir", str(mirror), *_GIT_OPTIONS)
+    run_git(*git, "update-ref", "--end-of-options", f"refs/tags/pinned/{commit}", commit)
+    run_git(*git, "update-ref", "--end-of-options", "refs/heads/main", commit)
+
+
+def _adopt(staging: Path, mirror: Path, commit: str) -> None:
+    """Copy the pinned commit (and its history) of an accepted staging mirror into ``mirror``."""
+    if not (mirror / "HEAD").exists():
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        run_git("init", "--quiet", "--bare", "--initial-branch=main", str(mirror))
+    git = ("--git-dir", str(mirror), *_GIT_OPTIONS)
+    run_git(*git, "fetch", "--quiet", "--", str(staging), f"refs/tags/pinned/{commit}")
+    _pin(mirror, commit)
 
 
 def inspect_commit(mirror: Path, commit: str, name: str, ref: str) -> TemplateInfo:
     """Load the template at ``commit`` of the mirror (refusals raise ``TemplateError``)."""
+    try:
+        check_sha(commit)
+    except GitArgumentError as exc:
+        raise TemplateError(f"template {name}: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="portal-template-") as scratch:
         checkout = Path(scratch) / name
         run_git("init", "--quiet", str(checkout))
@@ -121,28 +196,37 @@ def inspect_commit(mirror: Path, commit: str, name: str, ref: str) -> TemplateIn
 
 
 def register_git_template(
-    url: str, ref: str, *, name: str | None = None, data_dir: Path | None = None
+    url: str,
+    ref: str,
+    *,
+    name: str | None = None,
+    data_dir: Path | None = None,
+    policy: SourcePolicy | None = None,
+    resolve: Resolver = system_resolver,
 ) -> GitTemplate:
     """Fetch ``ref`` of the template at ``url``, inspect it and pin its commit.
 
-    ``url`` is an ``https://``, ``ssh://``, ``git@host:path`` or ``file://`` URL without
-    credentials. With ``data_dir`` the mirror stays there (what the portal renders from);
-    without, it lives in a temporary folder (an inspection only). Persisting the
-    registration is :func:`save_registration`'s job.
+    ``url`` is an ``https://``, ``ssh://``, ``user@host:path`` (or, when ``policy`` allows
+    it, ``file:///``) URL without credentials, from a host ``policy`` allows (default: the
+    settings' defaults). The fetch goes to a scratch mirror that is deleted whatever
+    happens; with ``data_dir`` an accepted commit is then copied into the mirror the portal
+    renders from, so a refused template leaves nothing behind. Persisting the registration
+    is :func:`save_registration`'s job.
     """
     _check_source(url, ref)
     name = name or name_from_url(url)
     if not _NAME_RE.match(name):
         raise TemplateError(f"template name {name!r} must be a DNS-1123 label")
-    if data_dir is None:
-        with tempfile.TemporaryDirectory(prefix="portal-template-") as scratch:
-            mirror = Path(scratch) / f"{name}.git"
-            commit = fetch_into_mirror(url, ref, mirror)
-            info = inspect_commit(mirror, commit, name, ref)
-        return GitTemplate(info, url, ref, commit, mirror)
-    mirror = mirror_dir(data_dir, name)
-    commit = fetch_into_mirror(url, ref, mirror)
-    return GitTemplate(inspect_commit(mirror, commit, name, ref), url, ref, commit, mirror)
+    options = _vetted(url, ref, policy or SourcePolicy(), resolve)
+    with tempfile.TemporaryDirectory(prefix="portal-template-") as scratch:
+        staging = Path(scratch) / f"{name}.git"
+        commit = fetch_into_mirror(url, ref, staging, options)
+        info = inspect_commit(staging, commit, name, ref)
+        if data_dir is None:
+            return GitTemplate(info, url, ref, commit, staging)
+        mirror = mirror_dir(data_dir, name)
+        _adopt(staging, mirror, commit)
+    return GitTemplate(info, url, ref, commit, mirror)
 
 
 def save_registration(
@@ -185,16 +269,30 @@ def unregister(session: Session, name: str) -> bool:
     return True
 
 
-def load_registered(row: RegisteredTemplate, data_dir: Path) -> GitTemplate:
-    """Make a registration renderable here: mirror its pinned commit if this replica lacks it."""
+def load_registered(
+    row: RegisteredTemplate,
+    data_dir: Path,
+    policy: SourcePolicy | None = None,
+    resolve: Resolver = system_resolver,
+) -> GitTemplate:
+    """Make a registration renderable here: mirror its pinned commit if this replica lacks it.
+
+    The URL is held to ``policy`` again before anything is fetched (it may have changed).
+    """
+    try:
+        check_ref(row.ref)
+        check_sha(row.commit)
+    except GitArgumentError as exc:
+        raise TemplateError(f"template {row.name}: {exc}") from None
     mirror = mirror_dir(data_dir, row.name)
     if not (mirror / "HEAD").exists() or not _has_commit(mirror, row.commit):
-        fetched = fetch_into_mirror(row.url, row.ref, mirror)
+        options = _vetted(row.url, row.ref, policy or SourcePolicy(), resolve)
+        fetched = fetch_into_mirror(row.url, row.ref, mirror, options)
         if fetched != row.commit:
             # The ref moved upstream since it was pinned: ask for the pinned commit itself
             # (git servers serve a commit that is still reachable from some ref).
             with contextlib.suppress(TemplateError):
-                fetch_into_mirror(row.url, row.commit, mirror)
+                fetch_into_mirror(row.url, row.commit, mirror, options)
         if not _has_commit(mirror, row.commit):
             raise TemplateError(
                 f"template {row.name}: {row.ref} of {row.url} moved to {fetched[:12]} and the "

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -27,11 +27,13 @@ from portal.config import Settings
 from portal.integrations.copier import Renderer
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.checks import CheckTools, run_manifest_checks
+from portal.review.collisions import cluster_tree
 from portal.review.cost import PriceSheet
 from portal.review.models import Change, ChangeStatus, CheckRun
 from portal.review.store import claim_next, finish, replace_checks, set_step
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.registry import TemplateRegistry
+from portal.scaffold.scratch import scratch_folder
 
 logger = logging.getLogger(__name__)
 
@@ -137,9 +139,7 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         if change is None:
             return ChangeStatus.FAILED
         try:
-            scratch = ctx.settings.resolved_scratch_dir()
-            with tempfile.TemporaryDirectory(prefix="scaffold-", dir=scratch) as tmp:
-                workdir = Path(tmp)
+            with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
                 head = ctx.gitops().head_of(change.branch)
                 if head is not None and revision_of(ctx.gitops().message_of(head)) >= (
                     change.revision
@@ -163,6 +163,7 @@ def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
                     _owner_exists(ctx.engine),
                     ctx.price_sheet,
                     ctx.check_tools,
+                    cluster_files=partial(cluster_tree, ctx.gitops(), change.commit_sha or ""),
                 )
             runs = [
                 CheckRun(

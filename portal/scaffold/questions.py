@@ -4,10 +4,16 @@ Copier's semantics where they change what is rendered: value types (inferred fro
 default when ``type`` is absent), ``choices`` (list, pairs, mapping or a Jinja string of
 YAML), ``multiselect``, Jinja in ``default``/``when``/``choices``, and ``validator``
 templates rendering an error message or nothing, all evaluated in a sandbox whose only
-context is the answers. The portal's rules come on top: the service name is a DNS-1123
-label of at most 40 characters without path separators or ``..``; no answer holds template
-syntax; single-line questions get one line; ``secret`` questions are refused (answers are
-committed to the GitOps repository, where no secret may ever be written).
+context is the answers. The portal's rules come on top (see :mod:`.answers`): the service
+name is a DNS-1123 label of at most 40 characters that nothing else uses; every text is
+UTF-8 without control characters; no answer holds template syntax; single-line questions
+get one line; Kubernetes quantities and replica counts stay in sane bounds; ``secret``
+questions are refused (answers are committed to the GitOps repository, where no secret may
+ever be written).
+
+Copier has no quantity type, so a question's name says what it holds: a ``cpu`` part
+(``cpu_request``, ``worker_cpu_limit``) a CPU quantity, a ``memory`` or ``mem`` part a memory
+quantity, a ``replicas`` part a replica count (see :func:`quantity_kind`).
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ PUBLIC_ANSWERS_ONLY = (
 )
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _INT_RE = re.compile(r"^[+-]?[0-9]+$")
+INT_BOUND = 2**63  # Kubernetes and YAML readers hold whole numbers in 64 bits
+MAX_CPU_CORES = 64
+MAX_MEMORY = "512Gi"
+MAX_REPLICAS = 100
+_RESOURCE_PARTS = {"cpu": "cpu", "memory": "memory", "mem": "memory"}
+_AMOUNT_PARTS = frozenset({"request", "requests", "limit", "limits"})
 _TRUE = frozenset({"y", "yes", "t", "true", "on", "1"})
 _FALSE = frozenset({"n", "no", "f", "false", "off", "0", ""})
 
@@ -93,6 +105,23 @@ class Field:
     def required(self) -> bool:
         """Tell whether an answer is needed (the template gives no default)."""
         return not self.has_default
+
+
+def quantity_kind(name: str) -> str | None:
+    """Return ``cpu``, ``memory`` or ``replicas`` for a question named for one, else None.
+
+    A resource part (``cpu``, ``memory``, ``mem``) counts when it ends the name or a
+    ``request``/``limit`` part follows it (``cpu_request``, ``worker_mem``, not
+    ``cpu_architecture``); a ``replicas`` part counts anywhere (``min_replicas``).
+    """
+    parts = name.lower().split("_")
+    if "replicas" in parts:
+        return "replicas"
+    for index, part in enumerate(parts):
+        following = parts[index + 1 :]
+        if part in _RESOURCE_PARTS and (not following or following[0] in _AMOUNT_PARTS):
+            return _RESOURCE_PARTS[part]
+    return None
 
 
 def render_expression(field: Field, source: str, context: Mapping[str, Any], what: str) -> str:
@@ -262,14 +291,21 @@ def convert(field: Field, value: Any) -> Any:
         return str(value)
     if kind == "int":
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if text is not None and _INT_RE.match(text):
-            return int(text)
-        raise InvalidAnswerError("must be a whole number")
+            whole = value
+        elif text is not None and _INT_RE.fullmatch(text):
+            # Python refuses to parse more than 4300 digits; no 64-bit number needs 20.
+            digits = text.lstrip("+-").lstrip("0")
+            whole = int(text) if len(digits) <= 19 else INT_BOUND
+        else:
+            raise InvalidAnswerError("must be a whole number")
+        if not -INT_BOUND <= whole < INT_BOUND:
+            raise InvalidAnswerError("must be a whole number that fits in 64 bits")
+        return whole
     if kind == "float":
         number = math.nan
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            with contextlib.suppress(OverflowError):
+                number = float(value)
         elif text is not None:
             with contextlib.suppress(ValueError):
                 number = float(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from portal.config import Settings
+from portal.integrations.git_sources import SourcePolicy
 from portal.scaffold.git_templates import (
     GitTemplate,
     load_registered,
@@ -33,6 +35,10 @@ from portal.scaffold.templates import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A registered template that could not be loaded (its remote down, its commit gone) is not
+# fetched again before this: every page that lists templates would otherwise wait on git.
+RETRY_FAILED_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -53,19 +59,28 @@ class OfferedTemplate:
 class TemplateRegistry:
     """Offers bundled templates (published on first use) and registered ones (thread-safe)."""
 
-    def __init__(self, templates_dir: Path, data_dir: Path, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        templates_dir: Path,
+        data_dir: Path,
+        engine: Engine | None = None,
+        policy: SourcePolicy | None = None,
+    ) -> None:
         self.templates_dir = templates_dir
         self.data_dir = data_dir
         self.engine = engine
+        self.policy = policy or SourcePolicy()  # where registered templates may come from
         self._lock = threading.Lock()
         self._bundled: dict[str, OfferedTemplate] | None = None
         self._registered: dict[tuple[str, str], OfferedTemplate] = {}
+        self._failed_at: dict[tuple[str, str], float] = {}
         self.problems: dict[str, str] = {}  # registered templates that cannot be offered now
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: Engine | None = None) -> TemplateRegistry:
         """Build the registry the settings describe (registered templates need the engine)."""
-        return cls(settings.templates_dir, settings.data_dir, engine)
+        policy = SourcePolicy.of(settings.template_url_schemes, settings.template_url_hosts)
+        return cls(settings.templates_dir, settings.data_dir, engine, policy)
 
     def bundled_names(self) -> set[str]:
         """Return the names of the bundled templates (registered ones may not take them)."""
@@ -91,14 +106,19 @@ class TemplateRegistry:
         with self._lock:
             for row in rows:
                 key = (row.name, row.commit)
+                failed_at = self._failed_at.get(key)
+                if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_SECONDS:
+                    continue
                 if key not in self._registered:
                     try:
-                        template = load_registered(row, self.data_dir)
+                        template = load_registered(row, self.data_dir, self.policy)
                     except TemplateError as exc:
                         logger.warning("registered template %s is not offered: %s", row.name, exc)
                         self.problems[row.name] = str(exc)
+                        self._failed_at[key] = time.monotonic()
                         continue
                     self._registered[key] = OfferedTemplate.of(template)
+                    self._failed_at.pop(key, None)
                     self.problems.pop(row.name, None)
                 offered[row.name] = self._registered[key]
         return offered
@@ -114,7 +134,9 @@ class TemplateRegistry:
         chosen = name or name_from_url(url)
         if chosen in self.bundled_names():
             raise TemplateError(f"{chosen!r} is a bundled template; register it under another name")
-        template = register_git_template(url, ref, name=chosen, data_dir=self.data_dir)
+        template = register_git_template(
+            url, ref, name=chosen, data_dir=self.data_dir, policy=self.policy
+        )
         save_registration(session, template, registered_by)
         self.problems.pop(template.info.name, None)
         return OfferedTemplate.of(template)

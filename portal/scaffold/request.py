@@ -15,8 +15,15 @@ from portal.catalog.store import get_entity
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.decide import DecisionError, may_revise
 from portal.review.models import REVISABLE, Change, ChangeStatus
-from portal.review.store import audit, open_change_for, set_step
-from portal.scaffold.answers import check_service_name, validate_answers
+from portal.review.store import (
+    audit,
+    decide_without_git,
+    open_change_for,
+    set_step,
+    step_record,
+)
+from portal.scaffold.answers import check_service_name, text_problem, validate_answers
+from portal.scaffold.names import repository_reason
 from portal.scaffold.registry import OfferedTemplate, TemplateRegistry
 
 PORTAL_FIELDS = ("name", "owner", "system")
@@ -75,6 +82,8 @@ def _name_is_free(session: Session, gitops: GitOpsRepo, name: str, errors: dict[
         errors["name"] = f"services/{name} already exists in the GitOps repository"
     elif gitops.branch_exists(branch_for(name)):
         errors["name"] = f"branch {branch_for(name)} already exists in the GitOps repository"
+    elif (reason := repository_reason(gitops, name)) is not None:
+        errors["name"] = reason
 
 
 @dataclass
@@ -98,12 +107,19 @@ def _validate(
     if template is None:
         raise ScaffoldRequestError({"template": f"{template_name!r} is not a registered template"})
     raw = {key: value for key, value in raw.items() if key != "template"}
-    errors: dict[str, str] = {}
+    # The name has stricter rules of its own; the others may be echoed back in messages.
+    errors: dict[str, str] = {
+        key: problem
+        for key in ("owner", "system")
+        if (problem := text_problem(raw.get(key) or "", multiline=False)) is not None
+    }
     name = str(raw.get("name", "")).strip()
     if (problem := check_service_name(name)) is not None:
         errors["name"] = problem
-    owner_ref = _group_ref(session, str(raw.get("owner", "")).strip(), errors)
-    system_ref = _system_ref(session, str(raw.get("system", "") or "").strip(), errors)
+    owner = str(raw.get("owner", "")).strip()
+    owner_ref = None if "owner" in errors else _group_ref(session, owner, errors)
+    system = str(raw.get("system", "") or "").strip()
+    system_ref = None if "system" in errors else _system_ref(session, system, errors)
     questions = {question.name for question in template.info.questions}
     template_raw = {k: v for k, v in raw.items() if k in questions or k not in PORTAL_FIELDS}
     answers, answer_errors = validate_answers(template.info.questions, template_raw)
@@ -131,7 +147,8 @@ def request_scaffold(
 
     Checks, with a message per field: the template is registered; the template's own
     questions and validators; a DNS-1123 service name that is free in the catalog, among
-    open changes and in the repository; an owner that is a catalog Group; a known system.
+    open changes and in the repository, and neither reserved nor used by the cluster
+    folders (:mod:`.names`); an owner that is a catalog Group; a known system.
     """
     valid = _validate(
         session, registry, template_name, raw, partial(_name_is_free, session, gitops)
@@ -187,16 +204,26 @@ def revise_scaffold(
             )
 
     valid = _validate(session, registry, change.template, raw, same_name)
-    change.answers = valid.answers
-    change.owner_ref, change.system_ref = valid.owner_ref, valid.system_ref
-    change.template_version = valid.template.info.version
-    change.revision += 1
-    change.status, change.error = ChangeStatus.RENDERING, None
-    change.claimed_by, change.claimed_at = None, None
-    change.steps = []
-    set_step(change, "validate", "done", f"revision {change.revision}")
-    session.add(change)
-    audit(session, change.id, identity.user_ref, "revised", f"revision {change.revision}")
-    session.commit()
-    session.refresh(change)
+    # One conditional UPDATE, like a decision: a revision racing an approval or another
+    # revision either wins while the change is still revisable and undecided, or writes nothing.
+    revision = change.revision + 1
+    event = (identity.user_ref, "revised", f"revision {revision}")
+    revised = decide_without_git(
+        session,
+        change,
+        ChangeStatus.RENDERING,
+        REVISABLE,
+        event,
+        answers=valid.answers,
+        owner_ref=valid.owner_ref,
+        system_ref=valid.system_ref,
+        template_version=valid.template.info.version,
+        revision=revision,
+        error=None,
+        claimed_by=None,
+        claimed_at=None,
+        steps=[step_record("validate", "done", f"revision {revision}")],
+    )
+    if not revised:
+        raise DecisionError(f"a change that is {change.status.value} cannot be revised")
     return change

@@ -22,6 +22,7 @@ from sqlmodel import Session
 from portal.auth.identity import Identity
 from portal.catalog.search import EntityQuery, list_entities
 from portal.db import SessionDep
+from portal.integrations.git import GitError
 from portal.review.models import Change
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.questions import (
@@ -33,7 +34,7 @@ from portal.scaffold.questions import (
 )
 from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import PORTAL_FIELDS, ScaffoldRequestError, request_scaffold
-from portal.scaffold.runtime import ScaffoldRuntime
+from portal.scaffold.runtime import ScaffoldRuntime, gitops_unavailable
 from portal.scaffold.templates import TemplateError
 from portal.ui.render import error_page, page
 
@@ -383,11 +384,15 @@ def submit_form(
         change = request_scaffold(
             session,
             runtime.context.registry,
-            runtime.context.gitops(),
+            runtime.request_gitops(),
             template.info.name,
             raw,
             identity.user_ref,
         )
+    except GitError as exc:  # the remote is down or hung: the answers stay in the form
+        errors = {"GitOps repository": gitops_unavailable(exc)}
+        context = form_context(request, session, template, raw, errors)
+        return page(request, "scaffold/form.html", context, status_code=503)
     except ScaffoldRequestError as exc:
         errors = dict(exc.errors)
         if "owner" in errors and not raw.get("owner"):  # the parser's message names no field

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from sqlmodel import Session
 from portal.config import Settings
 from portal.integrations import copier
 from portal.integrations.checkov import CheckovCli, CheckovError, CheckovFailure, find_checkov
-from portal.integrations.gitops import GitOpsRepo
+from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.promtool import (
     Promtool,
@@ -25,6 +26,7 @@ from portal.review.checks import CheckTools
 from portal.review.store import release_claims
 from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker
 from portal.scaffold.registry import TemplateRegistry
+from portal.scaffold.scratch import remove_abandoned
 from portal.slo.budget import load_policies
 
 
@@ -42,6 +44,25 @@ class LazyGitOps:
             if self._repo is None:
                 self._repo = bootstrap_gitops(self.settings)
             return self._repo
+
+    def bounded(self, timeout: float) -> GitOpsRepo:
+        """Return the clone for a request thread: set-up, remote and lock waits bounded.
+
+        Raises ``GitOpsUnavailableError`` instead of waiting longer than ``timeout``.
+        """
+        if not self._lock.acquire(timeout=timeout):
+            raise GitOpsUnavailableError("the GitOps clone is still being set up; try again")
+        try:
+            if self._repo is None:
+                self._repo = bootstrap_gitops(self.settings, timeout=timeout)
+            return self._repo.bounded(timeout)
+        finally:
+            self._lock.release()
+
+
+def gitops_unavailable(error: Exception) -> str:
+    """Say, for a 503, that the GitOps repository failed a request and nothing was saved."""
+    return f"the GitOps repository is unavailable, nothing was saved; try again later ({error})"
 
 
 class MissingCheckov:
@@ -92,6 +113,7 @@ def check_tools(settings: Settings) -> CheckTools:
         checkov_errors=frozenset(settings.checkov_error_checks),
         promtool=_promtool(settings),
         budget_policies=partial(load_policies, settings.error_budget_dir),
+        max_monthly_cost=Decimal(str(settings.cost_max_monthly_usd)),
     )
 
 
@@ -111,8 +133,24 @@ class ScaffoldRuntime:
         )
         self.worker: ScaffoldWorker | None = None
 
+    def request_gitops(self) -> GitOpsRepo:
+        """Return the GitOps clone for a request thread (``PORTAL_GITOPS_REQUEST_TIMEOUT_SECONDS``).
+
+        A remote that is down or hung raises ``GitOpsUnavailableError`` (answered 503)
+        within that time instead of holding the request for the worker's git timeout.
+        """
+        timeout = self.context.settings.gitops_request_timeout_seconds
+        gitops = self.context.gitops
+        if isinstance(gitops, LazyGitOps):
+            return gitops.bounded(timeout)
+        return gitops().bounded(timeout)
+
     def start(self) -> None:
-        """Release claims of a previous run (they resume) and start the worker if enabled."""
+        """Release claims of a previous run (they resume) and start the worker if enabled.
+
+        Scratch folders a killed portal left behind are removed first.
+        """
+        remove_abandoned(self.context.settings.resolved_scratch_dir())
         with Session(self.context.engine) as session:
             release_claims(session)
         if self.context.settings.run_worker:

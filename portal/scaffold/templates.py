@@ -255,7 +255,9 @@ def _locked(repo: Path) -> Iterator[None]:
 
 def _rev(repo: Path, ref: str) -> str | None:
     try:
-        return run_git("--git-dir", str(repo), "rev-parse", "--verify", "--quiet", ref).strip()
+        return run_git(
+            *("--git-dir", str(repo), "rev-parse", "--verify", "--quiet", "--end-of-options", ref)
+        ).strip()
     except GitError:
         return None
 
@@ -267,6 +269,12 @@ def publish(info: TemplateInfo, data_dir: Path) -> PublishedTemplate:
     """
     if info.path is None:
         raise TemplateError(f"template {info.name} has no folder to publish")
+    # The name and version reach git as a path and a tag: never anything git reads as an option.
+    if not _NAME_RE.match(info.name) or not _VERSION_RE.match(info.version):
+        raise TemplateError(
+            f"template {info.name[:100]!r} version {info.version[:100]!r}: "
+            "expected a DNS-1123 name and a version like 1.2.0"
+        )
     repo = (data_dir / "templates" / f"{info.name}.git").absolute()
     git = ("--git-dir", str(repo), "--work-tree", str(info.path.absolute()), *_GIT_OPTIONS)
     tag = f"v{info.version}"
@@ -285,12 +293,15 @@ def publish(info: TemplateInfo, data_dir: Path) -> PublishedTemplate:
             message = f"Publish template {info.name} {info.version}"
             parent = ("-p", head) if head else ()
             new = run_git(*git, "commit-tree", tree, *parent, "-m", message).strip()
-            run_git(*git, "update-ref", "refs/heads/main", new, head or "0" * 40)
+            run_git(
+                *git, "update-ref", "--end-of-options", "refs/heads/main", new, head or "0" * 40
+            )
             head = new
         assert head is not None
         tagged = _rev(repo, f"refs/tags/{tag}^{{commit}}")
         if tagged is None:
-            run_git(*git, "tag", "--annotate", "--message", f"{info.name} {tag}", tag, head)
+            message = f"{info.name} {tag}"
+            run_git(*git, "tag", "--annotate", "--message", message, "--end-of-options", tag, head)
             tagged, changed = head, True
         unreleased = _rev(repo, f"{tagged}^{{tree}}") != tree
     if unreleased:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
+from portal.api_errors import error_responses
 from portal.slo.overview import SLOStatus
 from portal.slo.routes import slo_runtime
 
@@ -69,7 +70,7 @@ def slo_out(row: SLOStatus) -> SLOOut:
     )
 
 
-@router.get("", response_model=SLOList)
+@router.get("", response_model=SLOList, responses=error_responses(422))
 def api_list_slos(request: Request, team: str = "", service: str = "") -> SLOList:
     """List the SLOs (filtered by team and service) with their live numbers."""
     overview = slo_runtime(request).overview(team=team, service=service)
@@ -80,7 +81,11 @@ def api_list_slos(request: Request, team: str = "", service: str = "") -> SLOLis
     return SLOList(prometheus=state, items=[slo_out(row) for row in overview.rows])
 
 
-@router.get("/{sloth_id}", response_model=SLOOut)
+@router.get(
+    "/{sloth_id}",
+    response_model=SLOOut,
+    responses=error_responses(422, described={404: "No such SLO"}),
+)
 def api_get_slo(request: Request, sloth_id: str) -> SLOOut:
     """Return one SLO with its live numbers."""
     status = slo_runtime(request).status(sloth_id)

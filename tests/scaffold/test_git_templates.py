@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 from portal.cli import app as cli_app
 from portal.config import Settings
 from portal.integrations.git import run_git
+from portal.integrations.git_sources import SourcePolicy
+from portal.scaffold import registry
 from portal.scaffold.git_templates import GitTemplate, register_git_template
 from portal.scaffold.jobs import run_pending
 from portal.scaffold.models import RegisteredTemplate
@@ -20,6 +23,16 @@ from portal.scaffold.registry import TemplateRegistry
 from portal.scaffold.templates import TemplateError, TemplateRefusedError
 from tests.conftest import ADA, GRACE, REPO, csrf_token, runtime
 from tests.scaffold.test_templates import COPIER_YML, MANIFEST, write_template
+
+# These tests register templates from local repositories, which the portal refuses unless
+# PORTAL_TEMPLATE_URL_SCHEMES lists file (tests/scaffold/test_registration_safety.py).
+LOCAL = SourcePolicy.of(["https", "ssh", "file"], [])
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The shared settings, with file:// template URLs allowed."""
+    return settings.model_copy(update={"template_url_schemes": ["https", "ssh", "file"]})
 
 
 def make_remote(tmp_path: Path, copier_yml: str = COPIER_YML, manifest: str | None = None) -> Path:
@@ -45,7 +58,9 @@ def move_main(work: Path) -> str:
 def test_register_git_template_pins_the_commit(tmp_path: Path) -> None:
     work = make_remote(tmp_path)
     tagged = run_git("-C", str(work), "rev-parse", "v1.2.0").strip()
-    registered = register_git_template(f"file://{work}", "v1.2.0", data_dir=tmp_path / "data")
+    registered = register_git_template(
+        f"file://{work}", "v1.2.0", data_dir=tmp_path / "data", policy=LOCAL
+    )
     assert isinstance(registered, GitTemplate)
     assert registered.commit == tagged == registered.vcs_ref
     assert registered.src == str(tmp_path / "data" / "templates" / "git" / "tiny.git")
@@ -53,20 +68,20 @@ def test_register_git_template_pins_the_commit(tmp_path: Path) -> None:
     assert registered.info.version == "1.2.0"  # no manifest: from the tag
     assert registered.info.path is None
     assert [q.name for q in registered.info.questions] == ["name", "greeting"]
-    by_branch = register_git_template(f"file://{work}", "main", name="tiny-main")
+    by_branch = register_git_template(f"file://{work}", "main", name="tiny-main", policy=LOCAL)
     assert by_branch.commit == tagged and by_branch.info.version == tagged[:12]
 
 
 def test_register_git_template_reads_an_optional_manifest(tmp_path: Path) -> None:
     work = make_remote(tmp_path, manifest=MANIFEST)
-    registered = register_git_template(f"file://{work}", "main")
+    registered = register_git_template(f"file://{work}", "main", policy=LOCAL)
     assert (registered.info.title, registered.info.version) == ("Tiny", "1.0.0")
 
 
 def test_register_git_template_refuses_tasks(tmp_path: Path) -> None:
     work = make_remote(tmp_path, copier_yml=COPIER_YML + "_tasks: [make]\n")
     with pytest.raises(TemplateRefusedError, match="template tiny needs tasks"):
-        register_git_template(f"file://{work}", "v1.2.0")
+        register_git_template(f"file://{work}", "v1.2.0", policy=LOCAL)
 
 
 @pytest.mark.parametrize(
@@ -89,7 +104,7 @@ def test_register_git_template_refuses_odd_urls_and_refs(url: str, ref: str, mes
 def test_register_git_template_reports_a_missing_ref(tmp_path: Path) -> None:
     work = make_remote(tmp_path)
     with pytest.raises(TemplateError, match=r"cannot fetch v9\.9\.9 from file://"):
-        register_git_template(f"file://{work}", "v9.9.9")
+        register_git_template(f"file://{work}", "v9.9.9", policy=LOCAL)
 
 
 # --- the registry: stored, offered everywhere, pinned --------------------------------------
@@ -99,13 +114,13 @@ def test_a_registration_is_offered_by_another_replica_and_stays_pinned(
     tmp_path: Path, engine: Engine, settings: Settings
 ) -> None:
     work = make_remote(tmp_path)
-    first = TemplateRegistry(REPO / "templates", tmp_path / "replica-1", engine)
+    first = TemplateRegistry(REPO / "templates", tmp_path / "replica-1", engine, LOCAL)
     with Session(engine) as session:
         offered = first.register(session, f"file://{work}", "main", None, "user:default/ada")
     pinned = offered.vcs_ref
     moved = move_main(work)
 
-    second = TemplateRegistry(REPO / "templates", tmp_path / "replica-2", engine)
+    second = TemplateRegistry(REPO / "templates", tmp_path / "replica-2", engine, LOCAL)
     found = second.get("tiny")
 
     assert found is not None and found.vcs_ref == pinned != moved
@@ -124,7 +139,7 @@ def test_a_pinned_commit_that_vanished_upstream_is_reported_not_offered(
     tmp_path: Path, engine: Engine
 ) -> None:
     work = make_remote(tmp_path)
-    first = TemplateRegistry(REPO / "templates", tmp_path / "replica-1", engine)
+    first = TemplateRegistry(REPO / "templates", tmp_path / "replica-1", engine, LOCAL)
     with Session(engine) as session:
         first.register(session, f"file://{work}", "main", None, "user:default/ada")
     options = ("-C", str(work), "-c", "user.name=t", "-c", "user.email=t@t")
@@ -133,15 +148,35 @@ def test_a_pinned_commit_that_vanished_upstream_is_reported_not_offered(
     run_git("-C", str(work), "reflog", "expire", "--expire=now", "--all")
     run_git("-C", str(work), "gc", "--quiet", "--prune=now")
 
-    other = TemplateRegistry(REPO / "templates", tmp_path / "replica-3", engine)
+    other = TemplateRegistry(REPO / "templates", tmp_path / "replica-3", engine, LOCAL)
 
     assert other.get("tiny") is None
     assert "no longer there; register it again" in other.problems["tiny"]
 
 
+def test_a_template_that_failed_to_load_is_not_fetched_on_every_page(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = make_remote(tmp_path)
+    first = TemplateRegistry(REPO / "templates", tmp_path / "replica-1", engine, LOCAL)
+    with Session(engine) as session:
+        first.register(session, f"file://{work}", "main", None, "user:default/ada")
+    remote = tmp_path / "remote-src" / "tiny"
+    remote.rename(tmp_path / "gone")  # the remote is down while another replica starts
+    other = TemplateRegistry(REPO / "templates", tmp_path / "replica-2", engine, LOCAL)
+    assert other.get("tiny") is None and "tiny" in other.problems
+    (tmp_path / "gone").rename(remote)
+
+    # Until the retry time has passed, pages list templates without asking git again.
+    assert other.get("tiny") is None
+    clock = time.monotonic() + registry.RETRY_FAILED_SECONDS + 1
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock)
+    assert other.get("tiny") is not None and "tiny" not in other.problems
+
+
 def test_bundled_names_cannot_be_taken(tmp_path: Path, engine: Engine) -> None:
     work = make_remote(tmp_path)
-    registry = TemplateRegistry(REPO / "templates", tmp_path / "data", engine)
+    registry = TemplateRegistry(REPO / "templates", tmp_path / "data", engine, LOCAL)
     with Session(engine) as session, pytest.raises(TemplateError, match="bundled template"):
         registry.register(session, f"file://{work}", "main", "fastapi-service", "user:default/a")
     assert not (tmp_path / "data" / "templates" / "git").exists(), "nothing fetched or stored"
@@ -226,6 +261,7 @@ def test_cli_registers_lists_and_unregisters(
     work = make_remote(tmp_path)
     monkeypatch.setenv("PORTAL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("PORTAL_TEMPLATES_DIR", str(REPO / "templates"))
+    monkeypatch.setenv("PORTAL_TEMPLATE_URL_SCHEMES", "https,ssh,file")
     if settings.database_url:
         monkeypatch.setenv("PORTAL_DATABASE_URL", settings.database_url)
     else:

@@ -375,8 +375,8 @@ def test_filters_reading_the_host_are_not_available(host_filter: str) -> None:
 def test_copiers_ansible_filters_are_available() -> None:
     question = {"type": "str", "validator": "{{ 'bad' if q | regex_search('^[0-9]') else '' }}"}
     fields = parse_questions({"q": question})
-    assert validate_answers(fields, {"name": "n", "q": "1abc"})[1] == {"q": "bad"}
-    assert validate_answers(fields, {"name": "n", "q": "abc"})[1] == {}
+    assert validate_answers(fields, {"name": "svc", "q": "1abc"})[1] == {"q": "bad"}
+    assert validate_answers(fields, {"name": "svc", "q": "abc"})[1] == {}
 
 
 def test_template_name_is_validated_even_if_the_template_does_not_ask_it() -> None:

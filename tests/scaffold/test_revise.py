@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from portal.catalog.models import utcnow
 from portal.config import Settings
-from portal.review.models import Change, ChangeStatus
+from portal.review.models import AuditEvent, Change, ChangeStatus
 from portal.scaffold.jobs import revision_of, run_pending
 from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
 from tests.scaffold.test_flow import scaffold
@@ -163,3 +165,52 @@ def test_the_revise_form_is_prefilled_and_shows_the_request(portal: TestClient) 
     assert portal.get(f"/api/changes/{change_id}").json()["status"] == "rendering"
     forbidden = portal.post(f"/reviews/{change_id}/revise", data=fields, headers=ALAN)
     assert forbidden.status_code in (403, 409)
+
+
+def test_a_revision_waits_for_a_decision_under_way_and_writes_nothing(
+    portal: TestClient,
+) -> None:
+    change_id = sent_back(portal, "meter")
+    context = runtime(portal).context
+    # A reviewer's rejection has claimed the change (it is deleting the branch right now).
+    with Session(context.engine) as session:
+        change = session.get(Change, change_id)
+        assert change is not None
+        change.decision, change.decision_token = "reject", "1" * 32
+        change.decision_by, change.decision_at = "user:default/grace.hopper", utcnow()
+        session.add(change)
+        session.commit()
+    answers = {"name": "meter", "owner": "platform-team", "description": "Second try"}
+
+    response = portal.post(
+        f"/api/changes/{change_id}/revise", json={"answers": answers}, headers=ADA
+    )
+
+    assert response.status_code == 409, response.text
+    assert "cannot be revised" in response.json()["detail"]
+    change_json = portal.get(f"/api/changes/{change_id}").json()
+    assert change_json["status"] == "changes_requested" and change_json["revision"] == 1
+    with Session(context.engine) as session:
+        events = session.exec(select(AuditEvent).where(AuditEvent.change_id == change_id)).all()
+        assert "revised" not in [event.action for event in events]
+
+
+def test_two_revisions_at_once_make_one_revision(portal: TestClient) -> None:
+    change_id = sent_back(portal, "tally")
+    answers = {"name": "tally", "owner": "platform-team", "description": "Second try"}
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def revise() -> None:
+        barrier.wait()
+        url = f"/api/changes/{change_id}/revise"
+        statuses.append(portal.post(url, json={"answers": answers}, headers=ADA).status_code)
+
+    threads = [threading.Thread(target=revise) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(statuses) == [202, 409]
+    assert portal.get(f"/api/changes/{change_id}").json()["revision"] == 2
