@@ -170,7 +170,7 @@ def test_a_template_that_failed_to_load_is_not_fetched_on_every_page(
     # Until the retry time has passed, pages list templates without asking git again.
     assert other.get("tiny") is None
     clock = time.monotonic() + registry.RETRY_FAILED_SECONDS + 1
-    monkeypatch.setattr(registry.time, "monotonic", lambda: clock)
+    monkeypatch.setattr(time, "monotonic", lambda: clock)
     assert other.get("tiny") is not None and "tiny" not in other.problems
 
 
