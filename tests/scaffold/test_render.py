@@ -1,46 +1,35 @@
-"""Render the bundled fastapi-service template for real: worker process, kustomize, its tests."""
+"""What is specific to the bundled fastapi-service template, rendered for real (worker process,
+kustomize, its own tests): its version, metrics that can be switched off, its autoscaler
+bounds per environment, the Flux wiring of a render, and `copier update` to a new version.
 
+Everything every template provides is checked by tests/templates/test_contract.py."""
+
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from portal.integrations import copier as copier_integration
-from portal.integrations.copier import RenderResult, render
+from portal.integrations.copier import render
 from portal.integrations.git import run_git
-from portal.scaffold.answers import validate_answers
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.templates import PublishedTemplate, load_template, publish
-from tests.conftest import require_tool
+from tests.templates.rendering import (
+    TEMPLATES_DIR,
+    Rendered,
+    built_overlays,
+    by_kind,
+    load,
+    render_service,
+)
 from tests.templates.service_venv import run_generated_tests
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO / "templates" / "fastapi-service"
-REQUIRED = [
-    ".copier-answers.yml",
-    ".dockerignore",
-    "Dockerfile",
-    "README.md",
-    "app/__init__.py",
-    "app/main.py",
-    "app/settings.py",
-    "catalog-info.yaml",
-    "pyproject.toml",
-    "slo.yaml",
-    "tests/conftest.py",
-    "tests/test_main.py",
-    "deploy/base/kustomization.yaml",
-    "deploy/base/namespace.yaml",
-    "deploy/base/deployment.yaml",
-    "deploy/base/service.yaml",
-    "deploy/base/hpa.yaml",
-    "deploy/base/pdb.yaml",
-]
+TEMPLATE = TEMPLATES_DIR / "fastapi-service"
 DEFAULTS: dict[str, object] = {
     "name": "air-q",
     "owner": "platform-team",
@@ -49,16 +38,11 @@ DEFAULTS: dict[str, object] = {
 CUSTOM: dict[str, object] = {
     "name": "quiet-api",
     "owner": "sre",
-    "system": "observability",
-    "description": 'Says "hello": quietly, in ünicode',
+    "description": "Says hello, quietly",
     "lifecycle": "deprecated",
-    "port": "9000",
-    "cpu_request": "250m",
-    "memory_request": "256Mi",
     "replicas_min": "1",
     "replicas_max": "3",
     "enable_metrics": "false",
-    "image_tag": "1.4.2",
     "environments": ["dev", "prod"],
 }
 
@@ -69,178 +53,76 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PublishedTem
     copier_integration.shutdown()
 
 
-def render_answers(
-    published: PublishedTemplate, raw: dict[str, object], dest: Path
-) -> tuple[RenderResult, dict[str, Any]]:
-    answers, errors = validate_answers(load_template(TEMPLATE).questions, raw)
-    assert errors == {}
-    return render(published.src, published.vcs_ref, answers, dest), answers
-
-
 @pytest.fixture(scope="module")
 def default_service(
     published: PublishedTemplate, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, RenderResult]:
-    dest = tmp_path_factory.mktemp("gitops") / "services" / "air-q"
-    result, _ = render_answers(published, DEFAULTS, dest)
-    return dest, result
+) -> Rendered:
+    info = load_template(TEMPLATE)
+    return render_service(info, published, DEFAULTS, tmp_path_factory.mktemp("gitops"))
 
 
 @pytest.fixture(scope="module")
 def custom_service(
     published: PublishedTemplate, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, RenderResult]:
-    dest = tmp_path_factory.mktemp("gitops") / "services" / "quiet-api"
-    result, _ = render_answers(published, CUSTOM, dest)
-    return dest, result
+) -> Rendered:
+    info = load_template(TEMPLATE)
+    return render_service(info, published, CUSTOM, tmp_path_factory.mktemp("gitops"))
 
 
-def load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
+def test_default_render_is_this_version_with_metrics_and_traces(default_service: Rendered) -> None:
+    assert default_service.result.template_commit == "v0.4.0"
+    files = set(default_service.result.files)
+    for name in ("app/settings.py", "app/telemetry.py", "tests/test_main.py"):
+        assert name in files, name
+    assert "tests/test_telemetry.py" in files
+    settings = (default_service.dest / "app" / "settings.py").read_text()
+    assert "METRICS_ENABLED = True" in settings
 
 
-def load_all(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-def overlay_image_tags(overlay: Path) -> list[str]:
-    return [str(image["newTag"]) for image in load(overlay / "kustomization.yaml")["images"]]
-
-
-def test_default_render_has_every_required_file(default_service: tuple[Path, RenderResult]) -> None:
-    dest, result = default_service
-    for name in [*REQUIRED, "deploy/base/servicemonitor.yaml"]:
-        assert name in result.files, name
-        assert (dest / name).is_file()
-    overlays = sorted(p.name for p in (dest / "deploy" / "overlays").iterdir())
-    assert overlays == ["dev", "prod", "staging"]
-    assert result.template_commit == "v0.3.0"
-    assert result.warnings == ()  # e.g. no DirtyLocalWarning: the repository is bare
-
-
-def test_answers_file_records_source_and_commit(
-    published: PublishedTemplate, default_service: tuple[Path, RenderResult]
-) -> None:
-    recorded = load(default_service[0] / ".copier-answers.yml")
-    assert recorded["_commit"] == "v0.3.0"
-    assert recorded["_src_path"] == published.src
-    assert recorded["name"] == "air-q" and recorded["environments"] == ["dev", "staging", "prod"]
-
-
-def test_base_deployment_is_hardened_and_leaves_replicas_to_the_hpa(
-    default_service: tuple[Path, RenderResult],
-) -> None:
-    base = default_service[0] / "deploy" / "base"
-    assert "replicas:" not in (base / "deployment.yaml").read_text()
-    deployment = load(base / "deployment.yaml")
-    assert "replicas" not in deployment["spec"]
-    pod = deployment["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    (container,) = pod["containers"]
-    assert container["resources"]["requests"] == {"cpu": "100m", "memory": "128Mi"}
-    assert set(container["resources"]["limits"]) == {"cpu", "memory"}
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    security = container["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True and security["runAsNonRoot"] is True
-    assert security["capabilities"]["drop"] == ["ALL"]
-    assert load(base / "hpa.yaml")["apiVersion"] == "autoscaling/v2"
-    assert load(base / "pdb.yaml")["apiVersion"] == "policy/v1"
-    assert load(base / "servicemonitor.yaml")["apiVersion"] == "monitoring.coreos.com/v1"
-
-
-def test_every_overlay_pins_an_image_tag(
-    default_service: tuple[Path, RenderResult], custom_service: tuple[Path, RenderResult]
-) -> None:
-    for dest, _ in (default_service, custom_service):
-        for overlay in (dest / "deploy" / "overlays").iterdir():
-            kustomization = load(overlay / "kustomization.yaml")
-            assert kustomization["resources"] == ["../../base"]
-            tags = overlay_image_tags(overlay)
-            assert tags and all(tag and tag != "latest" for tag in tags)
-
-
-def test_catalog_entity_and_slo(default_service: tuple[Path, RenderResult]) -> None:
-    dest = default_service[0]
-    entity = load(dest / "catalog-info.yaml")
-    assert entity["kind"] == "Component"
-    assert entity["spec"] == {
-        "type": "service",
-        "lifecycle": "experimental",
-        "owner": "platform-team",
-    }
-    assert entity["metadata"]["annotations"]["backstage.io/kubernetes-id"] == "air-q"
-    slo = load(dest / "slo.yaml")
-    assert slo["version"] == "prometheus/v1" and slo["service"] == "air-q"
-    (objective,) = slo["slos"]
-    assert objective["objective"] == 99.9
-    assert "http_requests_total" in objective["sli"]["events"]["total_query"]
-    assert "{{.window}}" in objective["sli"]["events"]["error_query"]
-
-
-def test_custom_answers_change_the_render(custom_service: tuple[Path, RenderResult]) -> None:
-    dest, result = custom_service
-    assert "deploy/base/servicemonitor.yaml" not in result.files
-    assert sorted(p.name for p in (dest / "deploy" / "overlays").iterdir()) == ["dev", "prod"]
-    container = load(dest / "deploy" / "base" / "deployment.yaml")["spec"]["template"]["spec"]
-    assert container["containers"][0]["ports"][0]["containerPort"] == 9000
-    entity = load(dest / "catalog-info.yaml")
-    assert entity["metadata"]["description"] == CUSTOM["description"]
-    assert entity["spec"]["system"] == "observability"
-    assert entity["spec"]["lifecycle"] == "deprecated"
-    assert overlay_image_tags(dest / "deploy" / "overlays" / "prod") == ["1.4.2"]
+def test_metrics_switched_off_leave_no_scrape_and_no_endpoint(custom_service: Rendered) -> None:
+    dest, files = custom_service.dest, custom_service.result.files
+    assert "deploy/base/servicemonitor.yaml" not in files
+    assert (
+        "servicemonitor.yaml"
+        not in load(dest / "deploy" / "base" / "kustomization.yaml")["resources"]
+    )
     assert "METRICS_ENABLED = False" in (dest / "app" / "settings.py").read_text()
-
-
-def kubectl() -> str:
-    return str(require_tool("kubectl"))
+    assert "| `/metrics` |" not in (dest / "README.md").read_text()
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("service", ["default_service", "custom_service"])
-def test_every_overlay_builds_with_kustomize(service: str, request: pytest.FixtureRequest) -> None:
-    dest, _ = request.getfixturevalue(service)
-    expected_hpa = {"dev": (1, 2), "staging": (1, 5), "prod": (2, 5)}
-    if service == "custom_service":
-        expected_hpa = {"dev": (1, 2), "prod": (1, 3)}
-    for overlay in sorted((dest / "deploy" / "overlays").iterdir()):
-        built = subprocess.run(
-            [kubectl(), "kustomize", str(overlay)], capture_output=True, text=True, check=False
-        )
-        assert built.returncode == 0, built.stderr
-        objects = {doc["kind"]: doc for doc in load_all(built.stdout)}
-        kinds = {"Namespace", "Deployment", "Service", "HorizontalPodAutoscaler"}
-        kinds |= {"PodDisruptionBudget", "NetworkPolicy"} | (
-            {"ServiceMonitor"} if service == "default_service" else set()
-        )
-        assert set(objects) == kinds
-        assert all(
-            doc["metadata"].get("namespace") == dest.name
-            for kind, doc in objects.items()
-            if kind != "Namespace"
-        )
-        image = objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"]
-        assert image.rsplit(":", 1)[1] == overlay_image_tags(overlay)[0] != "latest"
-        assert "replicas" not in objects["Deployment"]["spec"]
-        hpa = objects["HorizontalPodAutoscaler"]["spec"]
-        assert (hpa["minReplicas"], hpa["maxReplicas"]) == expected_hpa[overlay.name]
-        assert ".copier-answers.yml" not in built.stdout
-
-
-@pytest.mark.parametrize("service", ["default_service", "custom_service"])
-def test_the_rendered_service_passes_its_own_tests(
-    service: str, request: pytest.FixtureRequest
+@pytest.mark.parametrize(
+    ("service", "expected"),
+    [
+        ("default_service", {"dev": (1, 2), "staging": (1, 5), "prod": (2, 5)}),
+        ("custom_service", {"dev": (1, 2), "prod": (1, 3)}),
+    ],
+)
+def test_each_overlay_has_its_autoscaler_bounds(
+    service: str, expected: dict[str, tuple[int, int]], request: pytest.FixtureRequest
 ) -> None:
-    dest, _ = request.getfixturevalue(service)
-    result = run_generated_tests(dest, TEMPLATE.name)  # a fresh venv from the service's lock
+    rendered: Rendered = request.getfixturevalue(service)
+    overlays = built_overlays(rendered.dest)
+    assert sorted(overlays) == sorted(expected)
+    for environment, objects in overlays.items():
+        kinds = by_kind(objects)
+        hpa = kinds["HorizontalPodAutoscaler"]["spec"]
+        assert (hpa["minReplicas"], hpa["maxReplicas"]) == expected[environment]
+        assert ("ServiceMonitor" in kinds) is (service == "default_service")
+        assert "NetworkPolicy" in kinds  # also without metrics
+
+
+def test_the_service_without_metrics_passes_its_own_tests(custom_service: Rendered) -> None:
+    result = run_generated_tests(custom_service.dest, TEMPLATE.name)  # fresh venv, its lock
     assert result.returncode == 0, result.stdout + result.stderr
-    assert " passed" in result.stdout and "failed" not in result.stdout
+    # The metrics tests are skipped as disabled, so the test of their absence ran.
+    assert "metrics are disabled" in result.stdout and "metrics are enabled" not in result.stdout
 
 
 def test_flux_kustomizations_point_at_the_rendered_overlays(
-    custom_service: tuple[Path, RenderResult],
+    custom_service: Rendered,
 ) -> None:
-    dest, _ = custom_service
+    dest = custom_service.dest
     files = flux_kustomizations("quiet-api", ["dev", "prod"])
     assert sorted(files) == [
         "clusters/dev/services/quiet-api.yaml",
@@ -301,13 +183,15 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
     run_git(*options, "add", "--all")
     run_git(*options, "commit", "--quiet", "-m", "scaffold")
     readme = template / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + "\nUpdated by template 0.4.0.\n")
+    readme.write_text(readme.read_text() + "\nUpdated by the next template version.\n")
     manifest = template / "template.yaml"
-    manifest.write_text(manifest.read_text().replace("version: 0.3.0", "version: 0.4.0"))
+    major, minor, _ = first.version.split(".")
+    following = f"{major}.{int(minor) + 1}.0"
+    manifest.write_text(re.sub(r"(?m)^version: .*$", f"version: {following}", manifest.read_text()))
     second = publish(load_template(template), tmp_path / "data")
-    assert second.tag == "v0.4.0"
+    assert second.tag == f"v{following}" != first.tag
     update = subprocess.run(
-        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", "v0.4.0", "."],
+        [sys.executable, "-m", "copier", "update", "--defaults", "--vcs-ref", second.tag, "."],
         cwd=service,
         capture_output=True,
         text=True,
@@ -315,5 +199,5 @@ def test_copier_update_moves_a_service_to_a_new_template_version(
         check=False,
     )
     assert update.returncode == 0, update.stderr
-    assert "Updated by template 0.4.0." in (service / "README.md").read_text()
-    assert load(service / ".copier-answers.yml")["_commit"] == "v0.4.0"
+    assert "Updated by the next template version." in (service / "README.md").read_text()
+    assert load(service / ".copier-answers.yml")["_commit"] == second.tag

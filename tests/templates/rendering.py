@@ -1,0 +1,102 @@
+"""Rendering a bundled template as the portal does, and what every test of a render needs.
+
+Renders go through the portal's own path: the template is published as a tagged git
+repository, the answers are validated by the template's validators plus the portal's, and
+Copier runs in the portal's worker process with ``unsafe=False``. The overlays are built
+with the real ``kubectl kustomize`` and the review checks are the portal's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from portal.integrations.copier import RenderResult, render
+from portal.integrations.kubernetes import kustomize_build
+from portal.integrations.promtool import PromtoolCli, find_promtool
+from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
+from portal.review.cost import PriceSheet
+from portal.scaffold.answers import validate_answers
+from portal.scaffold.templates import PublishedTemplate, TemplateInfo
+from tests.conftest import require_tool
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = REPO / "templates"
+# The catalog Groups the review's owner check knows in these tests.
+GROUPS = frozenset({"platform-team", "sre"})
+PER_ENVIRONMENT_CHECKS = ("kustomize", "schema", "policy", "cost")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One service rendered from a template: where it is and the answers it was given."""
+
+    template: TemplateInfo
+    published: PublishedTemplate
+    dest: Path
+    result: RenderResult
+    answers: dict[str, Any]
+
+    @property
+    def environments(self) -> list[str]:
+        """Return the chosen environments (one overlay each)."""
+        return list(self.answers["environments"])
+
+
+def render_service(
+    template: TemplateInfo, published: PublishedTemplate, raw: dict[str, object], root: Path
+) -> Rendered:
+    """Validate ``raw`` as the form would, then render into ``root/services/<name>``."""
+    answers, errors = validate_answers(template.questions, raw)
+    assert errors == {}, f"{template.name} refuses the answers: {errors}"
+    dest = root / "services" / str(answers["name"])
+    result = render(published.src, published.vcs_ref, answers, dest)
+    return Rendered(template, published, dest, result, answers)
+
+
+def load(path: Path) -> Any:
+    """Return the YAML document of ``path``."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def built_overlays(dest: Path) -> dict[str, list[dict[str, Any]]]:
+    """Build every overlay of a rendered service with ``kubectl kustomize``, by environment."""
+    kubectl = require_tool("kubectl")
+    overlays = sorted(path for path in (dest / "deploy" / "overlays").iterdir() if path.is_dir())
+    return {overlay.name: kustomize_build(overlay, kubectl=kubectl) for overlay in overlays}
+
+
+def by_kind(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Index built objects by kind; a kind present twice is a test failure."""
+    kinds = [obj["kind"] for obj in objects]
+    assert len(kinds) == len(set(kinds)), f"a kind is defined twice: {sorted(kinds)}"
+    return {obj["kind"]: obj for obj in objects}
+
+
+def review_problems(rendered: Rendered) -> dict[str, tuple[str, list[str]]]:
+    """Run the portal's review checks on the rendered service; return every check not passed.
+
+    With promtool on PATH, the SLO's generated rules are checked and unit-tested too.
+    """
+    promtool = find_promtool()
+    tools = CheckTools(
+        kubectl=require_tool("kubectl"), promtool=PromtoolCli(promtool) if promtool else None
+    )
+    results = run_manifest_checks(
+        rendered.dest, rendered.environments, GROUPS.__contains__, PriceSheet(), tools
+    )
+    names = {result.name for result in results}
+    expected = {"policy", "slo rules"} | {
+        f"{check} ({environment})"
+        for environment in rendered.environments
+        for check in PER_ENVIRONMENT_CHECKS
+    }
+    assert expected <= names, f"checks that did not run: {sorted(expected - names)}"
+    return {
+        result.name: (result.summary, [finding.message for finding in result.findings])
+        for result in results
+        if result.status != CheckStatus.PASSED
+    }
