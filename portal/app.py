@@ -40,6 +40,7 @@ from portal.slo.api import router as slo_api_router
 from portal.slo.routes import router as slo_router
 from portal.slo.runtime import SLORuntime
 from portal.ui.areas import router as areas_router
+from portal.ui.docs import add_api_docs
 from portal.ui.render import STATIC_DIR, build_environment, error_page
 
 
@@ -91,6 +92,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         # Any request can be malformed; in trusted-header mode a repeated identity header is.
         responses=error_responses(400),
+        docs_url=None,  # FastAPI's pages load their assets from a CDN: add_api_docs below
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -131,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     ]
     for router in routers:
         app.include_router(router)
+    add_api_docs(app)
 
     @app.get(
         "/healthz",

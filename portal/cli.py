@@ -139,9 +139,12 @@ def serve(
         except DataDirInUseError as exc:
             errors.print(f"Refusing to serve: {exc}", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(3) from exc
-        # uvicorn re-raises the SIGTERM it stopped on; by default that ends the process at
-        # once, before the local Prometheus below is stopped.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # uvicorn re-raises the SIGTERM or SIGINT it stopped on. Left to Python, SIGTERM
+        # ends the process at once, before the local Prometheus below is stopped, and
+        # Ctrl-C ends as a KeyboardInterrupt ("Aborted!", exit 1) or a normal return
+        # depending on asyncio's timing. Both leave through this block and exit 0.
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, _exit_on_stop_signal)
         # Without PORTAL_PROMETHEUS_URL, a local Prometheus runs as long as the portal does.
         served = stack.enter_context(
             local_prometheus(settings, host=host, port=port, say=console.out)
@@ -149,7 +152,7 @@ def serve(
         uvicorn.run(create_app(served), host=host, port=port, log_level="info")
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+def _exit_on_stop_signal(signum: int, frame: FrameType | None) -> NoReturn:
     raise SystemExit(0)
 
 

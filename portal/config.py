@@ -30,7 +30,12 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
 
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(
+        default=Path("var"),
+        validate_default=True,
+        description="Where the portal keeps its state; a relative path is taken from the "
+        "current folder once, when the settings are read.",
+    )
     database_url: str | None = None
     secret_key: str | None = Field(
         default=None,
@@ -76,7 +81,13 @@ class Settings(BaseSettings):
         default_factory=lambda: ["dev", "staging", "prod"]
     )
     run_worker: bool = Field(
-        default=True, description="Process scaffold jobs in a background thread of the app."
+        default=True, description="Process scaffold jobs in background threads of the app."
+    )
+    check_workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="How many changes the review checks run on at once; unset: one per core.",
     )
     git_author_name: str = "Platform portal"
     git_author_email: str = "portal@platform.invalid"
@@ -94,7 +105,8 @@ class Settings(BaseSettings):
     )
     checkov_path: Path | None = Field(
         default=None,
-        description="checkov executable (its own virtualenv, made by `make tools`); unset: PATH.",
+        description="checkov executable; unset: `.tools/checkov/bin/checkov` under the current "
+        "folder (where `make tools` installs it), else `checkov` on PATH.",
     )
     # Overlays pin image tags that Flux image automation bumps; a digest would freeze them.
     checkov_skip_checks: Annotated[list[str], NoDecode] = Field(
@@ -157,6 +169,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        """Anchor the data dir to the current folder now.
+
+        Children run in folders of their own (the local Prometheus in
+        ``<data dir>/prometheus``), where a relative path would point somewhere else.
+        """
+        return value.absolute()
 
     @field_validator("template_url_schemes")
     @classmethod

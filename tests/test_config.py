@@ -27,3 +27,20 @@ def test_shared_memory_is_the_scratch_folder_only_with_room_to_spare(
     monkeypatch.setattr(config, "SCRATCH_MIN_FREE", 1)
     monkeypatch.setattr(config, "SHARED_MEMORY", tmp_path / "missing")
     assert Settings().resolved_scratch_dir() is None
+
+
+def test_a_relative_data_dir_is_anchored_where_the_settings_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PORTAL_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = Settings()
+    assert default.data_dir == tmp_path / "var"  # make run's ./var
+    monkeypatch.setenv("PORTAL_DATA_DIR", "state/portal")
+    relative = Settings()
+    assert relative.data_dir == tmp_path / "state" / "portal"
+    # A child started in another folder (the local Prometheus in <data dir>/prometheus)
+    # is handed the same place.
+    monkeypatch.chdir(tmp_path / "..")
+    assert relative.data_dir == tmp_path / "state" / "portal"
+    assert Settings(data_dir=Path("/srv/portal")).data_dir == Path("/srv/portal")

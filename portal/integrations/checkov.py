@@ -2,10 +2,10 @@
 
 checkov pulls botocore, whose python-dateutil pin conflicts with the kubernetes client the
 portal's dependencies need, so it never shares the portal's environment: the Makefile gives
-it its own virtualenv under ``.tools/checkov`` and ``PORTAL_CHECKOV_PATH`` (or PATH) names
-the executable. It runs offline (``--skip-download``: no call to the Prisma Cloud API), in a
-scratch directory, with the portal's own secrets kept out of its environment, and dies
-with the portal (:mod:`portal.integrations.processes`).
+it its own virtualenv under ``.tools/checkov``, where :func:`find_checkov` looks after
+``PORTAL_CHECKOV_PATH`` and before PATH. It runs offline (``--skip-download``: no call to
+the Prisma Cloud API), in a scratch directory, with the portal's own secrets kept out of
+its environment, and dies with the portal (:mod:`portal.integrations.processes`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ from typing import Any, Protocol
 from portal.integrations.processes import run_tool
 
 CHECKOV_TIMEOUT_SECONDS = 120.0
+# Where `make tools` installs checkov, relative to the checkout `portal serve` runs in.
+MAKE_TOOLS_CHECKOV = Path(".tools/checkov/bin/checkov")
+# The folder of a scan's scratch directory that checkov scans.
+MANIFESTS = "manifests"
 # Variables checkov needs to start; everything else (PORTAL_SECRET_KEY, tokens) stays out.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
@@ -51,11 +55,20 @@ class Checkov(Protocol):
 
 
 def find_checkov(configured: Path | None = None) -> Path | None:
-    """Return the checkov executable: the configured one, else PATH; None when there is none."""
+    """Return checkov's executable as an absolute path; None when there is none.
+
+    The configured one (``PORTAL_CHECKOV_PATH``) when set, else the one ``make tools``
+    installs (:data:`MAKE_TOOLS_CHECKOV`, under the current folder), else ``checkov`` on
+    PATH. The path is absolute because checkov runs in a scratch folder of its own.
+    """
     if configured is not None:
-        return configured if configured.is_file() and os.access(configured, os.X_OK) else None
-    found = shutil.which("checkov")
-    return Path(found) if found else None
+        return _executable(configured)
+    found = _executable(MAKE_TOOLS_CHECKOV) or shutil.which("checkov")
+    return Path(found).absolute() if found else None
+
+
+def _executable(path: Path) -> Path | None:
+    return path.absolute() if path.is_file() and os.access(path, os.X_OK) else None
 
 
 def parse_report(text: str) -> list[CheckovFailure]:
@@ -86,6 +99,45 @@ def _failure(item: Mapping[str, Any]) -> CheckovFailure:
     )
 
 
+def scan_arguments(skip_checks: Iterable[str] = ()) -> list[str]:
+    """Return checkov's arguments (after the executable) for a scan of ``manifests/``."""
+    arguments = ["--directory", MANIFESTS, "--framework", "kubernetes", "--output", "json"]
+    arguments += ["--quiet", "--compact", "--skip-download"]
+    skipped = tuple(skip_checks)
+    if skipped:
+        arguments += ["--skip-check", ",".join(skipped)]
+    return arguments
+
+
+def write_manifests(scratch: Path, manifests: Mapping[str, str]) -> None:
+    """Write the manifests into ``scratch/manifests``, the folder checkov scans."""
+    scan_dir = scratch / MANIFESTS
+    scan_dir.mkdir()
+    for name, text in manifests.items():
+        if Path(name).name != name:
+            raise ValueError(f"manifest name {name!r} must be a plain file name")
+        (scan_dir / name).write_text(text, encoding="utf-8")
+
+
+def checkov_env(home: Path) -> dict[str, str]:
+    """Return checkov's environment: what it needs to start, and ``home`` as its HOME.
+
+    checkov caches under HOME; a scratch folder keeps that out of the portal's home.
+    """
+    env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
+    env["HOME"] = str(home)
+    return env
+
+
+def read_report(returncode: int, stdout: str, stderr: str) -> list[CheckovFailure]:
+    """Return the failures of a finished scan, or raise ``CheckovError`` if checkov failed."""
+    # checkov exits 1 when a check failed; anything else but 0 is checkov itself failing.
+    if returncode not in (0, 1):
+        detail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CheckovError(f"checkov exited with {returncode}: {detail[0]}")
+    return parse_report(stdout)
+
+
 class CheckovCli:
     """The real checkov, run as a subprocess on a scratch copy of the manifests."""
 
@@ -98,28 +150,15 @@ class CheckovCli:
         """Write the manifests to a scratch directory and run checkov once over all of them."""
         with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
             scratch = Path(tmp)
-            scan_dir = scratch / "manifests"
-            scan_dir.mkdir()
-            for name, text in manifests.items():
-                if Path(name).name != name:
-                    raise ValueError(f"manifest name {name!r} must be a plain file name")
-                (scan_dir / name).write_text(text, encoding="utf-8")
-            command = [str(self.executable), "--directory", "manifests", "--framework"]
-            command += ["kubernetes", "--output", "json", "--quiet", "--compact"]
-            command += ["--skip-download"]
-            if self.skip_checks:
-                command += ["--skip-check", ",".join(self.skip_checks)]
-            env = {key: os.environ[key] for key in _PASSED_ENV if key in os.environ}
-            env["HOME"] = str(scratch)  # checkov caches under HOME; keep that in the scratch dir
+            write_manifests(scratch, manifests)
+            command = [str(self.executable), *scan_arguments(self.skip_checks)]
             try:
-                done = run_tool(command, env=env, cwd=scratch, timeout=CHECKOV_TIMEOUT_SECONDS)
+                done = run_tool(
+                    command, env=checkov_env(scratch), cwd=scratch, timeout=CHECKOV_TIMEOUT_SECONDS
+                )
             except (OSError, subprocess.TimeoutExpired) as error:
                 raise CheckovError(f"checkov could not run: {error}") from error
-        # checkov exits 1 when a check failed; anything else but 0 is checkov itself failing.
-        if done.returncode not in (0, 1):
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise CheckovError(f"checkov exited with {done.returncode}: {detail[0]}")
-        return parse_report(done.stdout)
+        return read_report(done.returncode, done.stdout, done.stderr)
 
 
 class FakeCheckov:

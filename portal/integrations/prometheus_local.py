@@ -59,9 +59,10 @@ def parse_targets(entries: Sequence[str]) -> list[ScrapeTarget]:
 def find_prometheus(configured: Path | None = None) -> Path | None:
     """Return the configured executable when it exists, else ``prometheus`` on PATH."""
     if configured is not None:
-        return configured if configured.is_file() and os.access(configured, os.X_OK) else None
+        executable = configured.absolute()  # it runs in its own folder
+        return executable if executable.is_file() and os.access(executable, os.X_OK) else None
     found = shutil.which("prometheus")
-    return Path(found) if found else None
+    return Path(found).absolute() if found else None
 
 
 def free_port(preferred: int = 0) -> int:
@@ -123,6 +124,10 @@ class LocalPrometheus:
     retention: str = "15d"
     scrape_self: bool = True
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Anchor the folder: Prometheus runs inside it, where a relative path breaks."""
+        self.folder = self.folder.absolute()
 
     @property
     def url(self) -> str:
@@ -212,8 +217,8 @@ class LocalPrometheus:
                 env=scrubbed_env(),  # the portal's settings (a GitOps token) stay out
                 start_new_session=True,  # Ctrl-C in a terminal goes to the portal only
             )
-        self.pid_path.write_text(f"{self._process.pid}\n")
         try:
+            self.pid_path.write_text(f"{self._process.pid}\n")
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -276,15 +281,16 @@ class LocalPrometheus:
         process, self._process = self._process, None
         if process is None:
             return
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        # Only once it is gone: a stop cut short (a second Ctrl-C) leaves the pid file to
+        # the next start, which stops the process.
         self.pid_path.unlink(missing_ok=True)
-        if process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
     def __enter__(self) -> LocalPrometheus:
         """Start on entering the block."""

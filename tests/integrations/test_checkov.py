@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from portal.config import Settings
 from portal.integrations.checkov import (
     CheckovCli,
     CheckovError,
@@ -79,6 +80,53 @@ def test_report_without_resources_has_no_failures_and_garbage_is_an_error() -> N
 
 def test_missing_executable_is_none(tmp_path: Path) -> None:
     assert find_checkov(tmp_path / "checkov") is None
+
+
+def executable(path: Path) -> Path:
+    """A file that passes for an executable (only found, never run)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
+
+
+def test_checkov_is_the_configured_one_then_make_tools_then_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkout = tmp_path / "checkout"
+    made = executable(checkout / ".tools" / "checkov" / "bin" / "checkov")
+    on_path = executable(tmp_path / "bin" / "checkov")
+    configured = executable(checkout / "elsewhere" / "checkov")
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    monkeypatch.chdir(checkout)
+
+    assert find_checkov(Path("elsewhere/checkov")) == configured  # absolute: runs elsewhere
+    assert find_checkov(Path("missing/checkov")) is None  # a configured path is not a hint
+    assert find_checkov() == made  # `portal serve` in the checkout `make tools` ran in
+    made.unlink()
+    assert find_checkov() == on_path
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_checkov() is None
+
+
+@pytest.mark.integration
+def test_serve_by_hand_finds_make_tools_checkov_without_a_setting(
+    checkov_executable: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A checkout where `make tools` ran, and no PORTAL_CHECKOV_PATH (only make exports it).
+    checkout = tmp_path / "checkout"
+    (checkout / ".tools" / "checkov").mkdir(parents=True)
+    (checkout / ".tools" / "checkov" / "bin").symlink_to(checkov_executable.parent)
+    monkeypatch.delenv("PORTAL_CHECKOV_PATH", raising=False)
+    monkeypatch.chdir(checkout)
+
+    settings = Settings()
+    assert settings.checkov_path is None
+    executable = find_checkov(settings.checkov_path)  # what the review checks are built with
+    assert executable == checkout / ".tools" / "checkov" / "bin" / "checkov"
+    # checkov runs in a scratch folder: a path relative to the checkout would not start.
+    failures = CheckovCli(executable).scan({"dev.yaml": yaml.safe_dump(DEPLOYMENT)})
+    assert "CKV_K8S_16" in {failure.check_id for failure in failures}
 
 
 def test_names_must_be_plain_files(tmp_path: Path) -> None:

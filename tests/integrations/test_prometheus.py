@@ -279,3 +279,52 @@ def test_a_prometheus_left_by_a_killed_portal_is_stopped_by_the_next_start(
         unrelated.wait()
         if process_alive(orphan):  # the test failed: leave no Prometheus behind
             os.kill(orphan, signal.SIGKILL)
+
+
+@pytest.mark.integration
+def test_a_relative_folder_is_anchored_before_prometheus_runs_inside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_tool("prometheus")
+    monkeypatch.chdir(tmp_path)
+    # The ./var of `make run`; Prometheus' working folder is this folder itself.
+    with LocalPrometheus(Path("var/prometheus")) as local:
+        assert local.folder == tmp_path / "var" / "prometheus"
+        assert PrometheusClient(local.url, timeout=2).is_up()
+    assert not (tmp_path / "var" / "prometheus" / "var").exists()
+
+
+INTERRUPTED_STOP = """
+import os, signal, sys
+from pathlib import Path
+from portal.integrations.prometheus_local import LocalPrometheus
+local = LocalPrometheus(Path(sys.argv[1]))
+local.start()
+os.kill(int(local.pid_path.read_text()), signal.SIGSTOP)  # deaf to SIGTERM for now
+print("stopping", flush=True)
+local.stop()
+"""
+
+
+@pytest.mark.integration
+def test_a_stop_cut_short_leaves_the_pid_file_to_the_next_start(tmp_path: Path) -> None:
+    require_tool("prometheus")
+    folder = tmp_path / "prometheus"
+    command = [sys.executable, "-c", INTERRUPTED_STOP, str(folder)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as portal:
+        assert portal.stdout is not None and portal.stdout.readline() == "stopping\n"
+        pid = int((folder / "prometheus.pid").read_text())
+        try:
+            time.sleep(0.5)  # in stop(), waiting for Prometheus to exit
+            portal.send_signal(signal.SIGINT)  # a second Ctrl-C
+            assert portal.wait(timeout=30) != 0
+            # Prometheus has not exited yet: the next start must still find it.
+            assert process_alive(pid)
+            assert (folder / "prometheus.pid").read_text() == f"{pid}\n"
+        finally:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGCONT)  # it now acts on the SIGTERM it was sent
+    deadline = time.monotonic() + 30
+    while process_alive(pid):
+        assert time.monotonic() < deadline, "the stopped Prometheus did not exit"
+        time.sleep(0.1)
