@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -22,6 +22,8 @@ from portal.review.models import (
 )
 
 STALE_CLAIM = timedelta(minutes=10)
+# A claim lost to another worker between the read and the update: try the next change.
+_CLAIM_ATTEMPTS = 5
 # A merge retries for a while when main keeps moving; a decision claimed this long ago
 # belongs to a process that died between the claim and its outcome.
 STALE_DECISION = timedelta(minutes=10)
@@ -90,52 +92,79 @@ def set_step(change: Change, name: str, status: str, detail: str = "") -> None:
     change.updated_at = utcnow()
 
 
-def claim_next(session: Session, worker_id: str) -> Change | None:
-    """Claim the oldest change that needs work, or one whose worker went silent.
+def claim_next(
+    session: Session, worker_id: str, statuses: Collection[ChangeStatus] = WORK_STATUSES
+) -> Change | None:
+    """Claim the oldest change in one of ``statuses`` that is unclaimed or claimed stale.
 
+    Each stage of the pipeline claims its own status (``rendering`` or ``checking``).
     PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so replicas never take the same change;
-    SQLite (one process) relies on the conditional update that follows.
+    on SQLite the conditional update that follows decides, and a claim lost to another
+    thread is retried on the next change.
+    """
+    wanted = list(statuses)
+    for _attempt in range(_CLAIM_ATTEMPTS):
+        stale = utcnow() - STALE_CLAIM
+        claimable = and_(
+            col(Change.status).in_(wanted),
+            or_(col(Change.claimed_by).is_(None), col(Change.claimed_at) < stale),
+        )
+        query = select(Change).where(claimable).order_by(col(Change.created_at)).limit(1)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        change = session.exec(query).first()
+        if change is None:
+            session.rollback()
+            return None
+        # The status is part of the condition: a change another worker moved on to the
+        # next stage meanwhile (and released) is not claimed for this one.
+        claimed = session.execute(
+            update(Change)
+            .where(col(Change.id) == change.id, claimable)
+            .values(claimed_by=worker_id, claimed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            session.refresh(change)
+            return change
+    return None
+
+
+def release_claims(session: Session, abandoned: Callable[[str, datetime], bool]) -> int:
+    """Make changes whose worker is gone claimable at once; return how many were released.
+
+    A claim is released when ``abandoned(worker_id, claimed_at)`` says its worker is gone
+    (the caller knows what a worker id means) or when it is older than ``STALE_CLAIM``.
+    Claims of live workers, other replicas' included, stay. Each release is a
+    compare-and-set on the claim that was read, so a change claimed anew meanwhile keeps
+    its new claim.
     """
     stale = utcnow() - STALE_CLAIM
-    query = (
-        select(Change)
-        .where(
-            col(Change.status).in_(WORK_STATUSES),
-            or_(col(Change.claimed_by).is_(None), col(Change.claimed_at) < stale),
+    claims = session.execute(
+        select(Change.id, Change.claimed_by, Change.claimed_at).where(
+            col(Change.status).in_(WORK_STATUSES), col(Change.claimed_by).is_not(None)
         )
-        .order_by(col(Change.created_at))
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    change = session.exec(query).first()
-    if change is None:
-        session.rollback()
-        return None
-    claimed = session.execute(
-        update(Change)
-        .where(
-            col(Change.id) == change.id,
-            or_(col(Change.claimed_by).is_(None), col(Change.claimed_at) < stale),
+    ).all()
+    released = 0
+    for change_id, worker_id, claimed_at in claims:
+        if claimed_at is not None and claimed_at >= stale and not abandoned(worker_id, claimed_at):
+            continue
+        result = session.execute(
+            update(Change)
+            .where(
+                col(Change.id) == change_id,
+                col(Change.claimed_by) == worker_id,
+                col(Change.claimed_at).is_(None)
+                if claimed_at is None
+                else col(Change.claimed_at) == claimed_at,
+            )
+            .values(claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
         )
-        .values(claimed_by=worker_id, claimed_at=utcnow())
-    )
+        released += int(result.rowcount)  # type: ignore[attr-defined]
     session.commit()
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    session.refresh(change)
-    return change
-
-
-def release_claims(session: Session) -> int:
-    """Make changes whose worker died (a crash or a restart) claimable again at once."""
-    result = session.execute(
-        update(Change)
-        .where(col(Change.status).in_(WORK_STATUSES), col(Change.claimed_by).is_not(None))
-        .values(claimed_by=None, claimed_at=None)
-    )
-    session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return released
 
 
 def finish(

@@ -1,9 +1,16 @@
-"""Turning a requested scaffold into a reviewed branch: render, commit, check.
+"""Turning a requested scaffold into a reviewed branch, in two stages.
 
-Each step is idempotent so a change interrupted by a crash or restart is simply run again:
-if its branch was already pushed, rendering is skipped and the checks run on the branch.
-The change ends ``ready`` (checks stored, even failing ones: the reviewer decides) or
-``failed`` with the reason; it is never left half-done.
+The render stage (:func:`render_change`, status ``rendering``) renders the template,
+commits and pushes the branch, then hands the change over to the check stage
+(:func:`check_change`, status ``checking``), which checks the pushed commit. Background
+workers run each stage on its own (:mod:`portal.scaffold.workers`); :func:`process_change`
+runs both in one thread.
+
+Each stage is idempotent, so a change interrupted by a crash or restart is simply run again
+by its stage: a render whose branch was already pushed (its commit message names the
+revision) is not repeated, and the checks run again on the pushed commit, replacing any
+earlier results. The change ends ``ready`` (checks stored, even failing ones: the reviewer
+decides) or ``failed`` with the reason; it is never left half-done.
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +27,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from portal.catalog.models import utcnow
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
 from portal.config import Settings
@@ -30,12 +37,14 @@ from portal.review.checks import CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
 from portal.review.cost import PriceSheet
 from portal.review.models import Change, ChangeStatus, CheckRun
-from portal.review.store import claim_next, finish, replace_checks, set_step
+from portal.review.store import audit, claim_next, finish, replace_checks, set_step
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.registry import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
 
 logger = logging.getLogger(__name__)
+# The audit log's actor for what the pipeline itself did (the detail names the worker).
+WORKER_ACTOR = "portal"
 
 
 @dataclass
@@ -125,74 +134,146 @@ def _render_and_commit(
     return service_dir
 
 
-def _checkout_existing(ctx: ScaffoldContext, change: Change, head: str, workdir: Path) -> Path:
-    """Export an already pushed branch head (a re-run after a crash) for the checks."""
-    change.commit_sha = head
-    ctx.gitops().export_tree(head, workdir)
-    return workdir / "services" / change.service
+def render_change(
+    ctx: ScaffoldContext, change_id: str, *, keep_claim: bool = False
+) -> ChangeStatus:
+    """Run the render stage of one claimed change: render, commit and push its branch.
+
+    On success the change is ``checking`` with its commit recorded, and its claim is
+    released for the check stage (``keep_claim``: kept, by a caller that checks it next).
+    A change that is not ``rendering`` is left as it is. Returns the change's status.
+    """
+    with Session(ctx.engine) as session:
+        change = session.get(Change, change_id)
+        if change is None:
+            return ChangeStatus.FAILED
+        if change.status != ChangeStatus.RENDERING:
+            return change.status
+        try:
+            repo = ctx.gitops()
+            head = repo.head_of(change.branch)
+            if head is not None and revision_of(repo.message_of(head)) >= change.revision:
+                change.commit_sha = head  # pushed before a crash: the render is not repeated
+                set_step(change, "render", "done", "branch already pushed")
+                audit(session, change.id, WORKER_ACTOR, "rendered", _by(ctx, change, reused=True))
+            else:
+                set_step(change, "render", "running")
+                session.add(change)
+                session.commit()
+                with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
+                    _render_and_commit(ctx, change, workdir, head)
+                set_step(change, "render", "done")
+                audit(session, change.id, WORKER_ACTOR, "rendered", _by(ctx, change))
+            set_step(change, "commit", "done", change.commit_sha or "")
+            change.status = ChangeStatus.CHECKING
+            if keep_claim:
+                if change.claimed_by is not None:
+                    change.claimed_at = utcnow()  # the checks start now
+            else:
+                change.claimed_by, change.claimed_at = None, None
+            session.add(change)
+            session.commit()
+        except Exception as exc:  # the change must end in a state, whatever failed
+            return _failed(session, change_id, exc)
+        return change.status
 
 
-def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
-    """Run the remaining steps of one claimed change and return its final status."""
+def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
+    """Run the check stage of one claimed change: check its pushed commit, store the results.
+
+    The checks run on the commit exported from the GitOps repository (what the reviewer
+    approves), without a database session held open. The change ends ``ready``, whatever
+    the checks found, or ``failed`` when they could not be run at all. A change that is not
+    ``checking`` is left as it is.
+    """
+    with Session(ctx.engine) as session:
+        change = session.get(Change, change_id)
+        if change is None:
+            return ChangeStatus.FAILED
+        if change.status != ChangeStatus.CHECKING:
+            return change.status
+        set_step(change, "checks", "running")
+        session.add(change)
+        session.commit()
+        service, commit = change.service, change.commit_sha
+        environments = environments_of(change, ctx.settings)
+    started = time.perf_counter()
+    try:
+        if not commit:
+            raise RuntimeError("the change has no commit to check")
+        repo = ctx.gitops()
+        with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
+            repo.export_tree(commit, workdir)
+            results = run_manifest_checks(
+                workdir / "services" / service,
+                environments,
+                _owner_exists(ctx.engine),
+                ctx.price_sheet,
+                ctx.check_tools,
+                cluster_files=partial(cluster_tree, repo, commit),
+            )
+    except Exception as exc:
+        with Session(ctx.engine) as session:
+            return _failed(session, change_id, exc)
+    runs = [
+        CheckRun(
+            change_id=change_id,
+            name=result.name,
+            status=result.status.value,
+            summary=result.summary,
+            findings=[finding.model_dump(mode="json") for finding in result.findings],
+            duration_ms=result.duration_ms,
+        )
+        for result in results
+    ]
     with Session(ctx.engine) as session:
         change = session.get(Change, change_id)
         if change is None:
             return ChangeStatus.FAILED
         try:
-            with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
-                head = ctx.gitops().head_of(change.branch)
-                if head is not None and revision_of(ctx.gitops().message_of(head)) >= (
-                    change.revision
-                ):
-                    service_dir = _checkout_existing(ctx, change, head, workdir)
-                    set_step(change, "render", "done", "branch already pushed")
-                else:
-                    set_step(change, "render", "running")
-                    session.add(change)
-                    session.commit()
-                    service_dir = _render_and_commit(ctx, change, workdir, head)
-                    set_step(change, "render", "done")
-                set_step(change, "commit", "done", change.commit_sha or "")
-                change.status = ChangeStatus.CHECKING
-                set_step(change, "checks", "running")
-                session.add(change)
-                session.commit()
-                results = run_manifest_checks(
-                    service_dir,
-                    environments_of(change, ctx.settings),
-                    _owner_exists(ctx.engine),
-                    ctx.price_sheet,
-                    ctx.check_tools,
-                    cluster_files=partial(cluster_tree, ctx.gitops(), change.commit_sha or ""),
-                )
-            runs = [
-                CheckRun(
-                    change_id=change.id,
-                    name=result.name,
-                    status=result.status.value,
-                    summary=result.summary,
-                    findings=[finding.model_dump(mode="json") for finding in result.findings],
-                    duration_ms=result.duration_ms,
-                )
-                for result in results
-            ]
-            replace_checks(session, change.id, runs)
-            set_step(change, "checks", "done", f"{len(runs)} checks")
+            replace_checks(session, change_id, runs)
+            elapsed = time.perf_counter() - started
+            set_step(change, "checks", "done", f"{len(runs)} checks in {elapsed:.1f} s")
+            audit(session, change_id, WORKER_ACTOR, "checked", _by(ctx, change))
             finish(session, change, ChangeStatus.READY)
-        except Exception as exc:  # the change must end in a state, whatever failed
-            logger.exception("scaffold %s failed", change_id)
-            session.rollback()
-            change = session.get(Change, change_id)
-            if change is None:
-                return ChangeStatus.FAILED
-            running = [step["name"] for step in change.steps if step["status"] == "running"]
-            set_step(change, running[-1] if running else "error", "failed", str(exc))
-            finish(session, change, ChangeStatus.FAILED, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            return _failed(session, change_id, exc)
         return change.status
 
 
+def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
+    """Run the remaining stages of one change in this thread and return its final status."""
+    status = render_change(ctx, change_id, keep_claim=True)
+    if status == ChangeStatus.CHECKING:
+        status = check_change(ctx, change_id)
+    return status
+
+
+def _by(ctx: ScaffoldContext, change: Change, *, reused: bool = False) -> str:
+    commit = (change.commit_sha or "")[:12]
+    pushed = "branch already pushed, " if reused else ""
+    return f"revision {change.revision}, {pushed}commit {commit} (worker {ctx.worker_id})"
+
+
+def _failed(session: Session, change_id: str, exc: Exception) -> ChangeStatus:
+    """Record why a stage failed: on the step that was running, and as the change's error."""
+    logger.error("scaffold %s failed", change_id, exc_info=exc)
+    session.rollback()
+    change = session.get(Change, change_id)
+    if change is None:
+        return ChangeStatus.FAILED
+    running = [step["name"] for step in change.steps if step["status"] == "running"]
+    set_step(change, running[-1] if running else "error", "failed", str(exc))
+    finish(session, change, ChangeStatus.FAILED, f"{type(exc).__name__}: {exc}")
+    return change.status
+
+
 def run_pending(ctx: ScaffoldContext, limit: int = 1000) -> int:
-    """Process claimable changes one after another until none is left; return how many."""
+    """Run every claimable change through its remaining stages, one after another.
+
+    Returns how many changes were processed; the background stages do the same work
+    concurrently (:mod:`portal.scaffold.workers`).
+    """
     done = 0
     while done < limit:
         with Session(ctx.engine) as session:
@@ -202,49 +283,3 @@ def run_pending(ctx: ScaffoldContext, limit: int = 1000) -> int:
         process_change(ctx, change.id)
         done += 1
     return done
-
-
-class ScaffoldWorker:
-    """A background thread of the app that processes changes as they arrive."""
-
-    def __init__(
-        self,
-        ctx: ScaffoldContext,
-        poll_seconds: float = 0.2,
-        warm_up: Callable[[], None] | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.poll_seconds = poll_seconds
-        self.warm_up = warm_up  # run first, in the thread, so starting the app never waits
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scaffold-worker", daemon=True)
-
-    def start(self) -> None:
-        """Start the thread."""
-        self._thread.start()
-
-    def wake(self) -> None:
-        """Look for work now instead of at the next poll."""
-        self._wake.set()
-
-    def stop(self, timeout: float = 30) -> None:
-        """Ask the thread to finish its current change and wait for it."""
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        if self.warm_up is not None:
-            try:
-                self.warm_up()
-            except Exception:  # the first change then does the work itself
-                logger.exception("scaffold worker warm-up")
-        while not self._stop.is_set():
-            try:
-                if run_pending(self.ctx, limit=1) == 0:
-                    self._wake.wait(self.poll_seconds)
-                    self._wake.clear()
-            except Exception:  # keep the worker alive; the change itself records failures
-                logger.exception("scaffold worker loop")
-                time.sleep(self.poll_seconds)

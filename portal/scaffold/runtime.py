@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from portal.config import Settings
 from portal.integrations import copier
-from portal.integrations.checkov import CheckovCli, CheckovError, CheckovFailure, find_checkov
+from portal.integrations.checkov import CheckovError, CheckovFailure, find_checkov
+from portal.integrations.checkov_warm import WarmCheckov
 from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.promtool import (
@@ -24,9 +25,10 @@ from portal.integrations.promtool import (
 )
 from portal.review.checks import CheckTools
 from portal.review.store import release_claims
-from portal.scaffold.jobs import ScaffoldContext, ScaffoldWorker
+from portal.scaffold.jobs import ScaffoldContext
 from portal.scaffold.registry import TemplateRegistry
 from portal.scaffold.scratch import remove_abandoned
+from portal.scaffold.workers import PipelineWorkers, check_worker_count, claim_abandoned
 from portal.slo.budget import load_policies
 
 
@@ -103,7 +105,7 @@ def check_tools(settings: Settings) -> CheckTools:
     """Build the review checks' tools from the settings."""
     executable = find_checkov(settings.checkov_path)
     checkov = (
-        CheckovCli(executable, settings.checkov_skip_checks)
+        WarmCheckov(executable, settings.checkov_skip_checks)
         if executable
         else MissingCheckov(settings.checkov_path)
     )
@@ -131,7 +133,7 @@ class ScaffoldRuntime:
             ),
             check_tools=check_tools(settings),
         )
-        self.worker: ScaffoldWorker | None = None
+        self.worker: PipelineWorkers | None = None
 
     def request_gitops(self) -> GitOpsRepo:
         """Return the GitOps clone for a request thread (``PORTAL_GITOPS_REQUEST_TIMEOUT_SECONDS``).
@@ -146,15 +148,21 @@ class ScaffoldRuntime:
         return gitops().bounded(timeout)
 
     def start(self) -> None:
-        """Release claims of a previous run (they resume) and start the worker if enabled.
+        """Release the claims a dead worker left (they resume), then start the workers if enabled.
 
-        Scratch folders a killed portal left behind are removed first.
+        Scratch folders a killed portal left behind are removed first. Claims of workers
+        that still run, other replicas' included, are left alone.
         """
         remove_abandoned(self.context.settings.resolved_scratch_dir())
         with Session(self.context.engine) as session:
-            release_claims(session)
+            release_claims(session, claim_abandoned)
         if self.context.settings.run_worker:
-            self.worker = ScaffoldWorker(self.context, warm_up=self.warm_up)
+            self.worker = PipelineWorkers(
+                self.context,
+                check_workers=check_worker_count(self.context.settings.check_workers),
+                warm_up_render=self.warm_up,
+                warm_up_checks=self.warm_up_checks,
+            )
             self.worker.start()
 
     def warm_up(self) -> None:
@@ -167,14 +175,23 @@ class ScaffoldRuntime:
         if isinstance(renderer, copier.CopierRenderer):
             renderer.warm_up((t.src, t.vcs_ref) for t in self.context.registry.all())
 
+    def warm_up_checks(self) -> None:
+        """Start the check tools that are slow to start (checkov) before the first change."""
+        checkov = self.context.check_tools.checkov
+        if isinstance(checkov, WarmCheckov):
+            checkov.start()
+
     def wake(self) -> None:
-        """Tell the worker new work is waiting."""
+        """Tell the workers new work is waiting."""
         if self.worker is not None:
             self.worker.wake()
 
     def stop(self) -> None:
-        """Stop the worker and the render processes."""
+        """Stop the workers, the render processes and the warm checkov."""
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
         copier.shutdown()
+        checkov = self.context.check_tools.checkov
+        if isinstance(checkov, WarmCheckov):
+            checkov.close()

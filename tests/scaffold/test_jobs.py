@@ -22,6 +22,7 @@ from portal.scaffold.jobs import _render_and_commit, run_pending
 from portal.scaffold.request import request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
 from tests.conftest import REPO
+from tests.scaffold.claims import dead_worker_id
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def status_of(runtime: ScaffoldRuntime, change_id: str) -> Change:
 def test_change_claimed_by_a_dead_worker_resumes_on_start(runtime: ScaffoldRuntime) -> None:
     change = new_change(runtime, "resumed")
     with Session(runtime.context.engine) as session:
-        claimed = claim_next(session, "worker-that-crashed")
+        claimed = claim_next(session, dead_worker_id())
     assert claimed is not None and claimed.id == change.id
     assert run_pending(runtime.context) == 0  # still claimed: nobody else takes it
     runtime.start()  # a restart releases the claims of the previous run (no worker thread)
