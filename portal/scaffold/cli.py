@@ -138,6 +138,7 @@ def scaffold(
                     template,
                     answers,
                     f"user:default/{who}" if ":" not in who else who,
+                    claimed_by=runtime.context.worker_id,
                 )
             except ScaffoldRequestError as exc:
                 for field, message in exc.errors.items():

@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session
 
 from portal.auth.identity import Identity
+from portal.catalog.models import utcnow
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
 from portal.integrations.gitops import GitOpsRepo
@@ -142,6 +143,7 @@ def request_scaffold(
     template_name: str,
     raw: Mapping[str, Any],
     requester_ref: str,
+    claimed_by: str | None = None,
 ) -> Change:
     """Validate a request and store it as a ``rendering`` change, or raise the field errors.
 
@@ -149,6 +151,8 @@ def request_scaffold(
     questions and validators; a DNS-1123 service name that is free in the catalog, among
     open changes and in the repository, and neither reserved nor used by the cluster
     folders (:mod:`.names`); an owner that is a catalog Group; a known system.
+    ``claimed_by``: the worker that will process it at once (the CLI), so that no serving
+    portal's worker takes it up as well.
     """
     valid = _validate(
         session, registry, template_name, raw, partial(_name_is_free, session, gitops)
@@ -163,6 +167,8 @@ def request_scaffold(
         requester_ref=requester_ref,
         answers=valid.answers,
         branch=branch_for(valid.name),
+        claimed_by=claimed_by,
+        claimed_at=utcnow() if claimed_by else None,
     )
     set_step(change, "validate", "done")
     session.add(change)

@@ -75,7 +75,7 @@ class MissingCheckov:
 
     def scan(self, manifests: Mapping[str, str]) -> list[CheckovFailure]:
         """Fail the way a broken tool fails: the check is reported as ``error``."""
-        where = f"at {self.configured}" if self.configured else "on PATH"
+        where = f"at {self.configured}" if self.configured else "in .tools/checkov nor on PATH"
         raise CheckovError(f"checkov is not installed {where} (run `make tools`)")
 
 

@@ -133,3 +133,22 @@ def test_the_worker_first_warms_up_copier_and_every_snapshot(
         scaffold.stop()
     made = [json.loads(path.read_text()) for path in snapshots.glob("*/snapshot.json")]
     assert len(made) == offered and all(meta["refused"] is None for meta in made)
+
+
+def test_a_change_the_cli_processes_is_never_taken_by_a_serving_portal(
+    runtime: ScaffoldRuntime,
+) -> None:
+    context = runtime.context
+    with Session(context.engine) as session:
+        change = request_scaffold(
+            session,
+            context.registry,
+            context.gitops(),
+            "fastapi-service",
+            {"name": "by-cli", "owner": "platform-team", "description": "x"},
+            "user:default/ada.lovelace",
+            claimed_by=context.worker_id,  # what `portal scaffold` passes
+        )
+    with Session(context.engine) as session:
+        assert claim_next(session, "other-host:4242") is None
+    assert status_of(runtime, change.id).claimed_by == context.worker_id
