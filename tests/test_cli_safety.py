@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import os
 import re
 import signal
@@ -23,6 +22,7 @@ from portal.integrations.processes import process_alive
 from portal.integrations.prometheus_local import find_prometheus, free_port
 from tests.conftest import REPO
 from tests.loopback_http import serving
+from tests.templates.service_process import status_of
 
 TOKEN = "glpat-S3cr3tT0kenValue"
 runner = CliRunner()
@@ -90,21 +90,6 @@ def serve_env(data_dir: Path) -> dict[str, str]:
     }
 
 
-def http_status(url: str) -> int | None:
-    host, _, port = url.removeprefix("http://").partition(":")
-    connection = http.client.HTTPConnection(host, int(port.split("/")[0]), timeout=2)
-    path = "/" + port.partition("/")[2]
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    except OSError:
-        return None
-    finally:
-        connection.close()
-
-
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -153,7 +138,7 @@ def started_serving(process: subprocess.Popen[str], port: int, log: Path) -> Cal
     def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"portal serve exited: {log.read_text()}")
-        return http_status(f"http://127.0.0.1:{port}/healthz") == 200
+        return status_of(port, "/healthz") == 200
 
     return ready
 
@@ -187,9 +172,9 @@ def test_a_second_serve_on_the_same_data_folder_is_refused(
     assert f"(pid {first.pid})" in refusal
 
     # The first one still serves, with its own Prometheus untouched.
-    assert http_status(f"http://127.0.0.1:{port}/healthz") == 200
+    assert status_of(port, "/healthz") == 200
     if prometheus:
-        assert http_status(f"{prometheus}/-/ready") == 200
+        assert status_of(int(prometheus.rsplit(":", 1)[1]), "/-/ready") == 200
         pid = prometheus_pid(data_dir)
         assert pid is not None and process_alive(pid)
         # Stopped as a service manager stops it, the portal stops its Prometheus too.
