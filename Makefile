@@ -77,6 +77,7 @@ run: $(STAMP) $(CHECKOV_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check portal tests benchmarks templates
 	$(BIN)/ruff format --check portal tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -93,4 +94,4 @@ bench: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python benchmarks/air_quality.py
 
 clean:
-	rm -rf $(VENV) .tools var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
