@@ -33,7 +33,7 @@ def runtime(settings: Settings, engine: Engine) -> Iterator[ScaffoldRuntime]:
     scaffold.stop()
 
 
-def new_change(runtime: ScaffoldRuntime, name: str) -> Change:
+def new_change(runtime: ScaffoldRuntime, name: str, claimed_by: str | None = None) -> Change:
     context = runtime.context
     with Session(context.engine) as session:
         return request_scaffold(
@@ -43,6 +43,7 @@ def new_change(runtime: ScaffoldRuntime, name: str) -> Change:
             "fastapi-service",
             {"name": name, "owner": "platform-team", "description": "x"},
             "user:default/ada.lovelace",
+            claimed_by=claimed_by,
         )
 
 
@@ -139,16 +140,7 @@ def test_a_change_the_cli_processes_is_never_taken_by_a_serving_portal(
     runtime: ScaffoldRuntime,
 ) -> None:
     context = runtime.context
-    with Session(context.engine) as session:
-        change = request_scaffold(
-            session,
-            context.registry,
-            context.gitops(),
-            "fastapi-service",
-            {"name": "by-cli", "owner": "platform-team", "description": "x"},
-            "user:default/ada.lovelace",
-            claimed_by=context.worker_id,  # what `portal scaffold` passes
-        )
+    change = new_change(runtime, "by-cli", claimed_by=context.worker_id)  # as the CLI does
     with Session(context.engine) as session:
         assert claim_next(session, "other-host:4242") is None
     assert status_of(runtime, change.id).claimed_by == context.worker_id
