@@ -10,7 +10,8 @@ import yaml
 from pydantic import ValidationError
 
 from portal.config import Settings
-from portal.integrations.checkov import CheckovCli, CheckovFailure, FakeCheckov
+from portal.integrations.checkov import CheckovFailure, FakeCheckov
+from portal.integrations.checkov_warm import WarmCheckov
 from portal.integrations.kubernetes import PINNED_KUBERNETES_VERSION, Severity
 from portal.integrations.promtool import FakePromtool, PromtoolCli
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
@@ -95,8 +96,10 @@ def test_settings_choose_the_real_checkov_or_say_it_is_missing(tmp_path: Path) -
     found = check_tools(Settings(checkov_path=executable, checkov_skip_checks="A,B"))
     missing = check_tools(Settings(checkov_path=tmp_path / "none", checkov_error_checks="C"))
 
-    assert isinstance(found.checkov, CheckovCli)
-    assert found.checkov.skip_checks == ("A", "B")
+    # The review keeps checkov warm; its fallback is the plain command with the same skips.
+    assert isinstance(found.checkov, WarmCheckov)
+    assert found.checkov.cold.executable == executable
+    assert found.checkov.cold.skip_checks == ("A", "B")
     assert isinstance(missing.checkov, MissingCheckov)
     assert missing.checkov_errors == {"C"}
     assert found.k8s_version == PINNED_KUBERNETES_VERSION
