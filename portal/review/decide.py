@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlmodel import Session
 
@@ -23,6 +25,7 @@ from portal.review.store import (
 
 DECIDABLE = (ChangeStatus.READY, ChangeStatus.CHANGES_REQUESTED)
 REJECTABLE = (*DECIDABLE, ChangeStatus.FAILED)
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -79,20 +82,54 @@ def approve(
     if change.status is ChangeStatus.MERGED:
         return change
     _check_may(change, identity, settings)
-    claim = claim_decision(session, change, "approve", identity.user_ref, DECIDABLE)
+    claimed = _carry_out(
+        session,
+        change,
+        identity,
+        gitops,
+        settings,
+        ("approve", DECIDABLE, ChangeStatus.MERGED),
+        lambda: _merge(change, identity.user_ref, identity.display_name, gitops, settings),
+    )
+    if claimed is None:
+        return change
+    token, merge_sha = claimed
+    _record_merge(session, change, token, merge_sha, identity.user_ref, gitops, settings)
+    return change
+
+
+def _carry_out(
+    session: Session,
+    change: Change,
+    identity: Identity,
+    gitops: GitOpsRepo,
+    settings: Settings,
+    decision: tuple[str, Collection[ChangeStatus], ChangeStatus],
+    git_step: Callable[[], _T],
+) -> tuple[str, _T] | None:
+    """Claim the decision, settle one a crash interrupted, then run its git step.
+
+    ``decision`` is ``(action, statuses it may start from, status it ends in)``. Returns
+    the claim's token and the step's result; None when the change already ended as this
+    decision would end it (a lost race or an interrupted twin); raises
+    :class:`DecisionError` when it ended otherwise. A failed git step gives the claim up.
+    """
+    action, statuses, ending = decision
+    done = {"approve": "approved", "reject": "rejected"}[action]
+    claim = claim_decision(session, change, action, identity.user_ref, statuses)
     if claim is None:
-        return _outcome_for_loser(change, ChangeStatus.MERGED, "approved")
+        _outcome_for_loser(change, ending, done)
+        return None
     try:
         if claim.interrupted is not None and _settle_interrupted(
             session, change, claim, gitops, settings
         ):
-            return _outcome_for_loser(change, ChangeStatus.MERGED, "approved")
-        merge_sha = _merge(change, identity.user_ref, identity.display_name, gitops, settings)
+            _outcome_for_loser(change, ending, done)
+            return None
+        return claim.token, git_step()
     except BaseException as exc:
         release_decision(session, change.id, claim.token, unsure=not _git_untouched(exc))
         raise
-    _record_merge(session, change, claim.token, merge_sha, identity.user_ref, gitops, settings)
-    return change
 
 
 def _git_untouched(error: BaseException) -> bool:
@@ -214,19 +251,19 @@ def reject(
     if change.status is ChangeStatus.REJECTED:
         return change
     _check_may(change, identity, settings)
-    claim = claim_decision(session, change, "reject", identity.user_ref, REJECTABLE)
-    if claim is None:
-        return _outcome_for_loser(change, ChangeStatus.REJECTED, "rejected")
-    try:
-        if claim.interrupted is not None and _settle_interrupted(
-            session, change, claim, gitops, settings
-        ):
-            return _outcome_for_loser(change, ChangeStatus.REJECTED, "rejected")
-        gitops.delete_branch(change.branch)
-    except BaseException as exc:
-        release_decision(session, change.id, claim.token, unsure=not _git_untouched(exc))
-        raise
+    claimed = _carry_out(
+        session,
+        change,
+        identity,
+        gitops,
+        settings,
+        ("reject", REJECTABLE, ChangeStatus.REJECTED),
+        lambda: gitops.delete_branch(change.branch),
+    )
+    if claimed is None:
+        return change
+    token, _ = claimed
     event = (identity.user_ref, "rejected", comment.strip())
-    if not settle_decision(session, change, claim.token, ChangeStatus.REJECTED, event):
+    if not settle_decision(session, change, token, ChangeStatus.REJECTED, event):
         raise DecisionError(_refusal(change, "rejected"))
     return change
