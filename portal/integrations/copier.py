@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import functools
 import multiprocessing
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Iterable, Mapping
-from multiprocessing.connection import Connection
 from pathlib import Path
 from string import Template
 from typing import Any, Protocol
 
 import yaml
 
-from portal.integrations.copier_snapshot import Snapshot, render_snapshot, snapshot_of
-from portal.integrations.processes import exit_with_parent
+from portal.integrations import copier_worker
+from portal.integrations.copier_snapshot import snapshot_of
+from portal.integrations.copier_worker import empty_out
 
 POOL_SIZE = 2
 DEFAULT_TIMEOUT = 60.0
@@ -73,70 +69,6 @@ class Renderer(Protocol):
         ...
 
 
-def _serve(fd: int, parent: int) -> None:
-    """Worker loop on the connection ``fd``: one render at a time until told to stop or orphaned."""
-    exit_with_parent(parent)
-    import copier  # imported once per worker, never in the portal process
-
-    # Ctrl-C reaches the whole process group; the parent decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn = Connection(fd)
-    home = os.getcwd()
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        try:
-            reply: tuple[Any, ...] = ("ok", _copy(copier, job))
-        except BaseException as exc:  # the parent gets every failure as a message
-            reply = ("error", f"{type(exc).__name__}: {exc}".strip())
-        finally:
-            os.chdir(home)
-        conn.send(reply)
-
-
-def _copy(copier: Any, job: dict[str, Any]) -> tuple[list[str], bool]:
-    """Render the job; return Copier's warnings and whether the snapshot rendered it."""
-    os.environ.pop("COPIER_CACHE_DIR", None)
-    if job["cache_dir"] is not None:
-        os.environ["COPIER_CACHE_DIR"] = job["cache_dir"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        from_snapshot = job["snapshot"] is not None and _copy_snapshot(copier, job, caught)
-        if not from_snapshot:
-            _run_copy(copier, job["src"], job["ref"], job)
-    return [f"{item.category.__name__}: {item.message}" for item in caught], from_snapshot
-
-
-def _run_copy(copier: Any, src: str, ref: str | None, job: dict[str, Any]) -> None:
-    copier.run_copy(
-        src,
-        job["dest"],
-        data=job["answers"],
-        vcs_ref=ref,
-        settings=copier.Settings(),  # no user defaults and no user `trust` list
-        unsafe=False,
-        defaults=True,
-        overwrite=False,
-        quiet=True,
-        cleanup_on_error=True,
-    )
-
-
-def _copy_snapshot(copier: Any, job: dict[str, Any], caught: list[Any]) -> bool:
-    """Render from the job's snapshot; False (nothing left behind) to render from git instead."""
-    dest, render = Path(job["dest"]), functools.partial(_run_copy, copier, ref=None, job=job)
-    existed = dest.exists()
-    if render_snapshot(render, Snapshot.from_job(job["snapshot"]), dest):
-        return True
-    _empty_out(dest, existed)
-    caught.clear()
-    return False
-
-
 def _worker_environment() -> dict[str, str]:
     # What git and Python need and none of the portal's variables: Copier's Jinja has an
     # `expandvars` filter that would copy PORTAL_* secrets into files bound for GitOps.
@@ -146,13 +78,14 @@ def _worker_environment() -> dict[str, str]:
 
 
 class _Worker:
-    # A fresh interpreter running _serve: multiprocessing's "spawn" would re-import the
+    # A fresh interpreter running copier_worker.serve: multiprocessing's "spawn" would re-import the
     # caller's __main__, which breaks scripts without a main guard.
 
     def __init__(self) -> None:
         self.jobs = 0
         self.conn, child = multiprocessing.Pipe()
-        code = f"import sys; from {__name__} import _serve; _serve(*map(int, sys.argv[1:]))"
+        worker = copier_worker.__name__
+        code = f"import sys; from {worker} import serve; serve(*map(int, sys.argv[1:]))"
         env = _worker_environment()
         try:
             self.process = subprocess.Popen(
@@ -258,12 +191,6 @@ def shutdown() -> None:
         pool.close()
 
 
-def _empty_out(dest: Path, existed: bool) -> None:
-    shutil.rmtree(dest, ignore_errors=True)
-    if existed:  # leave it as it was: empty
-        dest.mkdir(exist_ok=True)
-
-
 def _listing(dest: Path) -> tuple[str, ...]:
     files = []
     for path in sorted(dest.rglob("*")):
@@ -321,13 +248,13 @@ def render(
     finally:
         pool.release(worker, healthy=healthy)  # an unhealthy worker is killed first
     if status != "ok":
-        _empty_out(dest, existed)
+        empty_out(dest, existed)
         error = RenderTimeoutError if status == "timeout" else RenderError
         raise error(f"Copier failed to render {template_src} at {vcs_ref}: {payload}")
     try:
         files = _listing(dest)
     except RenderError:
-        _empty_out(dest, existed)
+        empty_out(dest, existed)
         raise
     recorded = yaml.safe_load((dest / ANSWERS_FILE).read_text()) if ANSWERS_FILE in files else {}
     commit = recorded.get("_commit") if isinstance(recorded, dict) else None

@@ -246,7 +246,9 @@ def test_a_rendering_copier_worker_dies_with_the_killed_portal(tmp_path: Path) -
     try:
 
         def worker_started() -> bool:
-            workers[:] = [pid for pid in children_of(parent.pid) if b"_serve" in cmdline(pid)]
+            workers[:] = [
+                pid for pid in children_of(parent.pid) if b"copier_worker" in cmdline(pid)
+            ]
             return bool(workers)
 
         wait_for(worker_started, 60, "a render worker")
