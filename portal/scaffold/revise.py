@@ -17,9 +17,9 @@ from portal.db import SessionDep
 from portal.review.decide import DecisionError
 from portal.review.models import Change
 from portal.review.store import audit_of, get_change
+from portal.scaffold.form import FormValues, answers_from_form, form_context, raw_from_answers
 from portal.scaffold.registry import OfferedTemplate
 from portal.scaffold.request import ScaffoldRequestError, revise_scaffold
-from portal.scaffold.routes import FormValues, answers_from_form, form_context, raw_from_answers
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.ui.render import error_page, page
 
