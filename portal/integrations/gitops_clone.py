@@ -10,11 +10,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Self
 
-from portal.integrations.git_args import GitArgumentError, check_branch, check_ref
+from portal.integrations.git_args import (
+    GitArgumentError,
+    check_branch,
+    check_ref,
+    check_repo_path,
+)
 from portal.integrations.gitops_plumbing import (
     Author,
     GitOpsError,
@@ -186,17 +191,27 @@ class GitOpsClone:
         )
         return sorted(name.decode() for name in result.stdout.split(b"\0") if name)
 
-    def export_tree(self, ref: str, dest: Path) -> None:
-        """Write the files of ``ref`` into the empty or missing directory ``dest``."""
+    def export_tree(self, ref: str, dest: Path, paths: Sequence[str] = ()) -> None:
+        """Write the files of ``ref`` into the empty or missing directory ``dest``.
+
+        With ``paths`` (folders or files), only those: a change's checks need its own
+        service folder, not every service the repository holds.
+        """
         sha = self.resolve(ref)
+        wanted = [checked(check_repo_path, path, "path") for path in paths]
         if dest.exists() and any(dest.iterdir()):
             raise GitOpsError(f"{dest} is not empty")
         dest = dest.resolve()
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="portal-gitops-") as scratch:
             env = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-            run(self.git_dir, f"--work-tree={dest}", "read-tree", "--end-of-options", sha, env=env)
-            run(self.git_dir, f"--work-tree={dest}", "checkout-index", "-a", "-f", env=env)
+            tree = f"--work-tree={dest}"
+            if wanted:
+                # `checkout` takes no --end-of-options; the sha was resolved and validated.
+                run(self.git_dir, tree, "checkout", sha, "--", *wanted, env=env)
+                return
+            run(self.git_dir, tree, "read-tree", "--end-of-options", sha, env=env)
+            run(self.git_dir, tree, "checkout-index", "-a", "-f", env=env)
 
     def message_of(self, commit: str) -> str:
         """Return the full message of ``commit``."""

@@ -203,7 +203,7 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
             raise RuntimeError("the change has no commit to check")
         repo = ctx.gitops()
         with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
-            repo.export_tree(commit, workdir)
+            repo.export_tree(commit, workdir, [f"services/{service}"])
             results = run_manifest_checks(
                 workdir / "services" / service,
                 environments,

@@ -214,6 +214,17 @@ def test_export_tree_writes_the_files_of_a_ref(tmp_path: Path, repo: GitOpsRepo)
         repo.export_tree("main", dest)
 
 
+def test_export_tree_of_some_paths_writes_only_those(tmp_path: Path, repo: GitOpsRepo) -> None:
+    repo.create_branch("scaffold/f", service_files("f"), "Add f", ANN)
+    dest = tmp_path / "export"
+    repo.export_tree("scaffold/f", dest, ["services/f"])
+    exported = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert exported == repo.list_files("scaffold/f", "services/f")
+    assert not (dest / "clusters").exists()
+    with pytest.raises(GitOpsError, match=r"'\.\.' segments"):
+        repo.export_tree("scaffold/f", tmp_path / "other", ["services/../clusters"])
+
+
 # merge ---------------------------------------------------------------------------------
 
 
