@@ -47,7 +47,8 @@ from benchmarks.timing import percentile, timed
 from portal.integrations import copier as copier_integration
 from portal.integrations.copier import render
 from portal.scaffold.answers import validate_answers
-from portal.scaffold.templates import load_template, publish
+from portal.scaffold.registry.bundled import publish
+from portal.scaffold.registry.manifest import load_template
 from tests.templates.air_quality_app import open_meteo_stand_in
 
 REPO = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from portal.slo.generate import GenerateOptions, render_outputs, resolve_sources
+from portal.slo.compiler.generate import GenerateOptions, render_outputs, resolve_sources
 
 TARGET_S = 1.0
 

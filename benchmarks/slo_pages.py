@@ -10,7 +10,7 @@ and once every SLO has data the portal's pages are timed through its ASGI app:
   snapshot cache disabled), joins 200 SLOs and renders the page. Target p95 < 150 ms;
 - ``/slos`` as served: with the portal's few-second snapshot cache;
 - the htmx refresh of the table, ``/api/slos``, and a detail page (two range queries);
-- building the catalogue (specs read and resolved), which is cached for 30 s.
+- building the SLO index (specs read and resolved), which is cached for 30 s.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from portal.integrations.prometheus_local import (  # noqa: E402
 )
 from portal.slo.burn import SNAPSHOT_QUERIES  # noqa: E402
 from portal.slo.runtime import SLORuntime  # noqa: E402
-from portal.slo.store import build_catalogue  # noqa: E402
+from portal.slo.store import build_slo_index  # noqa: E402
 from tests.loopback_http import serving  # noqa: E402
 
 TARGET_P95_MS = 150.0
@@ -188,16 +188,16 @@ def main() -> None:
             text = spec(f"svc-{number:03d}", args.slos_per_service, f"team-{number % 8}")
             (specs / f"svc-{number:03d}.yaml").write_text(text, encoding="utf-8")
         start = time.perf_counter()
-        catalogue = build_catalogue([specs])
-        catalogue_ms = (time.perf_counter() - start) * 1000
-        if len(catalogue.entries) != total:
-            raise SystemExit(f"specs did not resolve: {catalogue.problems}")
+        slo_index = build_slo_index([specs])
+        index_ms = (time.perf_counter() - start) * 1000
+        if len(slo_index.entries) != total:
+            raise SystemExit(f"specs did not resolve: {slo_index.problems}")
         exporter = Exporter(args.services, args.slos_per_service)
         with exporter.running():
             prometheus = LocalPrometheus(
                 root / "prometheus",
                 scrape=[ScrapeTarget("bench", (exporter.address,))],
-                rules=catalogue.rule_files(),
+                rules=slo_index.rule_files(),
                 scrape_interval="2s",
                 evaluation_interval="2s",
             )
@@ -215,10 +215,10 @@ def main() -> None:
                     slo_paths=[str(specs)],
                 )
                 with TestClient(create_app(settings)) as client:
-                    measure(client, args.runs, total, catalogue_ms)
+                    measure(client, args.runs, total, index_ms)
 
 
-def measure(client: TestClient, runs: int, total: int, catalogue_ms: float) -> None:
+def measure(client: TestClient, runs: int, total: int, index_ms: float) -> None:
     runtime: SLORuntime = client.app.state.slo  # type: ignore[attr-defined]
     overview = runtime.overview()
     shown = sum(row.has_data for row in overview.rows)
@@ -242,9 +242,9 @@ def measure(client: TestClient, runs: int, total: int, catalogue_ms: float) -> N
     row(f"GET /slos/{first} (2 range queries)", timed(ok(client, f"/slos/{first}"), runs // 4))
     runtime.snapshot_cache.seconds = cache_seconds
     row("GET /slos, as served (snapshot cached 5 s)", timed(ok(client, "/slos"), runs))
-    runtime.catalogue_cache.seconds = 0
-    row("catalogue build (specs, git, owners)", timed(runtime.catalogue, max(10, runs // 10)))
-    print(f"{'first catalogue build (specs only)':<44} {catalogue_ms:8.1f}")
+    runtime.slo_index_cache.seconds = 0
+    row("SLO index build (specs, git, owners)", timed(runtime.slo_index, max(10, runs // 10)))
+    print(f"{'first SLO index build (specs only)':<44} {index_ms:8.1f}")
 
 
 if __name__ == "__main__":

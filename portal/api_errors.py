@@ -9,8 +9,10 @@ as the form names them: ``name``, ``url``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -56,6 +58,26 @@ def error_responses(*codes: int, described: dict[int, str] | None = None) -> Res
 # What any unsafe operation can answer before its route runs: a form without the CSRF token
 # (JSON bodies are exempt) and a body over the limit.
 UNSAFE = (403, 413)
+
+
+@dataclass
+class RefusedError(Exception):
+    """A domain check's refusal: 403, 404 or 409 (``message``) or 422 (one message per field)."""
+
+    message: str
+    status: int = 422
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def refused_answer(exc: RefusedError) -> JSONResponse:
+    """Return the 422 :class:`FieldErrors` of ``exc``; raise other statuses (a :class:`Problem`)."""
+    if exc.status != 422:
+        raise HTTPException(exc.status, exc.message) from exc
+    body = FieldErrors(detail=exc.message, errors=exc.errors)
+    return JSONResponse(body.model_dump(), status_code=422)
 
 
 def field_errors(exc: RequestValidationError) -> dict[str, str]:

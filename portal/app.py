@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from itertools import chain
+from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Request
@@ -23,16 +24,25 @@ from portal.api_errors import Problem, error_responses, validation_error_respons
 from portal.auth.csrf import CSRFMiddleware
 from portal.auth.identity import IdentityMiddleware
 from portal.auth.routes import router as auth_router
+from portal.auth.token_api import router as token_api_router
+from portal.auth.token_routes import router as token_pages_router
 from portal.catalog.api import router as catalog_api_router
 from portal.catalog.routes import router as catalog_router
+from portal.changes.runtime import ChangesRuntime
 from portal.config import Settings
 from portal.db import database_ok, make_engine, migrate
+from portal.home.routes import router as home_router
 from portal.http_limits import BodyLimitMiddleware
 from portal.metrics import MetricsMiddleware, RequestMetrics
+from portal.proposals.api import router as proposals_api_router
 from portal.review.api import router as review_api_router
 from portal.review.routes import router as review_router
+from portal.review.vendored import TemplateFiles, TemplateRepository
 from portal.scaffold.api import router as scaffold_api_router
-from portal.scaffold.registration import router as registration_router
+from portal.scaffold.registry.git_routes import router as template_git_router
+from portal.scaffold.registry.routes import router as template_registry_router
+from portal.scaffold.request import SCAFFOLD_KIND
+from portal.scaffold.revise import revise_link
 from portal.scaffold.revise import router as revise_router
 from portal.scaffold.routes import router as scaffold_router
 from portal.scaffold.runtime import ScaffoldRuntime
@@ -65,13 +75,26 @@ def allowed_methods(path: str, routes: Iterable[BaseRoute]) -> str:
     return ", ".join(sorted(methods))
 
 
+def template_repositories(scaffold: ScaffoldRuntime) -> TemplateRepository:
+    """Tell the review pages where a template renders from (they never import scaffolding)."""
+
+    def find(name: str) -> Path | None:
+        offered = scaffold.context.registry.get(name)
+        return Path(offered.src) if offered is not None else None
+
+    return find
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the portal for ``settings``; migrations run when the app starts."""
     engine = make_engine(settings)
     metrics = RequestMetrics()
-    scaffold = ScaffoldRuntime(engine, settings)
+    # One GitOps clone per app: the workers render into it, the pages read and decide on it.
+    changes = ChangesRuntime(settings)
+    scaffold = ScaffoldRuntime(engine, settings, changes.gitops)
+    changes.offer_revision(SCAFFOLD_KIND, revise_link)
     # The SLO pages read the GitOps repository in request threads: bounded like every request.
-    slo = SLORuntime(settings, engine, scaffold.request_gitops)
+    slo = SLORuntime(settings, engine, changes.request_gitops)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
         scaffold.context.check_tools, budget_remaining=slo.budget_remaining
@@ -98,9 +121,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.metrics = metrics
+    app.state.changes = changes
     app.state.scaffold = scaffold
     app.state.slo = slo
     app.state.jinja = build_environment()
+    # The change page collapses the files a change copies verbatim from its template.
+    app.state.template_files = TemplateFiles(template_repositories(scaffold))
 
     # Order matters: the last added runs first. Metrics see everything; bodies are bounded
     # before anything reads them; the session is decoded before CSRF checks its token and
@@ -119,14 +145,19 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     routers = [
+        home_router,
         auth_router,
         catalog_router,
         catalog_api_router,
         scaffold_api_router,
+        proposals_api_router,
+        token_api_router,
+        token_pages_router,
         review_api_router,
         scaffold_router,
         revise_router,
-        registration_router,
+        template_registry_router,
+        template_git_router,
         review_router,
         slo_router,
         slo_api_router,

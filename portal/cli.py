@@ -149,7 +149,18 @@ def serve(
         served = stack.enter_context(
             local_prometheus(settings, host=host, port=port, say=console.out)
         )
+        if served.template_public_base_url is None:
+            # Services record their bundled template's URL: unset, it is this portal's own.
+            served = served.model_copy(
+                update={"template_public_base_url": served_template_base_url(host, port)}
+            )
         uvicorn.run(create_app(served), host=host, port=port, log_level="info")
+
+
+def served_template_base_url(host: str, port: int) -> str:
+    """Return where ``portal serve --host host --port port`` serves the template repositories."""
+    address = f"[{host}]" if ":" in host else host
+    return f"http://{address}:{port}/templates.git"
 
 
 def _exit_on_stop_signal(signum: int, frame: FrameType | None) -> NoReturn:

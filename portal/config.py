@@ -8,6 +8,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +17,8 @@ from portal.integrations.git_sources import KNOWN_SCHEMES
 
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only ever the parent of mkdtemp folders)
 SCRATCH_MIN_FREE = 1 << 30  # a container's default 64 MiB /dev/shm is too small to count on
+# Where `portal serve` listens by default, and the path that serves the template repositories.
+DEFAULT_TEMPLATE_BASE_URL = "http://127.0.0.1:8000/templates.git"
 
 
 class AuthMode(StrEnum):
@@ -76,6 +79,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts templates may be registered from; empty: any host whose addresses "
         "are all public (never loopback, private or link-local).",
+    )
+    template_public_base_url: str | None = Field(
+        default=None,
+        description="URL under which other machines reach the portal's read-only git "
+        "service of its bundled templates (the portal's /templates.git); recorded as "
+        "`_src_path` in every service's .copier-answers.yml. Unset: `portal serve` derives "
+        f"it from its address, anything else uses {DEFAULT_TEMPLATE_BASE_URL}.",
     )
     environments: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["dev", "staging", "prod"]
@@ -179,6 +189,26 @@ class Settings(BaseSettings):
         ``<data dir>/prometheus``), where a relative path would point somewhere else.
         """
         return value.absolute()
+
+    @field_validator("template_public_base_url")
+    @classmethod
+    def _public_base_url(cls, value: str | None) -> str | None:
+        """Accept an http(s) URL without credentials, query or fragment (no trailing slash)."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
+            raise ValueError(f"{value!r} is not an http(s) URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("the URL must not carry credentials: it is written into git")
+        if " " in value or "?" in value or "#" in value:
+            raise ValueError(f"{value!r} must have no spaces, query or fragment")
+        return value
+
+    def template_base_url(self) -> str:
+        """Return the public base URL of the bundled templates' git repositories."""
+        return self.template_public_base_url or DEFAULT_TEMPLATE_BASE_URL
 
     @field_validator("template_url_schemes")
     @classmethod

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy import Engine, event, text
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
 from portal.config import Settings
+from portal.deps import EngineDep
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -38,13 +39,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
-    """Apply every alembic migration up to head on the given engine."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Apply the alembic migrations up to ``revision`` (every one by default) on the engine."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def database_ok(engine: Engine) -> bool:
@@ -57,9 +58,9 @@ def database_ok(engine: Engine) -> bool:
     return True
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def get_session(engine: EngineDep) -> Iterator[Session]:
     """Yield a session bound to the app's engine for one request."""
-    with Session(request.app.state.engine) as session:
+    with Session(engine) as session:
         yield session
 
 

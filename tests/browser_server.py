@@ -1,20 +1,28 @@
-"""A real portal served by uvicorn on a loopback port, in a background thread, for browser tests."""
+"""A real portal served by uvicorn on a loopback port, in a background thread, for browser tests.
+
+Also a pytest plugin (``pytest_plugins`` in tests/conftest.py): the ``browser`` and ``page``
+fixtures every browser test module shares; each module brings its own ``portal_url``.
+"""
 
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from portal.app import create_app
-from portal.config import Settings
-from tests.conftest import require_tool
+from portal.cli import initialise
+from portal.config import AuthMode, Settings
+from tests.conftest import REPO, require_tool
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -128,3 +136,57 @@ def isolated_page(browser: Browser, portal_url: str) -> Iterator[Page]:
     finally:
         context.close()
     assert errors == [], f"the page reported errors: {errors}"
+
+
+def initialised_settings(
+    folder: Path, secret: str, *, gitops: bool = False, **overrides: Any
+) -> Settings:
+    """Settings of a test portal in ``folder / "var"``, initialised: local sign-in, SQLite.
+
+    Skips first when Chromium is missing, so nothing is built for tests that cannot run.
+    The catalog is the repo's unless ``catalog_paths`` is among ``overrides``. With ``gitops``
+    the portal gets the repo's GitOps seed (as a local remote) and templates, so services can
+    be created. The import must report no problems and at least one User to sign in as.
+    """
+    require_chromium()
+    fields: dict[str, Any] = {
+        "data_dir": folder / "var",
+        "database_url": None,  # SQLite in the data dir, whatever the environment says
+        "auth_mode": AuthMode.LOCAL,
+        "catalog_paths": [str(REPO / "catalog")],
+        "secret_key": secret,
+    }
+    if gitops:
+        fields |= {"gitops_seed_dir": REPO / "gitops-repo", "templates_dir": REPO / "templates"}
+    settings = Settings(**(fields | overrides))
+    report = initialise(settings, gitops=gitops)
+    assert report is not None and report.problems == [], report
+    assert report.by_kind.get("User", 0) > 0, "the catalog has no User to sign in as"
+    return settings
+
+
+def sign_in(page: Page, user: str, then: str) -> None:
+    """Sign in locally as catalog User ``user`` and land on the path ``then``."""
+    page.goto(f"/auth/sign-in?next={then}")
+    page.locator(f'button[data-user="user:default/{user}"]').click()
+    expect(page).to_have_url(re.compile(re.escape(then) + "$"))
+
+
+def sign_out(page: Page) -> None:
+    """Sign out through the header's button."""
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, one for each test module."""
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser, portal_url: str) -> Iterator[Page]:
+    """A fresh, isolated tab (not signed in) on the test module's live portal."""
+    with isolated_page(browser, portal_url) as tab:
+        yield tab

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from portal.app import create_app
+from portal.changes.runtime import ChangesRuntime
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
@@ -27,6 +28,9 @@ from portal.integrations.kubernetes import KubectlNotFoundError, find_kubectl
 from portal.integrations.prometheus_local import find_prometheus
 from portal.integrations.promtool import find_promtool
 from portal.scaffold.runtime import ScaffoldRuntime
+
+# The browser tests' shared fixtures (browser, page); each module defines its portal_url.
+pytest_plugins = ["tests.browser_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 # The Makefile exports PORTAL_CHECKOV_PATH; a bare `pytest` finds `make tools`' install.
@@ -197,6 +201,12 @@ def runtime(client: TestClient) -> ScaffoldRuntime:
     """Return the scaffold runtime of a test client's app."""
     scaffold: ScaffoldRuntime = client.app.state.scaffold  # type: ignore[attr-defined]
     return scaffold
+
+
+def changes_runtime(client: TestClient) -> ChangesRuntime:
+    """Return the changes runtime (GitOps clone, revise links) of a test client's app."""
+    shared: ChangesRuntime = client.app.state.changes  # type: ignore[attr-defined]
+    return shared
 
 
 def csrf_token(client: TestClient, path: str = "/catalog") -> str:

@@ -6,12 +6,9 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from portal.cli import initialise
-from portal.config import AuthMode, Settings
-from tests.browser_server import chromium, isolated_page, live_server, require_chromium
-from tests.conftest import REPO
+from tests.browser_server import initialised_settings, live_server, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,41 +19,10 @@ WORK_TIMEOUT_MS = 60_000  # render and checks normally take about a second
 @pytest.fixture(scope="module")
 def portal_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A live portal with the repo's catalog, a GitOps remote and the background worker."""
-    require_chromium()
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("browser-scaffold") / "var",
-        database_url=None,  # SQLite in the data dir, whatever the environment says
-        auth_mode=AuthMode.LOCAL,
-        catalog_paths=[str(REPO / "catalog")],
-        secret_key="browser-scaffold-secret",
-        gitops_seed_dir=REPO / "gitops-repo",
-        templates_dir=REPO / "templates",
-        run_worker=True,
-    )
-    report = initialise(settings, gitops=True)
-    assert report is not None and report.problems == []
+    folder = tmp_path_factory.mktemp("browser-scaffold")
+    settings = initialised_settings(folder, "browser-scaffold-secret", gitops=True, run_worker=True)
     with live_server(settings) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium for this module's tests."""
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser, portal_url: str) -> Iterator[Page]:
-    """A fresh, isolated tab on the live portal."""
-    with isolated_page(browser, portal_url) as tab:
-        yield tab
-
-
-def _sign_in(page: Page, user: str, then: str) -> None:
-    page.goto(f"/auth/sign-in?next={then}")
-    page.locator(f'button[data-user="user:default/{user}"]').click()
-    expect(page).to_have_url(re.compile(re.escape(then) + "$"))
 
 
 def _fill_the_form(page: Page) -> None:
@@ -83,7 +49,7 @@ def _fill_the_form(page: Page) -> None:
 
 
 def test_create_watch_review_approve_and_find_it_in_the_catalog(page: Page) -> None:
-    _sign_in(page, "ada.lovelace", "/create")
+    sign_in(page, "ada.lovelace", "/create")
     _fill_the_form(page)
     polls: list[str] = []
     page.on(
@@ -123,7 +89,7 @@ def test_create_watch_review_approve_and_find_it_in_the_catalog(page: Page) -> N
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/catalog$"))
     path = change_url.removeprefix(page.url.removesuffix("/catalog"))
-    _sign_in(page, "grace.hopper", path)
+    sign_in(page, "grace.hopper", path)
     page.get_by_role("button", name="Approve and merge").click()
     expect(status).to_have_text("merged")
     expect(page.locator("#decision")).to_contain_text("approved by grace.hopper")

@@ -1,12 +1,14 @@
-"""Settings that are worked out, not just read: the scratch folder."""
+"""Settings that are worked out, not just read: the scratch folder, the template base URL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from portal import config
+from portal.cli import served_template_base_url
 from portal.config import Settings
 
 
@@ -44,3 +46,37 @@ def test_a_relative_data_dir_is_anchored_where_the_settings_are_read(
     monkeypatch.chdir(tmp_path / "..")
     assert relative.data_dir == tmp_path / "state" / "portal"
     assert Settings(data_dir=Path("/srv/portal")).data_dir == Path("/srv/portal")
+
+
+def test_the_template_base_url_defaults_to_where_portal_serve_listens() -> None:
+    assert Settings().template_base_url() == "http://127.0.0.1:8000/templates.git"
+    assert served_template_base_url("127.0.0.1", 8000) == Settings().template_base_url()
+    assert served_template_base_url("::1", 8080) == "http://[::1]:8080/templates.git"
+
+
+def test_the_template_base_url_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "PORTAL_TEMPLATE_PUBLIC_BASE_URL", "https://portal.example.com/templates.git/"
+    )
+    assert Settings().template_base_url() == "https://portal.example.com/templates.git"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://portal.example.com/templates.git",
+        "file:///srv/templates",
+        "/srv/templates",
+        "https://user:token@portal.example.com/templates.git",
+        "https://portal.example.com/templates.git?x=1",
+        "https://portal.example.com/templates.git#top",
+        "https://portal.example.com/a b",
+        "https:///templates.git",
+        "https://portal.example.com/\ttemplates.git",
+    ],
+)
+def test_a_template_base_url_git_or_copier_cannot_use_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError, match="template_public_base_url"):
+        Settings(template_public_base_url=url)

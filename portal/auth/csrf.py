@@ -3,7 +3,8 @@
 Forms carry the session's token in a ``csrf_token`` field, htmx sends it in ``X-CSRF-Token``
 (set once on ``<body hx-headers>``). JSON requests are exempt only when they really are
 ``Content-Type: application/json``: a browser cannot send that cross-site without a CORS
-preflight, and the portal answers every preflight with 403.
+preflight, and the portal answers every preflight with 403. The same holds for git's smart
+HTTP requests (``application/x-git-upload-pack-request``), which fetch template repositories.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ HEADER = "x-csrf-token"
 FIELD = "csrf_token"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _RELOAD = "Reload the page you came from and try again."
+# Types a browser cannot send cross-site without a CORS preflight (refused below): JSON, and
+# git's smart HTTP requests to the read-only template repositories (git clients carry no token).
+TOKENLESS_MEDIA_TYPES = frozenset(
+    {
+        "application/json",
+        "application/x-git-upload-pack-request",
+        "application/x-git-receive-pack-request",
+    }
+)
 
 
 class UnreadableFormError(ValueError):
@@ -69,7 +79,7 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type == "application/json":
+        if media_type in TOKENLESS_MEDIA_TYPES:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive, self.max_body_bytes)

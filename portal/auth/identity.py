@@ -1,4 +1,12 @@
-"""Resolving the identity of each request from the session (local mode) or proxy headers."""
+"""Resolving the identity of each request: session (local mode), proxy headers, or an API token.
+
+An ``Authorization: Bearer pst_...`` header on the JSON API (``/api/...``) authenticates a
+service-account token instead (:mod:`portal.auth.tokens`), whatever the session or proxy
+headers say (other ``Authorization`` headers are not the portal's and are ignored). A
+token identity belongs to no group, so it has no approval rights, and it may make exactly
+one kind of write: ``POST /api/changes`` (propose). A bad, expired or revoked token is
+refused with 401; any other write with a token with 403.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +16,32 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from portal.auth.models import TokenGrant
+from portal.auth.tokens import TOKEN_PREFIX, TokenRefusedError, authenticate
 from portal.catalog.models import Entity, Relation
 from portal.catalog.refs import RefError, parse_ref
 from portal.config import AuthMode, Settings
 from portal.ui.refusal import refusal
 
+# The writes a token may make, as (method, path): it proposes, and nothing else.
+TOKEN_WRITES = frozenset({("POST", "/api/changes")})
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 
 @dataclass(frozen=True)
 class Identity:
-    """A signed-in person: their catalog User ref, display name and Group refs."""
+    """A signed-in person (catalog User ref, display name, Group refs), or an API token.
+
+    A token identity (``token`` set) has the ref ``token:<id>`` and no groups.
+    """
 
     user_ref: str
     display_name: str
     groups: frozenset[str]
+    token: TokenGrant | None = None
 
     def is_member(self, group_ref: str) -> bool:
         """Return True when the person belongs to ``group_ref`` (a group key)."""
@@ -31,6 +50,11 @@ class Identity:
     def is_admin(self, admin_group: str) -> bool:
         """Return True for members of the platform admins group (``PORTAL_ADMIN_GROUP``)."""
         return self.is_member(f"group:default/{admin_group}".lower())
+
+
+def token_identity(grant: TokenGrant) -> Identity:
+    """Return the identity of an authenticated API token: no groups, so no approval rights."""
+    return Identity(f"token:{grant.token_id}", f"API token {grant.name}", frozenset(), grant)
 
 
 def group_key(name: str) -> str | None:
@@ -91,8 +115,44 @@ class IdentityMiddleware:
                 )
                 await refusal(scope, 400, reason)(scope, receive, send)
                 return
-            scope.setdefault("state", {})["identity"] = self._resolve(scope)
+            bearer = self._bearer(scope)
+            if bearer is not None:
+                identity: Identity | None = None
+                try:
+                    identity = token_identity(authenticate(self.engine, bearer))
+                except TokenRefusedError as exc:
+                    await _token_refusal(401, str(exc))(scope, receive, send)
+                    return
+                if (method := scope["method"].upper()) in _UNSAFE and (
+                    method,
+                    scope["path"].rstrip("/"),
+                ) not in TOKEN_WRITES:
+                    reason = (
+                        f"{identity.display_name} may only propose changes (POST /api/changes); "
+                        f"{method} {scope['path']} needs a person"
+                    )
+                    await _token_refusal(403, reason)(scope, receive, send)
+                    return
+            else:
+                identity = self._resolve(scope)
+            scope.setdefault("state", {})["identity"] = identity
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _bearer(scope: Scope) -> str | None:
+        """Return the portal API token of an ``Authorization: Bearer pst_...`` header, if any.
+
+        Only on the JSON API (pages ignore it), and only a portal token: a proxy in front of
+        the portal may pass on its own ``Authorization`` header (an OIDC token), which must
+        not shadow the identity headers it sets.
+        """
+        if not str(scope.get("path", "")).startswith("/api/"):
+            return None
+        scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials.startswith(TOKEN_PREFIX):
+            return None
+        return credentials
 
     def _repeated_identity_header(self, scope: Scope) -> str | None:
         """Return the identity header sent more than once (trusted-header mode), if any.
@@ -118,3 +178,9 @@ class IdentityMiddleware:
         if not isinstance(user_ref, str):
             return None
         return identity_from_catalog(self.engine, user_ref)
+
+
+def _token_refusal(status: int, reason: str) -> JSONResponse:
+    """Refuse a request made with an API token (always JSON: tokens only reach ``/api/``)."""
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else {}
+    return JSONResponse({"detail": reason}, status_code=status, headers=headers)

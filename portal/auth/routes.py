@@ -12,6 +12,7 @@ from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.search import EntityQuery, list_entities
 from portal.config import AuthMode
 from portal.db import SessionDep
+from portal.deps import EngineDep, SettingsDep
 from portal.ui.render import page
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
@@ -40,11 +41,12 @@ def sign_in_page(request: Request, session: SessionDep, q: str = "", next: str =
 def sign_in(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    engine: EngineDep,
     user: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     """Sign in as a catalog User; refused unless the portal runs in local mode."""
-    settings = request.app.state.settings
     error: str | None = None
     if settings.auth_mode is not AuthMode.LOCAL:
         error = "Sign-in is handled by the proxy in front of the portal (trusted-header mode)."
@@ -53,7 +55,7 @@ def sign_in(
             user_ref = parse_ref(user, default_kind="user").key
         except RefError as exc:
             user_ref, error = "", f"user: {exc}"
-        if not error and identity_from_catalog(request.app.state.engine, user_ref) is None:
+        if not error and identity_from_catalog(engine, user_ref) is None:
             error = f"user: {user!r} is not a User in the catalog"
     if error:
         users = list_entities(session, EntityQuery(kind="user", sort="name", limit=200))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from portal.catalog.ingest import Limits, read_sources
 from portal.catalog.models import ImportReport
+from portal.catalog.sources import Limits, read_sources
 from portal.catalog.store import apply_import, root_keys
 from portal.config import Settings
 from portal.integrations.git import GitCliReader, GitFileReader

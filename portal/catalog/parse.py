@@ -1,82 +1,51 @@
-"""Safe, bounded YAML reading that remembers where every value came from (for error lines)."""
+"""Catalog YAML: the portal's safe, bounded, line-aware reader with Backstage's reading of dates.
+
+Reading itself (safe loader, alias and size bounds, node lines) is ``portal.yaml_source``;
+this module adds what is the catalog's own: the schema and the wording of its problems.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
-try:  # libyaml is several times faster; the pure-Python loader behaves the same.
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - wheels ship libyaml
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+from portal.yaml_source import SafeLoader, YamlDocument
+from portal.yaml_source import YamlStream as _SourceStream
 
 
-class _Loader(_BaseLoader):
-    """The safe loader, with a shortcut for the tag resolution it does for every node."""
-
-    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
-        """Return the same tag as ``Resolver.resolve``, skipping its work when none can apply.
-
-        A quoted scalar, or a plain one whose first character starts no implicit resolver
-        (``payments``, ``Handles card payments``), is a string; collections get the default
-        tags. Everything else, and any loader with path resolvers, takes the normal route.
-        """
-        resolvers = self.yaml_implicit_resolvers
-        if not self.yaml_path_resolvers and None not in resolvers:
-            if kind is yaml.ScalarNode:
-                if not implicit[0] or (value and value[0] not in resolvers):
-                    return self.DEFAULT_SCALAR_TAG
-            elif kind is yaml.MappingNode:
-                return self.DEFAULT_MAPPING_TAG
-            elif kind is yaml.SequenceNode:
-                return self.DEFAULT_SEQUENCE_TAG
-        tag: Any = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
-        return tag
+class CatalogLoader(SafeLoader):
+    """The safe loader with timestamps and binary values kept as the text they are."""
 
 
-def _scalar_text(loader: _BaseLoader, node: yaml.Node) -> Any:
+def _scalar_text(loader: SafeLoader, node: Any) -> Any:
     return node.value
 
 
 # Backstage reads catalog YAML with the YAML 1.2 core schema: `since: 2024-01-01` stays the
 # string it looks like. PyYAML would build date/bytes objects that JSON (the database
 # column, the API) cannot hold, so those tags keep their text.
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _scalar_text)
-_Loader.add_constructor("tag:yaml.org,2002:binary", _scalar_text)
-
-MAX_DEPTH = 200
+CatalogLoader.add_constructor("tag:yaml.org,2002:timestamp", _scalar_text)
+CatalogLoader.add_constructor("tag:yaml.org,2002:binary", _scalar_text)
 
 
-class YamlLimitError(ValueError):
-    """Raised when a YAML stream exceeds the configured size or alias limits."""
+class YamlStream(_SourceStream):
+    """Catalog documents of a stream, read one at a time; ``error`` says why reading stopped."""
 
+    loader = CatalogLoader
 
-@dataclass
-class YamlDocument:
-    """One document of a multi-document stream, with the node tree kept for line lookups."""
+    @property
+    def error(self) -> str | None:
+        """The problem that stopped the stream, worded for the import page, or None."""
+        problem = self.problem
+        if problem is None:
+            return None
+        prefix = {"syntax": "YAML syntax error: ", "limit": "", "yaml": "YAML error: "}
+        return prefix[problem.kind] + problem.reason
 
-    index: int
-    line: int
-    data: Any
-    node: yaml.Node
-
-    def line_of(self, path: Sequence[str | int]) -> int:
-        """Return the 1-based line of the field at ``path`` (or of its nearest existing parent).
-
-        For a mapping key this is the key's own line, so ``spec`` points at ``spec:`` even
-        when the missing field would have been inside it.
-        """
-        node: yaml.Node = self.node
-        line = node.start_mark.line + 1
-        for part in path:
-            found = _child(node, part)
-            if found is None:
-                break
-            line, node = found
-        return line
+    @property
+    def error_line(self) -> int | None:
+        """The line of the problem that stopped the stream, when YAML knows it."""
+        return self.problem.line if self.problem is not None else None
 
 
 @dataclass
@@ -86,177 +55,6 @@ class YamlReadResult:
     documents: list[YamlDocument]
     error: str | None = None
     error_line: int | None = None
-
-
-def _child(node: yaml.Node, part: str | int) -> tuple[int, yaml.Node] | None:
-    """Return the line of ``part`` inside ``node`` and its value node."""
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
-                return key_node.start_mark.line + 1, value_node
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        item: yaml.Node = node.value[part]
-        return item.start_mark.line + 1, item
-    return None
-
-
-def _check_aliases(node: yaml.Node, max_aliases: int, max_nodes: int) -> None:
-    """Reject alias bombs: count re-used nodes and the size the document would expand to."""
-    seen: set[int] = set()
-    sizes: dict[int, int] = {}
-    aliases = 0
-
-    def expanded(current: yaml.Node, depth: int) -> int:
-        nonlocal aliases
-        ident = id(current)
-        if ident in seen:
-            aliases += 1
-            if aliases > max_aliases:
-                raise YamlLimitError(f"more than {max_aliases} YAML aliases")
-            return sizes.get(ident, 1)
-        if depth > MAX_DEPTH:
-            raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
-        seen.add(ident)
-        total = 1
-        if isinstance(current, yaml.MappingNode):
-            for key_node, value_node in current.value:
-                total += expanded(key_node, depth + 1) + expanded(value_node, depth + 1)
-        elif isinstance(current, yaml.SequenceNode):
-            for item in current.value:
-                total += expanded(item, depth + 1)
-        if total > max_nodes:
-            raise YamlLimitError(f"YAML document would expand to more than {max_nodes} values")
-        sizes[ident] = total
-        return total
-
-    expanded(node, 0)
-
-
-_TAG = "tag:yaml.org,2002:"
-_STR, _NULL, _MAP, _SEQ = _TAG + "str", _TAG + "null", _TAG + "map", _TAG + "seq"
-_CONVERTED = (_TAG + "bool", _TAG + "int", _TAG + "float")
-_SPECIAL_KEYS = (_TAG + "merge", _TAG + "value")
-
-
-class _NotPlain(Exception):  # noqa: N818 - a signal, not an error
-    """The document uses YAML features the fast path leaves to PyYAML's constructor."""
-
-
-class _PlainBuilder:
-    """Build a document without anchors from its node tree, checking the limits on the way.
-
-    Equivalent to :func:`_check_aliases` then ``construct_document`` for documents made of
-    maps, sequences and str/null/bool/int/float scalars (nearly every catalog file), and
-    several times cheaper; anything else raises :class:`_NotPlain` and takes the full path.
-    """
-
-    def __init__(self, loader: _Loader, max_nodes: int) -> None:
-        self.loader = loader
-        self.max_nodes = max_nodes
-        self.count = 0
-
-    def build(self, node: yaml.Node, depth: int) -> Any:
-        """Return the value of ``node`` at nesting ``depth``; scalar children are inlined."""
-        if depth > MAX_DEPTH:
-            raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
-        start = self.count
-        self.count += 1
-        value: Any
-        if type(node) is yaml.ScalarNode:
-            value = self.scalar(node)
-        elif type(node) is yaml.MappingNode and node.tag == _MAP:
-            if node.value and depth >= MAX_DEPTH:  # where the first child would fail
-                raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
-            value = {}
-            for key_node, value_node in node.value:
-                if type(key_node) is not yaml.ScalarNode or key_node.tag in _SPECIAL_KEYS:
-                    raise _NotPlain
-                key = self.scalar(key_node)
-                if type(value_node) is yaml.ScalarNode:
-                    value[key] = self.scalar(value_node)
-                    self.count += 2
-                else:
-                    self.count += 1
-                    value[key] = self.build(value_node, depth + 1)
-        elif type(node) is yaml.SequenceNode and node.tag == _SEQ:
-            if node.value and depth >= MAX_DEPTH:
-                raise YamlLimitError(f"YAML nesting deeper than {MAX_DEPTH} levels")
-            value = []
-            for item in node.value:
-                if type(item) is yaml.ScalarNode:
-                    value.append(self.scalar(item))
-                    self.count += 1
-                else:
-                    value.append(self.build(item, depth + 1))
-        else:
-            raise _NotPlain
-        if self.count - start > self.max_nodes:
-            raise YamlLimitError(f"YAML document would expand to more than {self.max_nodes} values")
-        return value
-
-    def scalar(self, node: yaml.Node) -> Any:
-        """Return the value of a scalar node the way ``SafeConstructor`` builds it."""
-        tag = node.tag
-        if tag == _STR:
-            return node.value
-        if tag == _NULL:
-            return None
-        if tag in _CONVERTED:
-            try:
-                return self.loader.yaml_constructors[tag](self.loader, node)
-            except Exception as exc:  # the full path reports it, in its own order
-                raise _NotPlain from exc
-        raise _NotPlain
-
-
-class YamlStream:
-    """Documents of a stream, read one at a time; ``error`` is set once iteration stops early.
-
-    Reading lazily lets the caller finish with each document (and its node tree) before the
-    next one is built, so a large file never holds every node tree in memory at once.
-    """
-
-    def __init__(self, text: str, *, max_aliases: int = 100, max_nodes: int = 1_000_000) -> None:
-        self.text = text
-        self.max_aliases = max_aliases
-        self.max_nodes = max_nodes
-        self.count = 0
-        self.error: str | None = None
-        self.error_line: int | None = None
-
-    def __iter__(self) -> Iterator[YamlDocument]:
-        """Yield each document; stop cleanly at a syntax error or an exceeded limit."""
-        loader = _Loader(self.text)
-        plain = "&" not in self.text  # without anchors there can be no aliases
-        try:
-            while loader.check_node():
-                node = loader.get_node()
-                if node is None:
-                    continue
-                data = self._construct(loader, node, plain)
-                document = YamlDocument(self.count, node.start_mark.line + 1, data, node)
-                self.count += 1
-                yield document
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            self.error = f"YAML syntax error: {exc.problem}"
-            self.error_line = mark.line + 1 if mark is not None else None
-        except YamlLimitError as exc:
-            self.error = str(exc)
-        except yaml.YAMLError as exc:
-            self.error = f"YAML error: {exc}"
-        finally:
-            loader.dispose()
-
-    def _construct(self, loader: _Loader, node: yaml.Node, plain: bool) -> Any:
-        if plain and self.max_nodes >= 1:
-            try:
-                return _PlainBuilder(loader, self.max_nodes).build(node, 0)
-            except _NotPlain:
-                pass
-        _check_aliases(node, self.max_aliases, self.max_nodes)
-        return loader.construct_document(node)
 
 
 def read_yaml_stream(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Annotated
 
 import yaml
@@ -10,18 +9,29 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from portal.auth.identity import Identity
+from portal.catalog.display import entity_page_view, list_view
 from portal.catalog.graph import system_graph
 from portal.catalog.importer import import_locations
 from portal.catalog.models import ImportReport
 from portal.catalog.relations import RELATION_LABELS
-from portal.catalog.search import MAX_OFFSET, EntityQuery, facets, list_entities
-from portal.catalog.store import get_entity, problems, problems_for, relations_of
+from portal.catalog.search import (
+    ALL_KINDS,
+    MAX_OFFSET,
+    EntityQuery,
+    facets,
+    filter_ref,
+    list_entities,
+)
+from portal.catalog.store import get_entity, problems, problems_for
 from portal.db import SessionDep
-from portal.slo.routes import entity_slos
+from portal.deps import SettingsDep
+from portal.slo.routes import SloDep, entity_slos
 from portal.ui.render import page
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
 PAGE_SIZE = 25
+DEFAULT_KIND = "component"  # what most visitors look for; the kind filter offers the rest
 
 
 @router.get("", response_class=HTMLResponse)
@@ -29,7 +39,7 @@ def catalog_list(
     request: Request,
     session: SessionDep,
     q: str = "",
-    kind: str = "",
+    kind: str | None = None,
     type: str = "",
     owner: str = "",
     lifecycle: str = "",
@@ -37,14 +47,20 @@ def catalog_list(
     tag: str = "",
     sort: str = "",
     desc: bool = False,
+    mine: bool = False,
     offset: int = 0,
 ) -> Response:
-    """Render the searchable, filterable, sortable and paginated entity list."""
+    """Render the searchable, filterable, sortable and paginated entity list.
+
+    Without a ``kind`` it lists Components (``kind=all``: every kind); ``mine=1`` keeps
+    what the signed-in person's groups own.
+    """
+    identity: Identity | None = request.state.identity
     query = EntityQuery(
         q=q,
-        kind=kind,
+        kind=DEFAULT_KIND if kind is None else kind or ALL_KINDS,
         type=type,
-        owner=owner,
+        owner=filter_ref(owner, "group") if owner else "",  # the select's value: a full ref
         lifecycle=lifecycle,
         system=system,
         tag=tag,
@@ -52,15 +68,23 @@ def catalog_list(
         desc=desc,
         limit=PAGE_SIZE,
         offset=min(max(offset, 0), MAX_OFFSET),
+        mine=mine,
+        owners=identity.groups if mine and identity is not None else None,
     )
     result = list_entities(session, query)
-    context = {"active": "catalog", "result": result, "query": query, "facets": facets(session)}
+    values = facets(session)
+    context = {
+        "active": "catalog",
+        "result": result,
+        "query": query,
+        "facets": values,
+        "view": list_view(session, result.items, values),
+    }
     return page(request, "catalog/list.html", context, fragment="results")
 
 
-def _require_admin(request: Request) -> None:
+def _require_admin(request: Request, admin_group: str) -> None:
     identity = request.state.identity
-    admin_group = request.app.state.settings.admin_group
     if identity is None:
         raise HTTPException(401, "Sign in to import catalog locations.")
     if not identity.is_admin(admin_group):
@@ -93,21 +117,24 @@ def import_form(request: Request, session: SessionDep) -> Response:
 
 @router.post("/import", response_class=HTMLResponse)
 def import_submit(
-    request: Request, session: SessionDep, locations: Annotated[str, Form()] = ""
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    locations: Annotated[str, Form()] = "",
 ) -> Response:
     """Import the given locations (one per line) and show what happened."""
-    _require_admin(request)
+    _require_admin(request, settings.admin_group)
     wanted = [line.strip() for line in locations.splitlines() if line.strip()]
     if not wanted:
         error = "locations: give at least one path or git+URL#REF:PATH"
         return _import_page(request, session, locations=locations, error=error)
-    report = import_locations(session, wanted, request.app.state.settings)
+    report = import_locations(session, wanted, settings)
     return _import_page(request, session, locations=locations, report=report)
 
 
 @router.get("/{kind}/{namespace}/{name}", response_class=HTMLResponse)
 def entity_page(
-    request: Request, session: SessionDep, kind: str, namespace: str, name: str
+    request: Request, session: SessionDep, slo: SloDep, kind: str, namespace: str, name: str
 ) -> Response:
     """One entity: facts, relations, links, annotations, system graph and source."""
     entity = get_entity(session, kind, namespace, name)
@@ -116,19 +143,16 @@ def entity_page(
     canonical = f"/catalog/{entity.kind_key}/{entity.namespace}/{entity.name}"
     if request.url.path != canonical:  # kind is case-insensitive: one URL per entity
         return RedirectResponse(canonical, status_code=301)
-    grouped = defaultdict(list)
-    for relation in relations_of(session, entity.ref):
-        grouped[relation.type].append(relation)
     context = {
         "active": "catalog",
         "entity": entity,
         "metadata": entity.document.get("metadata") or {},
         "spec": entity.document.get("spec") or {},
-        "relations": dict(sorted(grouped.items())),
+        "view": entity_page_view(session, entity),
         "labels": RELATION_LABELS,
         "graph": system_graph(session, entity),
         "problems": problems_for(session, entity),
         "source_yaml": yaml.safe_dump(entity.document, sort_keys=False, allow_unicode=True),
-        "slos": entity_slos(request, entity),
+        "slos": entity_slos(slo, entity),
     }
     return page(request, "catalog/entity.html", context)

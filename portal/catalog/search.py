@@ -15,16 +15,44 @@ from portal.catalog.models import Entity
 from portal.catalog.refs import RefError, parse_ref
 
 _COLUMNS = SQLModel.metadata.tables[Entity.__tablename__].c
-_NAME: tuple[ColumnElement[Any], bool] = (_COLUMNS.name, False)
-# Sort keys: (column, descending) pairs; ``desc=1`` reverses every one of them.
-SORTS: dict[str, tuple[tuple[ColumnElement[Any], bool], ...]] = {
+_OWNER = SQLModel.metadata.tables[Entity.__tablename__].alias("owner_entity").c
+
+
+def _shown(title: ColumnElement[Any], name: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Return what the pages show for an entity (``display_name``), lower-cased to sort by."""
+    return func.lower(func.coalesce(func.nullif(title, ""), name))
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One ``ORDER BY`` term: an expression, its direction and whether it can be empty."""
+
+    expression: ColumnElement[Any]
+    descending: bool = False
+    nullable: bool = False
+
+    def flipped(self, flip: bool) -> SortKey:
+        """Return the key reversed when ``flip`` is set (``desc=1``)."""
+        return SortKey(self.expression, self.descending != flip, self.nullable)
+
+
+# Every column sorts by what the list shows in it: names and owners by title, else name.
+_NAME = SortKey(_shown(_COLUMNS.title, _COLUMNS.name))
+_OWNER_SHOWN = func.coalesce(
+    sa_select(_shown(_OWNER.title, _OWNER.name))
+    .where(_OWNER.ref == _COLUMNS.owner_ref)
+    .scalar_subquery(),
+    _COLUMNS.owner_ref,  # an owner not in the catalog is shown as its ref
+)
+SORTS: dict[str, tuple[SortKey, ...]] = {
     "name": (_NAME,),
-    "kind": ((_COLUMNS.kind_key, False), _NAME),
-    "owner": ((_COLUMNS.owner_ref, False), _NAME),
-    "type": ((_COLUMNS.spec_type, False), _NAME),
-    "lifecycle": ((_COLUMNS.lifecycle, False), _NAME),
-    "updated": ((_COLUMNS.updated_at, True), _NAME),
+    "kind": (SortKey(_COLUMNS.kind_key), _NAME),
+    "owner": (SortKey(_OWNER_SHOWN, nullable=True), _NAME),
+    "type": (SortKey(_COLUMNS.spec_type, nullable=True), _NAME),
+    "lifecycle": (SortKey(_COLUMNS.lifecycle, nullable=True), _NAME),
+    "updated": (SortKey(_COLUMNS.updated_at, descending=True), _NAME),
 }
+ALL_KINDS = "all"  # ``kind=all``: every kind (the list page shows Components by default)
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000  # deeper pages are refused: offsets past int64 crash the database
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: how both indexes split
@@ -52,6 +80,9 @@ class EntityQuery:
     limit: int = 25
     offset: int = 0
     include_orphans: bool = True
+    mine: bool = False
+    # Owner refs of "owned by my teams" (the signed-in person's groups); None: no such filter.
+    owners: frozenset[str] | None = None
 
     def params(self, **override: Any) -> dict[str, str]:
         """Return the non-empty query-string parameters, with ``override`` applied."""
@@ -65,6 +96,7 @@ class EntityQuery:
             "tag": self.tag,
             "sort": self.sort,
             "desc": "1" if self.desc else "",
+            "mine": "1" if self.mine else "",
             "offset": self.offset or "",
         }
         values.update(override)
@@ -90,7 +122,8 @@ def _tokens(q: str) -> list[str]:
     return [token.lower() for token in _WORD.findall(q)][:12]
 
 
-def _ref_filter(value: str, default_kind: str) -> str:
+def filter_ref(value: str, default_kind: str) -> str:
+    """Return the key a filter value (``team-a`` or ``group:default/team-a``) compares with."""
     try:
         return parse_ref(value, default_kind=default_kind).key
     except RefError:
@@ -103,16 +136,19 @@ def _filters(query: EntityQuery) -> list[ColumnElement[bool]]:
     if any("\x00" in value for value in values):
         # No stored value holds a NUL (PostgreSQL refuses the parameter outright).
         return [false()]
-    if query.kind:
+    if query.kind and query.kind.lower() != ALL_KINDS:
         conditions.append(col(Entity.kind_key) == query.kind.lower())
     if query.type:
         conditions.append(col(Entity.spec_type) == query.type)
     if query.lifecycle:
         conditions.append(col(Entity.lifecycle) == query.lifecycle)
     if query.owner:
-        conditions.append(col(Entity.owner_ref) == _ref_filter(query.owner, "group"))
+        conditions.append(col(Entity.owner_ref) == filter_ref(query.owner, "group"))
+    if query.owners is not None:
+        owners = sorted(query.owners)
+        conditions.append(col(Entity.owner_ref).in_(owners) if owners else false())
     if query.system:
-        conditions.append(col(Entity.system_ref) == _ref_filter(query.system, "system"))
+        conditions.append(col(Entity.system_ref) == filter_ref(query.system, "system"))
     if query.tag:
         padded: ColumnElement[str] = (
             literal_column("' '") + col(Entity.tags_text) + literal_column("' '")
@@ -149,9 +185,9 @@ def _postgres_match(tokens: list[str]) -> tuple[ColumnElement[bool], ColumnEleme
     return _PG_VECTOR.bool_op("@@")(tsquery), func.ts_rank(_PG_VECTOR, tsquery)
 
 
-def _sorted(key: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
+def _sorted(key: ColumnElement[Any], descending: bool, nullable: bool) -> ColumnElement[Any]:
     ordered = key.desc() if descending else key.asc()
-    if not getattr(key, "nullable", False):
+    if not nullable:
         return ordered
     # PostgreSQL's default (empty values last going up, first going down) on every database.
     return ordered.nulls_first() if descending else ordered.nulls_last()
@@ -160,7 +196,7 @@ def _sorted(key: ColumnElement[Any], descending: bool) -> ColumnElement[Any]:
 def _postgres_search_page(
     session: Session,
     conditions: list[ColumnElement[bool]],
-    order: list[tuple[ColumnElement[Any], bool]],
+    order: list[SortKey],
     limit: int,
     offset: int,
 ) -> tuple[list[Entity], int | None]:
@@ -170,12 +206,15 @@ def _postgres_search_page(
     page's entities are then read whole: the same as a page query plus a count query,
     at about half the cost. The total is None when only a too-far offset left the page empty.
     """
-    keys = [expression.label(f"key{index}") for index, (expression, _) in enumerate(order)]
+    keys = [key.expression.label(f"key{index}") for index, key in enumerate(order)]
     page = (
         sa_select(_COLUMNS.id, func.count().over().label("total"), *keys)
         .where(*conditions)
         .order_by(
-            *(_sorted(key, descending) for key, (_, descending) in zip(keys, order, strict=True))
+            *(
+                _sorted(label, key.descending, key.nullable)
+                for label, key in zip(keys, order, strict=True)
+            )
         )
         .limit(limit)
         .offset(offset)
@@ -185,7 +224,10 @@ def _postgres_search_page(
         select(Entity, page.c.total)
         .join(page, page.c.id == col(Entity.id))
         .order_by(
-            *(_sorted(page.c[key.name], desc) for key, (_, desc) in zip(keys, order, strict=True))
+            *(
+                _sorted(page.c[label.name], key.descending, key.nullable)
+                for label, key in zip(keys, order, strict=True)
+            )
         )
     )
     rows = session.exec(statement).all()
@@ -203,31 +245,35 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     on_postgres = bool(tokens) and session.get_bind().dialect.name == "postgresql"
     statement = select(Entity)
     counter = select(func.count()).select_from(Entity)
-    rank: tuple[ColumnElement[Any], bool] | None = None
+    rank: SortKey | None = None
     if on_postgres:
         match, score = _postgres_match(tokens)
         conditions.append(match)
-        rank = (score, True)
+        rank = SortKey(score, descending=True)
     elif tokens:
         hits = _sqlite_hits(tokens, ranked=True)
         statement = statement.join(hits, hits.c.id == col(Entity.id))
-        rank = (hits.c.rank, False)  # bm25: lower is better
+        rank = SortKey(hits.c.rank)  # bm25: lower is better
         counted = _sqlite_hits(tokens, ranked=False)
         counter = counter.join(counted, counted.c.id == col(Entity.id))
-    order: list[tuple[ColumnElement[Any], bool]]
+    order: list[SortKey]
     if query.sort in SORTS:
-        order = [(column, descending != query.desc) for column, descending in SORTS[query.sort]]
+        order = [key.flipped(query.desc) for key in SORTS[query.sort]]
     elif rank is not None:
         order = [rank, _NAME]
+    elif query.kind and query.kind.lower() != ALL_KINDS:
+        order = [_NAME]  # one kind: ordering by it too makes SQLite sort the slow way
     else:
-        order = [(_COLUMNS.kind_key, False), _NAME]
+        order = [SortKey(_COLUMNS.kind_key), _NAME]
     # Names repeat across kinds and namespaces: the unique ref keeps pages from overlapping.
-    order.append((_COLUMNS.ref, order[-1][1]))
+    order.append(SortKey(_COLUMNS.ref, order[-1].descending))
     total: int | None = None
     if on_postgres:
         items, total = _postgres_search_page(session, conditions, order, limit, offset)
     else:
-        statement = statement.where(*conditions).order_by(*(_sorted(*key) for key in order))
+        statement = statement.where(*conditions).order_by(
+            *(_sorted(key.expression, key.descending, key.nullable) for key in order)
+        )
         items = list(session.exec(statement.limit(limit).offset(offset)).all())
     if total is None:
         total = session.exec(counter.where(*conditions)).one()

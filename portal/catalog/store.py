@@ -12,7 +12,6 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, text, updat
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
-from portal.catalog.ingest import ParsedEntity, ReadResult, cyclic_gc_paused
 from portal.catalog.models import (
     Entity,
     ImportReport,
@@ -20,9 +19,10 @@ from portal.catalog.models import (
     ProblemReport,
     Relation,
     Source,
-    utcnow,
 )
 from portal.catalog.refs import parse_ref, split_key
+from portal.catalog.sources import ParsedEntity, ReadResult, cyclic_gc_paused
+from portal.clock import utcnow
 
 _CHUNK = 500
 _WHOLE_TABLE_ABOVE = 2000  # keys; see _existing
@@ -83,7 +83,7 @@ def _row(parsed: ParsedEntity) -> dict[str, Any]:
 
 
 def apply_import(session: Session, read: ReadResult) -> ImportReport:
-    """Store what :func:`portal.catalog.ingest.read_sources` read, atomically.
+    """Store what :func:`portal.catalog.sources.read_sources` read, atomically.
 
     New and changed entities are written with their relations; entities that their source
     (or a root's Location chain) no longer yields are marked orphaned, never deleted; a

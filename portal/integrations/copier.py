@@ -5,6 +5,8 @@ small pool of long-lived worker interpreters (never the caller's process) that i
 once; a render past its timeout kills its worker. Renders use ``unsafe=False``, empty Copier
 user settings (no ``trust`` list can enable tasks) and a scrubbed environment.
 The template's own small expressions are evaluated by :mod:`portal.integrations.copier_jinja`.
+Given a :class:`~portal.integrations.copier_answers.RecordedSource`, a render records the
+template's canonical URL in the answers file instead of the local repository it rendered from.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 import yaml
 
 from portal.integrations import copier_worker
+from portal.integrations.copier_answers import AnswersFileError, RecordedSource, record_source
 from portal.integrations.copier_snapshot import snapshot_of
 from portal.integrations.copier_worker import empty_out
 
@@ -63,9 +66,18 @@ class Renderer(Protocol):
     """Renders a template at a ref into an empty destination folder."""
 
     def render(
-        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+        self,
+        template_src: str,
+        vcs_ref: str,
+        answers: Mapping[str, Any],
+        dest: Path,
+        *,
+        source: RecordedSource | None = None,
     ) -> RenderResult:
-        """Render and return the files written; :class:`RenderError` on failure."""
+        """Render and return the files written; :class:`RenderError` on failure.
+
+        ``source``: what the answers file records as the template (default: ``template_src``).
+        """
         ...
 
 
@@ -210,12 +222,14 @@ def render(
     timeout: float = DEFAULT_TIMEOUT,
     cache_dir: Path | None = None,
     snapshot_root: Path | None = None,
+    source: RecordedSource | None = None,
 ) -> RenderResult:
     """Render ``template_src`` at ``vcs_ref`` into ``dest`` (absent or empty) in a worker.
 
     ``cache_dir`` is where Copier mirrors remote templates (its default is the user's cache);
     ``snapshot_root`` keeps snapshots of local git templates (:mod:`.copier_snapshot`), which
-    render the same without a clone per render.
+    render the same without a clone per render. ``source`` is recorded in the answers file
+    as the template's ``_src_path`` (and ``_commit``) in place of ``template_src``.
     Raises :class:`RenderError` with Copier's message, or :class:`RenderTimeoutError`.
     """
     dest = Path(dest).absolute()
@@ -251,14 +265,18 @@ def render(
         empty_out(dest, existed)
         error = RenderTimeoutError if status == "timeout" else RenderError
         raise error(f"Copier failed to render {template_src} at {vcs_ref}: {payload}")
+    caught, from_snapshot, answers_file = payload
     try:
         files = _listing(dest)
-    except RenderError:
+        if source is not None and answers_file in files:
+            record_source(dest / answers_file, source)
+    except (RenderError, AnswersFileError) as exc:
         empty_out(dest, existed)
-        raise
-    recorded = yaml.safe_load((dest / ANSWERS_FILE).read_text()) if ANSWERS_FILE in files else {}
+        if isinstance(exc, RenderError):
+            raise
+        raise RenderError(f"cannot record the template's source in {answers_file}: {exc}") from exc
+    recorded = yaml.safe_load((dest / answers_file).read_text()) if answers_file in files else {}
     commit = recorded.get("_commit") if isinstance(recorded, dict) else None
-    caught, from_snapshot = payload
     return RenderResult(
         dest=dest,
         files=files,
@@ -278,7 +296,13 @@ class CopierRenderer:
     snapshot_root: Path | None = None
 
     def render(
-        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+        self,
+        template_src: str,
+        vcs_ref: str,
+        answers: Mapping[str, Any],
+        dest: Path,
+        *,
+        source: RecordedSource | None = None,
     ) -> RenderResult:
         """Render in a worker process (see :func:`render`)."""
         return render(
@@ -289,6 +313,7 @@ class CopierRenderer:
             timeout=self.timeout,
             cache_dir=self.cache_dir,
             snapshot_root=self.snapshot_root,
+            source=source,
         )
 
     def warm_up(self, templates: Iterable[tuple[str, str]] = ()) -> None:
@@ -312,7 +337,13 @@ class FakeRenderer:
     calls: list[tuple[str, str, dict[str, Any], Path]] = dataclasses.field(default_factory=list)
 
     def render(
-        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+        self,
+        template_src: str,
+        vcs_ref: str,
+        answers: Mapping[str, Any],
+        dest: Path,
+        *,
+        source: RecordedSource | None = None,
     ) -> RenderResult:
         """Write the configured files and an answers file like Copier's."""
         self.calls.append((template_src, vcs_ref, dict(answers), dest))
@@ -325,5 +356,7 @@ class FakeRenderer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(Template(content).safe_substitute(answers))
         recorded = {"_commit": self.commit, "_src_path": template_src, **answers}
+        if source is not None:
+            recorded |= source.values()
         (dest / ANSWERS_FILE).write_text(yaml.safe_dump(recorded, sort_keys=True))
-        return RenderResult(dest, _listing(dest), self.commit)
+        return RenderResult(dest, _listing(dest), str(recorded["_commit"]))

@@ -16,7 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from portal.integrations.copier_snapshot import Snapshot, render_snapshot
+from portal.integrations.copier_snapshot import DEFAULT_ANSWERS_FILE, Snapshot, render_snapshot
 from portal.integrations.processes import exit_with_parent
 
 
@@ -45,21 +45,38 @@ def serve(fd: int, parent: int) -> None:
         conn.send(reply)
 
 
-def _copy(copier: Any, job: dict[str, Any]) -> tuple[list[str], bool]:
-    """Render the job; return Copier's warnings and whether the snapshot rendered it."""
+def _copy(copier: Any, job: dict[str, Any]) -> tuple[list[str], bool, str]:
+    """Render the job; return Copier's warnings, the snapshot's use and the answers file.
+
+    The answers file is relative to the destination.
+    """
     os.environ.pop("COPIER_CACHE_DIR", None)
     if job["cache_dir"] is not None:
         os.environ["COPIER_CACHE_DIR"] = job["cache_dir"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         from_snapshot = job["snapshot"] is not None and _copy_snapshot(copier, job, caught)
-        if not from_snapshot:
-            _run_copy(copier, job["src"], job["ref"], job)
-    return [f"{item.category.__name__}: {item.message}" for item in caught], from_snapshot
+        if from_snapshot:
+            answers_file = Snapshot.from_job(job["snapshot"]).answers_file
+        else:
+            answers_file = _answers_file(_run_copy(copier, job["src"], job["ref"], job))
+    return (
+        [f"{item.category.__name__}: {item.message}" for item in caught],
+        from_snapshot,
+        answers_file,
+    )
 
 
-def _run_copy(copier: Any, src: str, ref: str | None, job: dict[str, Any]) -> None:
-    copier.run_copy(
+def _answers_file(worker: Any) -> str:
+    """Return the answers file a finished Copier worker wrote (Copier's default if unsure)."""
+    try:
+        return str(worker.answers_relpath)
+    except Exception:  # Copier's internals: the default name is right for nearly all templates
+        return DEFAULT_ANSWERS_FILE
+
+
+def _run_copy(copier: Any, src: str, ref: str | None, job: dict[str, Any]) -> Any:
+    return copier.run_copy(
         src,
         job["dest"],
         data=job["answers"],

@@ -28,8 +28,10 @@ from portal.integrations.gitops_plumbing import (
     PathRefusedError,
     RefNotFoundError,
     check_only_added,
+    check_only_written,
     checked_files,
     commit_tree,
+    is_sha,
     refuse_existing,
     run,
     write_commit,
@@ -87,13 +89,40 @@ class GitOpsRepo(GitOpsClone):
             identities = (author, self.committer)
             sha = write_commit(self.git_dir, [base], files, message, identities, executable)
             check_only_added(self.git_dir, base, sha, paths)
-            # An empty lease makes the remote create the ref only if it does not exist
-            # yet, atomically, so two replicas cannot both "create" the same branch.
-            rejected = self._push(
-                f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:"
-            )
-            if rejected:
-                raise BranchExistsError(f"branch {branch} already exists ({rejected})")
+            self._push_new_branch(branch, sha)
+        return sha
+
+    def create_edit_branch(
+        self,
+        branch: str,
+        base: str,
+        files: Mapping[str, bytes],
+        message: str,
+        author: Author,
+        *,
+        executable: Collection[str] = (),
+    ) -> str:
+        """Push a new ``branch``: one commit on ``base`` writing ``files``; return its sha.
+
+        Unlike a scaffold, the files may replace ones ``base`` has. ``base`` is the
+        commit of ``main`` the files were computed from (never a newer ``main``, which
+        would silently undo what landed meanwhile): the merge later brings both together.
+        Refuses a ``base`` that is not on ``main``, unsafe paths and a branch that exists.
+        """
+        self._check_branch(branch)
+        paths = checked_files(branch, files, author, executable)
+        if not is_sha(base):
+            raise GitOpsError(f"{base!r} is not a commit sha")
+        with self._exclusive():
+            main = self._fetch_main()
+            if not self._is_ancestor(base, main):
+                raise RefNotFoundError(f"{base[:12]} is not a commit of {self.main}")
+            if self._lookup(branch, allow_sha=False) is not None:
+                raise BranchExistsError(f"branch {branch} already exists")
+            identities = (author, self.committer)
+            sha = write_commit(self.git_dir, [base], files, message, identities, executable)
+            check_only_written(self.git_dir, base, sha, paths)
+            self._push_new_branch(branch, sha)
         return sha
 
     def update_branch(
@@ -186,6 +215,15 @@ class GitOpsRepo(GitOpsClone):
             return existed
 
     # internals ---------------------------------------------------------------------
+
+    def _push_new_branch(self, branch: str, sha: str) -> None:
+        # An empty lease makes the remote create the ref only if it does not exist yet,
+        # atomically, so two replicas cannot both "create" the same branch.
+        rejected = self._push(
+            f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:"
+        )
+        if rejected:
+            raise BranchExistsError(f"branch {branch} already exists ({rejected})")
 
     def _check_branch(self, branch: str) -> None:
         try:

@@ -162,6 +162,30 @@ class GitOpsClone:
         )
         return sorted(name.decode() for name in listing.stdout.split(b"\0") if name)
 
+    def entry_modes(self, ref: str, paths: Sequence[str]) -> dict[str, str]:
+        """Return ``{path: git mode}`` of the paths that exist at ``ref`` (files or folders).
+
+        ``100644``/``100755`` a file, ``040000`` a folder, ``120000`` a symbolic link,
+        ``160000`` a submodule: what an edit must know before it writes a path. One
+        ``ls-tree`` per parent folder (git matches several paths given to one ``ls-tree``
+        as patterns, which would list a folder's content instead of the folder).
+        """
+        sha = self.resolve(ref)
+        wanted = [checked_path(path) for path in paths]
+        modes: dict[str, str] = {}
+        for folder in sorted({path.rpartition("/")[0] for path in wanted}):
+            listing = run(
+                self.git_dir,
+                # No "--" after --end-of-options: ls-tree would take it for a path.
+                *("ls-tree", "-z", "--full-tree", "--end-of-options", sha),
+                *([f"{folder}/"] if folder else []),
+            )
+            for entry in listing.stdout.split(b"\0"):
+                if entry:
+                    meta, _, name = entry.decode(errors="replace").partition("\t")
+                    modes[name] = meta.split(" ")[0]
+        return {path: modes[path] for path in wanted if path in modes}
+
     def diff(self, head: str, base: str | None = None) -> str:
         """Return the unified diff of what ``head`` adds since it forked from ``base`` (main).
 

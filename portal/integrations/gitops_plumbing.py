@@ -34,6 +34,7 @@ __all__ = [
     "RefNotFoundError",
     "RemoteUrl",
     "check_only_added",
+    "check_only_written",
     "checked_files",
     "checked_identity",
     "checked_path",
@@ -262,6 +263,19 @@ def refuse_existing(git_dir: Path, main: str, base: str, paths: list[str]) -> No
         )
     if files := sorted(parent for parent in parents if found.get(parent, "tree") != "tree"):
         raise FileExistsOnMainError(f"{', '.join(files)} is a file on {main}")
+
+
+def check_only_written(git_dir: Path, base: str, commit: str, paths: list[str]) -> None:
+    """Prove ``commit`` adds or modifies exactly ``paths`` of ``base``'s tree, nothing else.
+
+    An edit's files replace or add blobs; a path that ends up deleted, or any other path
+    touched (fast-import replacing a file in the way of a folder), is refused before a push.
+    """
+    status = run(git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, commit)
+    fields = [item.decode() for item in status.stdout.split(b"\0") if item]
+    changes = dict(zip(fields[1::2], fields[0::2], strict=True))
+    if set(changes) - set(paths) or any(kind not in {"A", "M"} for kind in changes.values()):
+        raise GitOpsError(f"refusing a commit that changes more than its files: {changes}")
 
 
 def check_only_added(git_dir: Path, base: str, commit: str, paths: list[str]) -> None:

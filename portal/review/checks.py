@@ -43,7 +43,9 @@ from portal.review.cost import (
     estimate_monthly_cost,
     money,
 )
+from portal.review.local_paths import find_local_paths
 from portal.review.policy import evaluate_objects, evaluate_service_files
+from portal.review.semantics import evaluate_build
 from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
 from portal.slo.review import PROMTOOL_MISSING, review_slo_file
 
@@ -102,6 +104,8 @@ class CheckTools:
     budget_remaining: BudgetLookup | None = None
     # An estimate above this (price sheet currency, per month) fails the cost check.
     max_monthly_cost: Decimal = DEFAULT_MAX_MONTHLY
+    # Folders of the portal's machine (its data folder): a committed path under one is local.
+    machine_roots: tuple[str, ...] = ()
 
 
 @dataclass
@@ -199,6 +203,17 @@ def _service_policy(service_dir: Path, owner_exists: Callable[[str], bool]) -> _
     return _Outcome(_count(findings, "catalog-info.yaml and slo.yaml"), findings)
 
 
+def _semantics(objects: list[dict[str, Any]], slo_file: Path) -> _Outcome:
+    findings, subject = evaluate_build(objects, slo_file)
+    return _Outcome(_count(findings, f"semantic rules on {subject}"), findings)
+
+
+def _local_paths(service_dir: Path, machine_roots: tuple[str, ...]) -> _Outcome:
+    findings, read = find_local_paths(service_dir, machine_roots)
+    subject = f"local paths in {read} committed text file{'s' * (read != 1)}"
+    return _Outcome(_count(findings, subject), findings)
+
+
 def _slo_rules(service_dir: Path, promtool: Promtool | None) -> _Outcome:
     text = (service_dir / SLO_FILE).read_text(encoding="utf-8")
     findings = review_slo_file(SLO_FILE, text, promtool)
@@ -272,9 +287,11 @@ def run_manifest_checks(
 
     Returns ``policy`` for the service files (owner, SLO), ``slo rules`` when there is an
     ``slo.yaml`` (the spec, and with promtool its generated rules and their unit tests),
-    ``error budget`` with policies configured, then for each environment
-    ``kustomize (env)``, and when that overlay builds, ``schema (env)``, ``policy (env)`` and
-    ``cost (env)``. A build that fails leaves out the three checks that need its objects.
+    ``error budget`` with policies configured, ``semantics`` (committed local paths, see
+    :mod:`portal.review.local_paths`), then for each environment ``kustomize (env)``, and
+    when that overlay builds, ``schema (env)``, ``policy (env)``, ``cost (env)`` and
+    ``semantics (env)`` (:mod:`portal.review.semantics`). A build that fails leaves out the
+    checks that need its objects.
     Given ``cluster_files`` (the change's ``clusters/`` and ``infrastructure/`` files),
     ``collisions`` looks for objects defined twice in one cluster build (see
     :mod:`portal.review.collisions`). With checkov configured, one ``checkov`` check over
@@ -287,6 +304,8 @@ def run_manifest_checks(
     if tools.budget_policies is not None:
         budget = partial(_budget, service_dir.name, tools.budget_policies, tools.budget_remaining)
         results.append(_run("error budget", None, budget))
+    paths = partial(_local_paths, service_dir, tools.machine_roots)
+    results.append(_run("semantics", None, paths))
     built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []
@@ -301,6 +320,8 @@ def run_manifest_checks(
         results.append(_run("policy", environment, partial(_policy, objects)))
         cost = partial(_cost_outcome, objects, price_sheet, tools.max_monthly_cost, source)
         results.append(_run("cost", environment, cost))
+        semantics = partial(_semantics, objects, service_dir / SLO_FILE)
+        results.append(_run("semantics", environment, semantics))
     if cluster_files is not None:
         collide = partial(_collisions, cluster_files, service_dir.name, built, tools.kubectl)
         results.append(_run("collisions", None, collide))

@@ -1,10 +1,12 @@
-"""A change's unified diff as reviewers read it: split per file, highlighted, with a file tree.
+"""A change's unified diff as reviewers read it: split per file, highlighted rows, a file tree.
 
 Added files (what scaffolds produce) are highlighted as their own language, guessed from
 the file name only (never from content: the content is untrusted); other files with
-Pygments' diff lexer. Pygments escapes every character of the content, and the file paths
-are escaped by the page template, so nothing from the repository becomes markup. Large
-files and large diffs are cut with a note instead of making the page unusable.
+Pygments' diff lexer. Each line becomes a row with its numbers on the old and new side, so
+review comments can sit at a line. Pygments escapes every character of the content, and
+the file paths are escaped by the page template, so nothing from the repository becomes
+markup. Which files are shown at once and which wait for "Show diff" is
+:mod:`portal.review.diff_files`' decision.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Protocol
 
 from markupsafe import Markup
 
@@ -26,17 +29,21 @@ from pygments.lexers import (
     TextLexer,
     get_lexer_for_filename,
 )
+from pygments.styles import get_style_by_name
+from pygments.token import Text
 from pygments.util import ClassNotFound
 
-from portal.integrations.gitops import GitOpsRepo
-
-MAX_FILE_LINES = 1500  # per file, shown before "truncated"
+MAX_FILE_LINES = 5000  # rows of one file shown before "truncated"
 MAX_LINE_CHARS = 2000  # minified files would otherwise make one enormous line
-MAX_TOTAL_LINES = 20_000  # over the whole diff; later files are listed but not shown
+# What a cut line ends with; constant markup, nothing from the repository.
+CLIPPED = Markup(' <span class="clipped" title="cut at 2,000 characters">…</span>')
 LIGHT_STYLE = "default"
 DARK_STYLE = "github-dark"
 
 _HEADER = re.compile(r"^diff --git (?P<rest>.*)$")
+_SPAN = re.compile(r'<span class="(?P<classes>[^"]+)">(?P<text>[^<]*)</span>')
+_RULE = re.compile(r"\.highlight \.(?P<name>[\w-]+) \{ (?P<body>[^}]*)\}")
+_HUNK = re.compile(r"^@@ -(?P<old>\d+)(?:,\d+)? \+(?P<new>\d+)(?:,\d+)? @@")
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f"}
 _ESCAPES |= {"r": "\r", "v": "\v"}
 
@@ -62,30 +69,35 @@ class FileDiff:
 
 
 @dataclass(frozen=True)
-class RenderedFile:
-    """One file of the diff, ready for the page: ``html`` is safe, highlighted markup."""
+class Row:
+    """One line of a file as the page shows it: its numbers on each side and safe markup."""
 
-    index: int
-    path: str
-    change: str
-    additions: int
-    deletions: int
-    language: str
+    kind: str  # new (a line of an added file), add, del, ctx, hunk (an @@ header), note
+    old: int | None
+    new: int | None
     html: Markup
+
+    @property
+    def side(self) -> str | None:
+        """Return the side a comment on this row refers to (None: not a line of the file)."""
+        if self.kind == "del":
+            return "old"
+        return "new" if self.new is not None else None
+
+    @property
+    def line(self) -> int | None:
+        """Return the line number on :attr:`side`."""
+        return self.old if self.kind == "del" else self.new
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """The rows of one file, highlighted, with how many of its lines they show."""
+
+    rows: tuple[Row, ...]
+    language: str
     shown_lines: int
     total_lines: int
-    binary: bool = False
-    omitted: bool = False  # over the diff's size budget: listed, not shown
-
-    @property
-    def anchor(self) -> str:
-        """Return the element id of the file's section (paths never become ids)."""
-        return f"file-{self.index}"
-
-    @property
-    def generated(self) -> bool:
-        """Tell whether the file is a tool's lock (pins and hashes): shown collapsed."""
-        return self.path.endswith(".lock")
 
     @property
     def truncated(self) -> bool:
@@ -99,26 +111,17 @@ class TreeNode:
 
     name: str
     path: str
-    file: RenderedFile | None = None
+    file: TreeFile | None = None
     children: list[TreeNode] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RenderedDiff:
-    """A whole diff: its files in order, their tree, and the totals."""
-
-    files: tuple[RenderedFile, ...]
-    tree: tuple[TreeNode, ...]
+class TreeFile(Protocol):
+    """What the tree needs of a file: its path, anchor and counts."""
 
     @property
-    def additions(self) -> int:
-        """Count the added lines of every file."""
-        return sum(file.additions for file in self.files)
-
-    @property
-    def deletions(self) -> int:
-        """Count the removed lines of every file."""
-        return sum(file.deletions for file in self.files)
+    def path(self) -> str:
+        """Return the file's path in the repository."""
+        ...
 
 
 def _unquote(path: str) -> str:
@@ -200,43 +203,101 @@ def lexer_for(path: str) -> Lexer:
     return lexer
 
 
-def _clip(line: str) -> str:
-    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …"
+@functools.cache
+def _styled_classes() -> frozenset[str]:
+    """Return the token classes whose rules change how text looks.
+
+    Left out: whitespace (invisible), and classes that only set a style's own text colour
+    (github-dark's names and punctuation), which the text has anyway.
+    """
+    plain = {
+        f"color: #{colour}".lower()
+        for name in (LIGHT_STYLE, DARK_STYLE)
+        if (colour := get_style_by_name(name).style_for_token(Text)["color"])
+    }
+    rules: dict[str, set[str]] = {}
+    for found in _RULE.finditer(stylesheet()):
+        declarations = {part.strip().lower() for part in found["body"].split(";")}
+        rules.setdefault(found["name"], set()).update(declarations - {""})
+    return frozenset(name for name, body in rules.items() if body - plain and name != "w")
 
 
-def render_file(file: FileDiff, index: int, budget: int = MAX_FILE_LINES) -> RenderedFile:
-    """Highlight one file, showing at most ``budget`` lines (and never more than the cap)."""
-    limit = max(0, min(budget, MAX_FILE_LINES))
-    linenos: str | bool
-    if file.change == "added" and not file.binary:
+def _lean(match: re.Match[str]) -> str:
+    kept = [name for name in match["classes"].split() if name in _styled_classes()]
+    return f'<span class="{" ".join(kept)}">{match["text"]}</span>' if kept else match["text"]
+
+
+def _highlighted(lines: Sequence[str], lexer: Lexer) -> list[Markup]:
+    """Highlight ``lines`` as one text and split the markup back into one piece per line.
+
+    Pygments closes and reopens its spans at every line end, so each piece is balanced.
+    Spans whose classes no rule of the stylesheet styles are dropped (their text stays):
+    the same look, and a third less markup on a page of YAML.
+    """
+    if not lines:
+        return []
+    code = "\n".join(line[:MAX_LINE_CHARS] for line in lines) + "\n"
+    # Safe: Pygments escapes every character of the code it wraps in its markup; its spans
+    # are flat (never nested) and their text holds no "<", which _SPAN relies on.
+    html = _SPAN.sub(_lean, highlight(code, lexer, HtmlFormatter(nowrap=True)))
+    pieces = html.split("\n")
+    return [
+        Markup(piece) + (CLIPPED if len(line) > MAX_LINE_CHARS else "")  # noqa: S704
+        for piece, line in zip(pieces, lines, strict=False)
+    ]
+
+
+def _numbered(hunks: Sequence[str]) -> list[tuple[str, int | None, int | None]]:
+    """Give each hunk line its kind and its numbers on the old and the new side."""
+    numbered: list[tuple[str, int | None, int | None]] = []
+    old = new = 0
+    for line in hunks:
+        header = _HUNK.match(line)
+        if header is not None:
+            old, new = int(header["old"]), int(header["new"])
+            numbered.append(("hunk", None, None))
+        elif line.startswith("+"):
+            numbered.append(("add", None, new))
+            new += 1
+        elif line.startswith("-"):
+            numbered.append(("del", old, None))
+            old += 1
+        elif line.startswith(" "):
+            numbered.append(("ctx", old, new))
+            old, new = old + 1, new + 1
+        else:  # "\ No newline at end of file"
+            numbered.append(("note", None, None))
+    return numbered
+
+
+def render_file(file: FileDiff, limit: int = MAX_FILE_LINES) -> RenderedFile:
+    """Highlight one file into rows, at most ``limit`` of them.
+
+    An added file shows its content highlighted as its language, numbered from 1; other
+    files show their hunks with Pygments' diff lexer and both sides' numbers.
+    """
+    if file.binary:
+        return RenderedFile((), "binary", 0, 0)
+    if file.change == "added":
         # The new file's content: every "+" line (the "\ No newline" marker is not content).
         body = [line[1:] for line in file.hunks if line.startswith("+")]
-        lexer, linenos = lexer_for(file.path), "table"
-    else:
-        body, lexer, linenos = list(file.hunks), DiffLexer(stripnl=False), False
-    shown = body[:limit]
-    html = Markup("")
-    if shown and not file.binary:
-        formatter = HtmlFormatter(cssclass="highlight", linenos=linenos, wrapcode=True)
-        code = "\n".join(_clip(line) for line in shown) + "\n"
-        # Safe: Pygments escapes every character of the code it wraps in its markup.
-        html = Markup(highlight(code, lexer, formatter))  # noqa: S704
-    return RenderedFile(
-        index=index,
-        path=file.path,
-        change=file.change,
-        additions=file.additions,
-        deletions=file.deletions,
-        language=lexer.name if file.change == "added" else "diff",
-        html=html,
-        shown_lines=len(shown),
-        total_lines=len(body),
-        binary=file.binary,
-        omitted=limit == 0 and bool(body),
+        lexer = lexer_for(file.path)
+        shown = body[:limit]
+        rows = tuple(
+            Row("new", None, number, html)
+            for number, html in enumerate(_highlighted(shown, lexer), start=1)
+        )
+        return RenderedFile(rows, lexer.name, len(shown), len(body))
+    shown = list(file.hunks[:limit])
+    numbers = _numbered(shown)
+    pieces = _highlighted(shown, DiffLexer(stripnl=False))
+    rows = tuple(
+        Row(kind, old, new, html) for (kind, old, new), html in zip(numbers, pieces, strict=True)
     )
+    return RenderedFile(rows, "diff", len(shown), len(file.hunks))
 
 
-def file_tree(files: Iterable[RenderedFile]) -> tuple[TreeNode, ...]:
+def file_tree(files: Iterable[TreeFile]) -> tuple[TreeNode, ...]:
     """Nest the files by folder; a folder with a single sub-folder is merged into it."""
     root = TreeNode("", "")
     for file in files:
@@ -258,27 +319,6 @@ def _compact(node: TreeNode) -> TreeNode:
         node = TreeNode(f"{node.name}/{only.name}", only.path, None, only.children)
     node.children = [_compact(child) for child in node.children]
     return node
-
-
-def render_diff(text: str, *, max_total_lines: int = MAX_TOTAL_LINES) -> RenderedDiff:
-    """Split and highlight a whole diff within a budget of shown lines."""
-    rendered: list[RenderedFile] = []
-    budget = max_total_lines
-    for index, file in enumerate(split_diff(text), start=1):
-        result = render_file(file, index, budget)
-        budget -= result.shown_lines
-        rendered.append(result)
-    return RenderedDiff(tuple(rendered), file_tree(rendered))
-
-
-@functools.lru_cache(maxsize=64)
-def diff_of_commit(gitops: GitOpsRepo, commit: str) -> RenderedDiff:
-    """Render what ``commit`` changed against its first parent (cached: commits never change).
-
-    The first parent is the ``main`` a change was built on, so the diff stays the same
-    after the change is merged and ``main`` has moved on.
-    """
-    return render_diff(gitops.diff(commit, base=gitops.parent_of(commit)))
 
 
 def _indented(rules: Iterable[str]) -> str:

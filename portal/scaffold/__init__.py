@@ -1,1 +1,1 @@
-"""Create a service from a template: registry, form from Copier's questions, Flux wiring."""
+"""Create a service from a template: the template registry, the Copier form, Flux wiring."""

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from portal.free_text import control_character, lone_surrogate
 from portal.integrations.copier_jinja import DEFAULT_SYNTAX, JinjaSyntax
 from portal.review.cost import parse_quantity
 from portal.scaffold.names import reserved_reason
@@ -49,10 +50,6 @@ from portal.scaffold.questions import (
 
 MAX_LINE_LENGTH = 1_000
 MAX_TEXT_LENGTH = 65_536
-# C0 and C1 controls, DEL, and the bidirectional overrides that make text read other than
-# it is stored ("Trojan Source"); tab, line feed and carriage return are checked apart.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_LINE_BREAK = re.compile(r"[\t\n\r]")
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -78,14 +75,10 @@ def text_problem(value: Any, *, multiline: bool = True) -> str | None:
     for text in _strings(value):
         if len(text) > limit:
             return f"at most {limit:,} characters (this one has {len(text):,})"
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as error:
-            where = f"U+{ord(text[error.start]):04X} at position {error.start + 1}"
+        if (where := lone_surrogate(text)) is not None:
             return f"must be valid Unicode text: {where} is a lone surrogate, not a character"
-        control = _CONTROL.search(text) or (None if multiline else _LINE_BREAK.search(text))
-        if control is not None:
-            where = f"U+{ord(control.group()):04X} at position {control.start() + 1}"
+        if (control := control_character(text, multiline=multiline)) is not None:
+            where = f"{control[0]} at position {control[1]}"
             if multiline:
                 return f"must not contain control characters ({where})"
             return f"must be a single line without control characters ({where})"

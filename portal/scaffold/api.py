@@ -9,15 +9,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from portal.api_errors import UNSAFE, error_responses
+from portal.changes.gitops import gitops_unavailable
+from portal.changes.store import get_change
 from portal.db import SessionDep
+from portal.deps import ChangesDep, SettingsDep
 from portal.integrations.git import GitError
 from portal.review.decide import DecisionError
-from portal.review.store import get_change
-from portal.scaffold.git_templates import unregister
-from portal.scaffold.registry import OfferedTemplate
+from portal.scaffold.registry.from_git import unregister
+from portal.scaffold.registry.manifest import TemplateError
+from portal.scaffold.registry.offered import OfferedTemplate
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold, revise_scaffold
-from portal.scaffold.runtime import ScaffoldRuntime, gitops_unavailable
-from portal.scaffold.templates import TemplateError
+from portal.scaffold.runtime import ScaffoldDep
 
 router = APIRouter(prefix="/api", tags=["scaffold"])
 
@@ -48,18 +50,22 @@ class Accepted(BaseModel):
     response_model=Accepted,
     responses=error_responses(401, 422, 503, *UNSAFE),
 )
-def api_scaffold(body: ScaffoldIn, request: Request, session: SessionDep) -> Any:
+def api_scaffold(
+    body: ScaffoldIn,
+    request: Request,
+    session: SessionDep,
+    scaffold: ScaffoldDep,
+    changes: ChangesDep,
+) -> Any:
     """Validate the answers, create the change and queue rendering; nothing is written on error."""
     identity = request.state.identity
     if identity is None:
         raise HTTPException(401, "sign in (or send the proxy's identity headers) to scaffold")
-    runtime: ScaffoldRuntime = request.app.state.scaffold
-    context = runtime.context
     try:
         change = request_scaffold(
             session,
-            context.registry,
-            runtime.request_gitops(),
+            scaffold.context.registry,
+            changes.request_gitops(),
             body.template,
             body.answers,
             identity.user_ref,
@@ -70,7 +76,7 @@ def api_scaffold(body: ScaffoldIn, request: Request, session: SessionDep) -> Any
         )
     except GitError as exc:  # the name cannot be checked against the GitOps repository
         raise HTTPException(503, gitops_unavailable(exc)) from exc
-    runtime.wake()
+    scaffold.wake()
     return Accepted(id=change.id, status=change.status.value, url=f"/api/changes/{change.id}")
 
 
@@ -97,7 +103,9 @@ class ReviseIn(BaseModel):
         },
     ),
 )
-def api_revise(change_id: str, body: ReviseIn, request: Request, session: SessionDep) -> Any:
+def api_revise(
+    change_id: str, body: ReviseIn, request: Request, session: SessionDep, scaffold: ScaffoldDep
+) -> Any:
     """Store new answers and queue the next revision on the same branch; checks run again."""
     identity = request.state.identity
     if identity is None:
@@ -105,8 +113,7 @@ def api_revise(change_id: str, body: ReviseIn, request: Request, session: Sessio
     change = get_change(session, change_id)
     if change is None:
         raise HTTPException(404, f"no change {change_id}")
-    runtime: ScaffoldRuntime = request.app.state.scaffold
-    context = runtime.context
+    context = scaffold.context
     try:
         revise_scaffold(
             session,
@@ -122,7 +129,7 @@ def api_revise(change_id: str, body: ReviseIn, request: Request, session: Sessio
         return JSONResponse(
             {"detail": "the revision was refused", "errors": exc.errors}, status_code=422
         )
-    runtime.wake()
+    scaffold.wake()
     return Accepted(id=change.id, status=change.status.value, url=f"/api/changes/{change.id}")
 
 
@@ -164,16 +171,13 @@ _ADMIN_ONLY = {403: "Not a platform admin, or a form without the CSRF token"}
 
 
 @router.get("/templates", response_model=list[TemplateOut])
-def api_templates(request: Request) -> list[TemplateOut]:
+def api_templates(scaffold: ScaffoldDep) -> list[TemplateOut]:
     """List the templates a service can be created from."""
-    runtime: ScaffoldRuntime = request.app.state.scaffold
-    return [template_out(template) for template in runtime.context.registry.all()]
+    return [template_out(template) for template in scaffold.context.registry.all()]
 
 
-def _admin(request: Request) -> str:
+def _admin(request: Request, admin_group: str) -> str:
     identity = request.state.identity
-    runtime: ScaffoldRuntime = request.app.state.scaffold
-    admin_group = runtime.context.settings.admin_group
     if identity is None:
         raise HTTPException(401, "sign in (or send the proxy's identity headers)")
     if not identity.is_admin(admin_group):
@@ -188,12 +192,17 @@ def _admin(request: Request) -> str:
     response_model=TemplateOut,
     responses=error_responses(401, 413, 422, described=_ADMIN_ONLY),
 )
-def api_register_template(body: RegisterIn, request: Request, session: SessionDep) -> Any:
+def api_register_template(
+    body: RegisterIn,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    scaffold: ScaffoldDep,
+) -> Any:
     """Register (or re-pin) a Copier template by git URL and ref; platform admins only."""
-    who = _admin(request)
-    runtime: ScaffoldRuntime = request.app.state.scaffold
+    who = _admin(request, settings.admin_group)
     try:
-        template = runtime.context.registry.register(session, body.url, body.ref, body.name, who)
+        template = scaffold.context.registry.register(session, body.url, body.ref, body.name, who)
     except TemplateError as exc:
         return JSONResponse(
             {"detail": "the template was refused", "errors": {"url": str(exc)}}, status_code=422
@@ -208,8 +217,10 @@ def api_register_template(body: RegisterIn, request: Request, session: SessionDe
         401, 413, 422, described={**_ADMIN_ONLY, 404: "No such registered template"}
     ),
 )
-def api_unregister_template(name: str, request: Request, session: SessionDep) -> None:
+def api_unregister_template(
+    name: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> None:
     """Stop offering a registered template (bundled ones live in templates/)."""
-    _admin(request)
+    _admin(request, settings.admin_group)
     if not unregister(session, name):
         raise HTTPException(404, f"no registered template {name}")

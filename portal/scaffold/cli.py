@@ -11,15 +11,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from portal.changes.store import checks_of, get_change
 from portal.config import Settings
 from portal.db import make_engine, migrate
 from portal.integrations import copier
-from portal.review.store import checks_of, get_change
-from portal.scaffold.git_templates import unregister
 from portal.scaffold.jobs import process_change
+from portal.scaffold.registry.from_git import unregister
+from portal.scaffold.registry.manifest import TemplateError
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
-from portal.scaffold.templates import TemplateError
 
 templates_app = typer.Typer(help="Templates the portal offers.", no_args_is_help=True)
 console = Console()

@@ -4,7 +4,11 @@ Questions that other questions depend on (through ``when``, templated ``choices`
 templated ``default``) re-render the form through htmx when they change, so conditional
 questions appear and dependent defaults follow, the way Copier asks them one after
 another. A default the person has not edited keeps following the answers before it: the
-form remembers what it pre-filled (hidden ``_prefill.`` inputs).
+form remembers what it pre-filled (hidden ``_prefill.`` inputs). Such a derived field that
+was not edited never shows an error of its own: what is wrong came from the answer it is
+derived from, so the error is told there (:func:`displayed_errors`).
+
+Every field is also checked as it is typed (:mod:`.live_check`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlmodel import Session
 
 from portal.auth.identity import Identity
 from portal.catalog.search import EntityQuery, list_entities
-from portal.review.models import Change
+from portal.changes.models import Change
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.questions import (
     Field,
@@ -29,7 +33,7 @@ from portal.scaffold.questions import (
     choices_for,
     default_for,
 )
-from portal.scaffold.registry import OfferedTemplate
+from portal.scaffold.registry.offered import OfferedTemplate
 from portal.scaffold.request import PORTAL_FIELDS
 
 PREFILL = "_prefill."  # hidden inputs holding the default a field was pre-filled with
@@ -248,6 +252,48 @@ def _question_views(
     return views, asked
 
 
+def field_names(template: OfferedTemplate) -> list[str]:
+    """Return every field the form of ``template`` may hold: the portal's, then the questions."""
+    return list(dict.fromkeys([*PORTAL_FIELDS, *(q.name for q in template.info.questions)]))
+
+
+def displayed_errors(
+    template: OfferedTemplate,
+    raw: dict[str, Any],
+    errors: dict[str, str],
+    asked: dict[str, FieldView] | None = None,
+) -> dict[str, str]:
+    """Return ``errors`` the way the form shows them: each on the field the person can fix.
+
+    A derived field (its default a template of other answers) left as pre-filled is not in
+    ``raw`` and never shows an error: the first answer its default refers to gets it,
+    worded as such, unless one of those answers has an error of its own already (fixing
+    that changes the default anyway). An empty owner gets a message naming the choice.
+    """
+    if asked is None:
+        _, asked = _question_views(template, raw)
+    shown = dict(errors)
+    if "owner" in shown and not raw.get("owner"):  # the parser's message names no field
+        shown["owner"] = "choose the team that owns the service"
+    names = field_names(template)
+    for field in template.info.questions:
+        message = shown.get(field.name)
+        if message is None or field.name in raw or not _follows_answers(field):
+            continue
+        default = str(field.default)
+        sources = [n for n in names if n != field.name and re.search(rf"\b{n}\b", default)]
+        if not sources:
+            continue  # a default that refers to no answer: nothing else to fix
+        del shown[field.name]
+        if not any(source in shown for source in sources):
+            view = asked.get(field.name)
+            label, value = (view.label, view.prefill) if view else (_label(field.name), None)
+            shown[sources[0]] = (
+                f"{label} derived from it{f' ({value})' if value else ''}: {message}"
+            )
+    return shown
+
+
 def _entities(session: Session, kind: str) -> list[tuple[str, str, str]]:
     """Return ``(form value, label, ref)`` of every entity of ``kind``, by name."""
     found = list_entities(session, EntityQuery(kind=kind, sort="name", limit=500)).items
@@ -270,8 +316,8 @@ def form_context(
     revising: Change | None = None,
 ) -> dict[str, Any]:
     """Everything the form page draws; ``revising`` a change keeps its name fixed."""
-    errors = errors or {}
     questions, asked = _question_views(template, raw)
+    errors = displayed_errors(template, raw, errors or {}, asked)
     identity: Identity | None = request.state.identity
     groups = _entities(session, "group")
     mine = identity.groups if identity else frozenset()
@@ -295,6 +341,8 @@ def form_context(
         "form_url": f"/reviews/{revising.id}/revise"
         if revising
         else f"/create/{template.info.name}",
+        # Live checks (as typed) on the create form; a revision is checked when submitted.
+        "check_url": "" if revising else f"/create/{template.info.name}/validate",
         "revising": revising,
         "template": template.info,
         "questions": questions,

@@ -27,19 +27,20 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from portal.catalog.models import utcnow
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
+from portal.changes.claims import claim_next, finish
+from portal.changes.models import Change, ChangeStatus, CheckRun
+from portal.changes.store import audit, replace_checks, set_step
+from portal.clock import utcnow
 from portal.config import Settings
 from portal.integrations.copier import Renderer
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.checks import CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
 from portal.review.cost import PriceSheet
-from portal.review.models import Change, ChangeStatus, CheckRun
-from portal.review.store import audit, claim_next, finish, replace_checks, set_step
 from portal.scaffold.flux import flux_kustomizations
-from portal.scaffold.registry import TemplateRegistry
+from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ def _render_and_commit(
     if template is None:
         raise RuntimeError(f"template {change.template} is no longer registered")
     service_dir = workdir / "services" / change.service
-    result = ctx.renderer.render(template.src, template.vcs_ref, change.answers, service_dir)
+    result = ctx.renderer.render(
+        template.src, template.vcs_ref, change.answers, service_dir, source=template.source
+    )
     files = {
         f"services/{change.service}/{path}": (service_dir / path).read_bytes()
         for path in result.files
@@ -219,6 +222,7 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         CheckRun(
             change_id=change_id,
             name=result.name,
+            environment=result.environment,
             status=result.status.value,
             summary=result.summary,
             findings=[finding.model_dump(mode="json") for finding in result.findings],

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from portal.catalog.models import utcnow
+from portal.clock import utcnow
 
 
 class RegisteredTemplate(SQLModel, table=True):

@@ -10,24 +10,21 @@ from typing import Any
 from sqlmodel import Session
 
 from portal.auth.identity import Identity
-from portal.catalog.models import utcnow
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
+from portal.changes.claims import decide_without_git
+from portal.changes.models import REVISABLE, Change, ChangeStatus
+from portal.changes.store import audit, open_change_for, set_step, step_record
+from portal.clock import utcnow
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.decide import DecisionError, may_revise
-from portal.review.models import REVISABLE, Change, ChangeStatus
-from portal.review.store import (
-    audit,
-    decide_without_git,
-    open_change_for,
-    set_step,
-    step_record,
-)
 from portal.scaffold.answers import check_service_name, text_problem, validate_answers
 from portal.scaffold.names import repository_reason
-from portal.scaffold.registry import OfferedTemplate, TemplateRegistry
+from portal.scaffold.registry.offered import OfferedTemplate, TemplateRegistry
 
 PORTAL_FIELDS = ("name", "owner", "system")
+SCAFFOLD_KIND = "scaffold"
+"""The ``kind`` of the changes this package makes (the review pages link its revise page)."""
 
 
 @dataclass
@@ -136,6 +133,30 @@ def _validate(
     return _Validated(template, name, owner_ref or "", system_ref, answers)
 
 
+def request_errors(
+    session: Session,
+    registry: TemplateRegistry,
+    template_name: str,
+    raw: Mapping[str, Any],
+    gitops: GitOpsRepo | None,
+) -> dict[str, str]:
+    """Return the field errors :func:`request_scaffold` would refuse ``raw`` with; write nothing.
+
+    The create form's live checks use it. ``gitops`` None leaves out whether the name is
+    free (it asks the GitOps remote, so only a check of the name itself does).
+    """
+
+    def name_is_free(name: str, errors: dict[str, str]) -> None:
+        if gitops is not None:
+            _name_is_free(session, gitops, name, errors)
+
+    try:
+        _validate(session, registry, template_name, raw, name_is_free)
+    except ScaffoldRequestError as exc:
+        return dict(exc.errors)
+    return {}
+
+
 def request_scaffold(
     session: Session,
     registry: TemplateRegistry,
@@ -158,6 +179,7 @@ def request_scaffold(
         session, registry, template_name, raw, partial(_name_is_free, session, gitops)
     )
     change = Change(
+        kind=SCAFFOLD_KIND,
         title=f"Create {valid.name} from {valid.template.info.title}",
         template=valid.template.info.name,
         template_version=valid.template.info.version,

@@ -1,7 +1,9 @@
 """Create pages: the template list, the form built from a template's questions, submission.
 
 The form is plain HTML that works without JavaScript; htmx re-renders it when an answer
-other questions depend on changes (the form's model is :mod:`portal.scaffold.form`).
+other questions depend on changes (the form's model is :mod:`portal.scaffold.form`), and
+checks each field as it is typed (:mod:`portal.scaffold.live_check`). Sign-in comes first:
+someone not signed in is told so instead of being shown questions they cannot submit.
 """
 
 from __future__ import annotations
@@ -12,29 +14,33 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from portal.auth.identity import Identity
+from portal.changes.gitops import gitops_unavailable
 from portal.db import SessionDep
+from portal.deps import ChangesDep
 from portal.integrations.git import GitError
 from portal.scaffold.form import FormValues, answers_from_form, form_context
-from portal.scaffold.registry import OfferedTemplate
+from portal.scaffold.live_check import UnknownFieldError, check_field
+from portal.scaffold.registry.manifest import TemplateError
+from portal.scaffold.registry.offered import OfferedTemplate
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold
-from portal.scaffold.runtime import ScaffoldRuntime, gitops_unavailable
-from portal.scaffold.templates import TemplateError
+from portal.scaffold.runtime import ScaffoldDep, ScaffoldRuntime
 from portal.ui.render import error_page, page
 
 router = APIRouter(prefix="/create", include_in_schema=False)
+SIGN_IN_FIRST = "Sign in to create a service: the change is requested in your name."
 
 
-def _template(request: Request, name: str) -> OfferedTemplate:
-    runtime: ScaffoldRuntime = request.app.state.scaffold
+def _template(runtime: ScaffoldRuntime, name: str) -> OfferedTemplate:
     template = runtime.context.registry.get(name)
     if template is None:
         raise HTTPException(404, f"There is no template named {name!r}.")
     return template
 
 
-def list_context(request: Request, register: dict[str, str] | None = None) -> dict[str, Any]:
+def list_context(
+    request: Request, runtime: ScaffoldRuntime, register: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Return what the template list shows; ``register`` re-fills the registration form."""
-    runtime: ScaffoldRuntime = request.app.state.scaffold
     registry = runtime.context.registry
     try:
         templates, problem = registry.all(), None
@@ -53,45 +59,83 @@ def list_context(request: Request, register: dict[str, str] | None = None) -> di
 
 
 @router.get("", response_class=HTMLResponse)
-def template_list(request: Request) -> Response:
+def template_list(request: Request, scaffold: ScaffoldDep) -> Response:
     """List the templates a service can be created from."""
-    return page(request, "scaffold/list.html", list_context(request))
+    return page(request, "scaffold/list.html", list_context(request, scaffold))
 
 
 @router.get("/{template_name}", response_class=HTMLResponse)
-def template_form(request: Request, session: SessionDep, template_name: str) -> Response:
-    """Show the form of one template, pre-filled with its defaults."""
-    template = _template(request, template_name)
+def template_form(
+    request: Request, session: SessionDep, scaffold: ScaffoldDep, template_name: str
+) -> Response:
+    """Show the form of one template, pre-filled with its defaults (or first, sign-in)."""
+    template = _template(scaffold, template_name)
     return page(request, "scaffold/form.html", form_context(request, session, template, {}))
 
 
 @router.post("/{template_name}/form", response_class=HTMLResponse)
 def refresh_form(
-    request: Request, session: SessionDep, template_name: str, values: FormValues
+    request: Request,
+    session: SessionDep,
+    scaffold: ScaffoldDep,
+    template_name: str,
+    values: FormValues,
 ) -> Response:
     """Re-evaluate the form for the current answers (htmx swaps the ``form`` block)."""
-    template = _template(request, template_name)
+    template = _template(scaffold, template_name)
+    if request.state.identity is None:
+        return error_page(request, "Sign in required", SIGN_IN_FIRST, 401)
     context = form_context(request, session, template, answers_from_form(template, values))
     return page(request, "scaffold/form.html", context, fragment="form")
 
 
+@router.post("/{template_name}/validate", response_class=HTMLResponse)
+def validate_field(
+    request: Request,
+    session: SessionDep,
+    scaffold: ScaffoldDep,
+    changes: ChangesDep,
+    template_name: str,
+    values: FormValues,
+    field: str = "",
+) -> Response:
+    """Check one field of the posted form as a submission would: its status fragment only.
+
+    200 whether the field is valid or not (htmx swaps the fragment under the field); 422
+    for a field the form does not have; 401 for someone not signed in.
+    """
+    template = _template(scaffold, template_name)
+    if request.state.identity is None:
+        return error_page(request, "Sign in required", SIGN_IN_FIRST, 401)
+    raw = answers_from_form(template, values)
+    registry = scaffold.context.registry
+    try:
+        status = check_field(session, registry, template, raw, field, changes.request_gitops)
+    except UnknownFieldError as exc:
+        return error_page(request, "Unknown field", str(exc), 422)
+    return page(request, "scaffold/field_status.html", {"status": status})
+
+
 @router.post("/{template_name}", response_class=HTMLResponse)
 def submit_form(
-    request: Request, session: SessionDep, template_name: str, values: FormValues
+    request: Request,
+    session: SessionDep,
+    scaffold: ScaffoldDep,
+    changes: ChangesDep,
+    template_name: str,
+    values: FormValues,
 ) -> Response:
     """Request the scaffold: 303 to the new change, or the form again with field errors."""
-    template = _template(request, template_name)
+    template = _template(scaffold, template_name)
     identity: Identity | None = request.state.identity
     if identity is None:
-        message = "Sign in to create a service: the change is requested in your name."
-        return error_page(request, "Sign in required", message, 401)
+        return error_page(request, "Sign in required", SIGN_IN_FIRST, 401)
     raw = answers_from_form(template, values)
-    runtime: ScaffoldRuntime = request.app.state.scaffold
     try:
         change = request_scaffold(
             session,
-            runtime.context.registry,
-            runtime.request_gitops(),
+            scaffold.context.registry,
+            changes.request_gitops(),
             template.info.name,
             raw,
             identity.user_ref,
@@ -101,10 +145,7 @@ def submit_form(
         context = form_context(request, session, template, raw, errors)
         return page(request, "scaffold/form.html", context, status_code=503)
     except ScaffoldRequestError as exc:
-        errors = dict(exc.errors)
-        if "owner" in errors and not raw.get("owner"):  # the parser's message names no field
-            errors["owner"] = "choose the team that owns the service"
-        context = form_context(request, session, template, raw, errors)
+        context = form_context(request, session, template, raw, dict(exc.errors))
         return page(request, "scaffold/form.html", context, status_code=400)
-    runtime.wake()
+    scaffold.wake()
     return RedirectResponse(f"/reviews/{change.id}", status_code=303)

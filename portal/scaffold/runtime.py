@@ -1,22 +1,25 @@
-"""Wiring the scaffold flow into one app: the lazily bootstrapped GitOps clone and the worker."""
+"""Wiring the scaffold flow into one app: its context, the check tools and the workers."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from portal.changes.claims import release_claims
+from portal.changes.gitops import LazyGitOps
 from portal.config import Settings
+from portal.deps import from_app_state
 from portal.integrations import copier
 from portal.integrations.checkov import CheckovError, CheckovFailure, find_checkov
 from portal.integrations.checkov_warm import WarmCheckov
-from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
-from portal.integrations.gitops_bootstrap import bootstrap_gitops
+from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.promtool import (
     Promtool,
     PromtoolCli,
@@ -24,47 +27,11 @@ from portal.integrations.promtool import (
     PromtoolResult,
 )
 from portal.review.checks import CheckTools
-from portal.review.store import release_claims
 from portal.scaffold.jobs import ScaffoldContext
-from portal.scaffold.registry import TemplateRegistry
+from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import remove_abandoned
 from portal.scaffold.workers import PipelineWorkers, check_worker_count, claim_abandoned
 from portal.slo.budget import load_policies
-
-
-class LazyGitOps:
-    """Bootstraps the GitOps clone on first use, so starting the app does no git work."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._lock = threading.Lock()
-        self._repo: GitOpsRepo | None = None
-
-    def __call__(self) -> GitOpsRepo:
-        """Return the clone, creating it (and the local remote) the first time."""
-        with self._lock:
-            if self._repo is None:
-                self._repo = bootstrap_gitops(self.settings)
-            return self._repo
-
-    def bounded(self, timeout: float) -> GitOpsRepo:
-        """Return the clone for a request thread: set-up, remote and lock waits bounded.
-
-        Raises ``GitOpsUnavailableError`` instead of waiting longer than ``timeout``.
-        """
-        if not self._lock.acquire(timeout=timeout):
-            raise GitOpsUnavailableError("the GitOps clone is still being set up; try again")
-        try:
-            if self._repo is None:
-                self._repo = bootstrap_gitops(self.settings, timeout=timeout)
-            return self._repo.bounded(timeout)
-        finally:
-            self._lock.release()
-
-
-def gitops_unavailable(error: Exception) -> str:
-    """Say, for a 503, that the GitOps repository failed a request and nothing was saved."""
-    return f"the GitOps repository is unavailable, nothing was saved; try again later ({error})"
 
 
 class MissingCheckov:
@@ -116,36 +83,28 @@ def check_tools(settings: Settings) -> CheckTools:
         promtool=_promtool(settings),
         budget_policies=partial(load_policies, settings.error_budget_dir),
         max_monthly_cost=Decimal(str(settings.cost_max_monthly_usd)),
+        machine_roots=(str(settings.data_dir),),
     )
 
 
 class ScaffoldRuntime:
     """The scaffold context of an app and its optional background worker."""
 
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, gitops: Callable[[], GitOpsRepo] | None = None
+    ) -> None:
+        """Use ``gitops`` (the app's, shared with the review pages), else a clone of its own."""
         self.context = ScaffoldContext(
             engine=engine,
             settings=settings,
             registry=TemplateRegistry.from_settings(settings, engine),
-            gitops=LazyGitOps(settings),
+            gitops=gitops if gitops else LazyGitOps(settings),
             renderer=copier.CopierRenderer(
                 snapshot_root=settings.data_dir / "templates" / "snapshots"
             ),
             check_tools=check_tools(settings),
         )
         self.worker: PipelineWorkers | None = None
-
-    def request_gitops(self) -> GitOpsRepo:
-        """Return the GitOps clone for a request thread (``PORTAL_GITOPS_REQUEST_TIMEOUT_SECONDS``).
-
-        A remote that is down or hung raises ``GitOpsUnavailableError`` (answered 503)
-        within that time instead of holding the request for the worker's git timeout.
-        """
-        timeout = self.context.settings.gitops_request_timeout_seconds
-        gitops = self.context.gitops
-        if isinstance(gitops, LazyGitOps):
-            return gitops.bounded(timeout)
-        return gitops().bounded(timeout)
 
     def start(self) -> None:
         """Release the claims a dead worker left (they resume), then start the workers if enabled.
@@ -195,3 +154,6 @@ class ScaffoldRuntime:
         checkov = self.context.check_tools.checkov
         if isinstance(checkov, WarmCheckov):
             checkov.close()
+
+
+ScaffoldDep = Annotated[ScaffoldRuntime, Depends(from_app_state("scaffold", ScaffoldRuntime))]

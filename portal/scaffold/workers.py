@@ -22,9 +22,9 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from portal.changes.claims import claim_next
+from portal.changes.models import ChangeStatus
 from portal.integrations.processes import process_alive
-from portal.review.models import ChangeStatus
-from portal.review.store import claim_next
 from portal.scaffold.jobs import ScaffoldContext, check_change, render_change
 
 logger = logging.getLogger(__name__)

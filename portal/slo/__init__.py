@@ -1,7 +1,8 @@
 """SLOs as code: Sloth-compatible specs in, multiwindow multi-burn-rate Prometheus rules out.
 
-Specs (Sloth ``prometheus/v1`` and its CRD, OpenSLO v1, Pyrra) are read into one model
-(``spec``, ``load``), resolved against alert windows kept as data files (``windows``) and
-turned into Sloth's recording and alerting rules (``rules``), written as YAML text
-(``render``) together with promtool unit tests (``promtool_tests``).
+The pure rule compiler is the ``compiler`` sub-package. Around it: the SLO index of the SLOs
+the portal knows (``store``), the review check (``review``), the rules served to Prometheus and
+the local one (``runtime``, ``local``), the burn-rate, budget and chart pages (``burn``,
+``budget``, ``overview``, ``detail``, ``charts``, ``present``, ``preview``, ``routes``,
+``api``) and the command line (``cli``).
 """

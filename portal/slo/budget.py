@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from portal.integrations.kubernetes import Finding, Severity
 
 BudgetLookup = Callable[[str], float | None]
-"""Returns a service's error budget left (1.0 = untouched, 0 or less = spent), or None."""
+"""Returns a service's error budget left (1.0 = untouched, 0 or less = spent), or None
+(also while its SLOs have too little data for a verdict: :mod:`portal.slo.coverage`)."""
 
 
 class BudgetPolicyError(ValueError):
@@ -145,7 +146,10 @@ def evaluate_budget(
         return []
     source = policy.source or policy.metadata.name
     if remaining is None:
-        message = f"no error-budget data for {service} yet (new service or no Prometheus)"
+        message = (
+            f"no error-budget data for {service} yet (a new service whose SLOs have less data "
+            "than their longest alert window, or no Prometheus)"
+        )
         return [_finding(Severity.INFO, policy, service, source, message)]
     threshold = crossed(policy, remaining)
     if threshold is None:

@@ -1,12 +1,13 @@
 """Live SLO state from Prometheus in a fixed number of queries, joined by ``sloth_id``.
 
-However many SLOs there are, a snapshot is the six queries of :func:`snapshot_queries`:
+However many SLOs there are, a snapshot is the seven queries of :func:`snapshot_queries`:
 Sloth's info metric, the current burn rate, the budget remaining, the period, the SLI
-error ratios of the overview's windows (one selector over all of them) and the alerts.
-The answers are joined in Python into one :class:`LiveSLO` per ``sloth_id``. Burn rates
-per window are the SLI error ratio over the error budget; each window is compared with the
-factors of the alert conditions that use it (14.4, 6, 3 and 1 for 30 days; derived from
-the AlertWindows data for other periods).
+error ratios of the alert windows (one selector over all of them), the alerts and the
+data coverage (:mod:`portal.slo.coverage`). The answers are joined in Python into one
+:class:`LiveSLO` per ``sloth_id``. Burn rates per window are the SLI error ratio over the
+error budget; a window is coloured by the alert conditions it takes part in that are met
+(both windows over the factor: 14.4, 6, 3 and 1 for 30 days; derived from the
+AlertWindows data for other periods).
 """
 
 from __future__ import annotations
@@ -18,13 +19,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from portal.integrations.prometheus import Prometheus, PrometheusError, Sample
-from portal.slo.promql import format_duration, go_quote, parse_duration
-from portal.slo.windows import AlertWindows, Window
+from portal.integrations.prometheus import (
+    Prometheus,
+    PrometheusError,
+    PrometheusQueryError,
+    Sample,
+)
+from portal.slo.compiler.promql import format_duration, go_quote, parse_duration
+from portal.slo.compiler.windows import AlertWindows, Window
+from portal.slo.coverage import DEFAULT_RANGE_MS, coverage_query
 
 SLI_PREFIX = "slo:sli_error:ratio_rate"
 DEFAULT_WINDOWS = ("5m", "1h", "6h", "3d")
 """The overview's burn windows for the built-in periods (see :func:`overview_windows`)."""
+DEFAULT_ALERT_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+"""Every window of the built-in periods' alert conditions (see :func:`alert_windows`)."""
 
 
 def sli_query(windows: Iterable[str]) -> str:
@@ -33,12 +42,14 @@ def sli_query(windows: Iterable[str]) -> str:
     return f'max by (sloth_id, sloth_window) ({{__name__=~"{SLI_PREFIX}({names})"}})'
 
 
-def snapshot_queries(windows: Iterable[str] = DEFAULT_WINDOWS) -> dict[str, str]:
+def snapshot_queries(
+    windows: Iterable[str] = DEFAULT_ALERT_WINDOWS, coverage_range_ms: int = DEFAULT_RANGE_MS
+) -> dict[str, str]:
     """Write the overview's queries: their number never depends on the number of SLOs.
 
     Each keeps only the labels the join needs (``max by``), and the SLI ratios only of
-    the windows the overview shows: the SLOs' own labels and the other windows would
-    multiply the answer's size (200 SLOs have 1,600 SLI series) for nothing.
+    the windows asked for (the alert windows, not the period's): the SLOs' own labels and
+    the other windows would multiply the answer's size for nothing.
     """
     return {
         "info": "max by (sloth_id, sloth_service, sloth_slo, sloth_objective) (sloth_slo_info)",
@@ -49,6 +60,7 @@ def snapshot_queries(windows: Iterable[str] = DEFAULT_WINDOWS) -> dict[str, str]
         "alerts": (
             'max by (sloth_id, sloth_severity, alertstate, alertname) (ALERTS{sloth_id!=""})'
         ),
+        "coverage": coverage_query(coverage_range_ms),
     }
 
 
@@ -68,9 +80,9 @@ class Level(StrEnum):
 
     NO_DATA = "nodata"
     OK = "ok"  # below 1: the budget lasts longer than the period
-    ELEVATED = "elevated"  # at or above 1, below every alert threshold of the window
-    TICKET = "ticket"  # above a ticket condition's factor
-    PAGE = "page"  # above a page condition's factor
+    ELEVATED = "elevated"  # at or above 1, in no met alert condition
+    TICKET = "ticket"  # in a met ticket condition (both its windows over the factor)
+    PAGE = "page"  # in a met page condition
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +107,7 @@ class LiveSLO:
     budget_remaining: float | None = None
     sli_errors: dict[str, float] = field(default_factory=dict)  # window ("5m") -> ratio
     alerts: list[ActiveAlert] = field(default_factory=list)
+    coverage_seconds: float | None = None  # time since the first sample (coverage module)
 
     def firing(self, severity: Severity) -> bool:
         """Tell whether an alert of ``severity`` fires for this SLO."""
@@ -113,6 +126,7 @@ class Snapshot:
     taken_at: float = 0.0
     configured: bool = True
     error: str | None = None
+    coverage_error: str | None = None  # the coverage query alone was refused
 
     @property
     def available(self) -> bool:
@@ -152,6 +166,7 @@ def join_samples(results: Mapping[str, Sequence[Sample]]) -> dict[str, LiveSLO]:
         ("current_burn", "current_burn"),
         ("budget_remaining", "budget_remaining"),
         ("period_days", "period_days"),
+        ("coverage", "coverage_seconds"),
     ):
         for sample in results.get(key, ()):
             if (item := live(sample)) is not None:
@@ -175,21 +190,34 @@ def join_samples(results: Mapping[str, Sequence[Sample]]) -> dict[str, LiveSLO]:
 
 
 def fetch_snapshot(
-    prometheus: Prometheus | None, windows: Iterable[str] = DEFAULT_WINDOWS
+    prometheus: Prometheus | None,
+    windows: Iterable[str] = DEFAULT_ALERT_WINDOWS,
+    coverage_range_ms: int = DEFAULT_RANGE_MS,
 ) -> Snapshot:
-    """Run the fixed queries; an unreachable Prometheus gives a snapshot saying so."""
+    """Run the fixed queries; an unreachable Prometheus gives a snapshot saying so.
+
+    A Prometheus that refuses only the coverage query (a store without subqueries) still
+    gives its numbers: the coverage is unknown, so no verdict is claimed.
+    """
     if prometheus is None:
         return NOT_CONFIGURED
     started = time.time()
-    queries = snapshot_queries(windows)
+    queries = snapshot_queries(windows, coverage_range_ms)
+    coverage_error = None
     # Concurrently: the page waits for the slowest query, not for their sum.
     with ThreadPoolExecutor(len(queries), thread_name_prefix="slo-query") as pool:
         futures = {key: pool.submit(prometheus.query, query) for key, query in queries.items()}
         try:
-            results = {key: future.result() for key, future in futures.items()}
+            results = {key: futures[key].result() for key in futures if key != "coverage"}
         except PrometheusError as error:
             return Snapshot(taken_at=started, error=str(error))
-    return Snapshot(join_samples(results), taken_at=started)
+        try:
+            results["coverage"] = futures["coverage"].result()
+        except PrometheusQueryError as error:
+            coverage_error = str(error)
+        except PrometheusError as error:
+            return Snapshot(taken_at=started, error=str(error))
+    return Snapshot(join_samples(results), taken_at=started, coverage_error=coverage_error)
 
 
 def fetch_windows(prometheus: Prometheus, sloth_id: str) -> dict[str, float]:
@@ -240,6 +268,17 @@ def conditions_of(windows: AlertWindows) -> list[Condition]:
     ]
 
 
+def alert_windows(windows: AlertWindows) -> list[str]:
+    """Return every window the alert conditions use (5m, 30m, 1h, 2h, 6h, 1d, 3d for 30 days).
+
+    The overview fetches them all so that it can tell which conditions are met, as the
+    detail page does, not only the four windows it shows.
+    """
+    pairs = (windows.page_quick, windows.page_slow, windows.ticket_quick, windows.ticket_slow)
+    chosen = sorted({ms for pair in pairs for ms in (pair.short_ms, pair.long_ms)})
+    return [format_duration(ms) for ms in chosen]
+
+
 def overview_windows(windows: AlertWindows) -> list[str]:
     """Return the burn windows of the overview: 5m, 1h, 6h and 3d for the built-in periods.
 
@@ -267,14 +306,18 @@ def burn_rate(sli_error: float | None, objective: float) -> float | None:
     return sli_error / error_budget(objective)
 
 
-def level_of(window: str, burn: float | None, conditions: Sequence[Condition]) -> Level:
-    """Compare a window's burn rate with the conditions that use the window."""
+def level_of(window: str, burn: float | None, met: Sequence[Condition]) -> Level:
+    """Colour a window by the met conditions (both windows over the factor) that use it.
+
+    A window over a factor on its own is only elevated: no alert fires on one window, so
+    its colour must not say one does (the row's status would then disagree with it).
+    """
     if burn is None:
         return Level.NO_DATA
-    over = {c.severity for c in conditions if c.uses(window) and burn > c.factor}
-    if Severity.PAGE in over:
+    severities = {c.severity for c in met if c.uses(window)}
+    if Severity.PAGE in severities:
         return Level.PAGE
-    if Severity.TICKET in over:
+    if Severity.TICKET in severities:
         return Level.TICKET
     return Level.ELEVATED if burn >= 1 else Level.OK
 

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from portal.integrations.prometheus import Prometheus, Series
 from portal.slo.burn import SLI_PREFIX, Condition, error_budget
-from portal.slo.promql import go_quote
+from portal.slo.compiler.promql import go_quote
 
 RANGES: Mapping[str, int] = {"1h": 3600, "6h": 6 * 3600, "1d": 86400, "7d": 7 * 86400}
 DEFAULT_RANGE = "1d"

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from portal.slo.errors import InvalidSpecError, SpecError
-from portal.slo.generate import (
+from portal.slo.compiler.errors import InvalidSpecError, SpecError
+from portal.slo.compiler.generate import (
     GeneratedFile,
     GenerateOptions,
     OutputFormat,
@@ -18,7 +18,7 @@ from portal.slo.generate import (
     resolve_sources,
     write_outputs,
 )
-from portal.slo.rules import DEFAULT_SLOTH_VERSION, RuleOptions
+from portal.slo.compiler.rules import DEFAULT_SLOTH_VERSION, RuleOptions
 
 slo_app = typer.Typer(
     help="SLOs as code: Sloth-compatible Prometheus rules from SLO specs.",

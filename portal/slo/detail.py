@@ -16,10 +16,11 @@ from markupsafe import Markup
 from portal.integrations.prometheus import Prometheus, PrometheusError
 from portal.slo.burn import Condition, LiveSLO, burn_rate, error_budget
 from portal.slo.charts import DEFAULT_RANGE, RANGES, Chart, fetch_charts
-from portal.slo.generate import GenerateOptions, render_outputs
+from portal.slo.compiler.generate import GenerateOptions, render_outputs
+from portal.slo.compiler.resolve import ResolvedSLO
 from portal.slo.overview import SLOStatus
 from portal.slo.present import highlight_yaml
-from portal.slo.resolve import ResolvedSLO
+from portal.slo.verdict import ConditionState, condition_state
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,8 @@ class AlertRow:
     error_ratio_threshold: float | None
     short: WindowBurn
     long: WindowBurn
-    alert_state: str  # firing, pending, inactive, or "no data"
-
-    @property
-    def met(self) -> bool:
-        """True when both windows burn faster than the factor (the condition holds)."""
-        return bool(self.short.over and self.long.over)
+    alert_state: ConditionState
+    met: bool  # both windows burn faster than the factor (the condition holds)
 
 
 def _window_burn(
@@ -56,18 +53,17 @@ def _window_burn(
 
 
 def alert_rows(status: SLOStatus) -> list[AlertRow]:
-    """Build the alert table: each condition with both windows' burn and its alert's state."""
+    """Build the alert table: each condition with both windows' burn and its state.
+
+    The state comes from :func:`~portal.slo.verdict.condition_state`, with the same met
+    conditions and alerts as the page's status, so a row never reads "inactive" while
+    its two windows are over the threshold.
+    """
     rows = []
     live = status.live
+    alerts = live.alerts if live else []
     for condition in status.conditions:
-        severity = condition.severity.value
-        states = {a.state for a in live.alerts if a.severity == severity} if live else set()
-        if "firing" in states:
-            state = "firing"
-        elif "pending" in states:
-            state = "pending"
-        else:
-            state = "inactive" if status.has_data else "no data"
+        state = condition_state(condition, alerts, status.met, status.has_data)
         objective = status.objective
         rows.append(
             AlertRow(
@@ -78,6 +74,7 @@ def alert_rows(status: SLOStatus) -> list[AlertRow]:
                 short=_window_burn(live, objective, condition.short, condition.factor),
                 long=_window_burn(live, objective, condition.long, condition.factor),
                 alert_state=state,
+                met=condition in status.met,
             )
         )
     return rows

@@ -27,8 +27,8 @@ from portal.integrations.prometheus_local import (
     find_prometheus,
     parse_targets,
 )
-from portal.slo.errors import InvalidSpecError
-from portal.slo.store import Catalogue, build_catalogue
+from portal.slo.compiler.errors import InvalidSpecError
+from portal.slo.store import SLOIndex, build_slo_index
 
 RULES_CHECK_SECONDS = 60.0
 logger = logging.getLogger(__name__)
@@ -43,18 +43,18 @@ def portal_target(host: str, port: int) -> str:
 
 def generated_rules(
     settings: Settings, gitops: Callable[[], GitOpsRepo] | None = None
-) -> tuple[dict[str, str], Catalogue]:
+) -> tuple[dict[str, str], SLOIndex]:
     """Generate the rule files of every SLO the portal knows (bad specs are skipped)."""
-    catalogue = build_catalogue(
+    slo_index = build_slo_index(
         settings.slo_paths,
         gitops=gitops or functools.partial(bootstrap_gitops, settings),
         engine=None,
     )
     try:
-        return catalogue.rule_files(), catalogue
+        return slo_index.rule_files(), slo_index
     except InvalidSpecError as error:  # two services writing one file name
         logger.warning("SLO rules not generated: %s", error)
-        return {}, catalogue
+        return {}, slo_index
 
 
 def _watch_rules(
@@ -100,8 +100,8 @@ def local_prometheus(
         )
         yield settings
         return
-    rules, catalogue = generated_rules(settings)
-    for problem in catalogue.problems:
+    rules, slo_index = generated_rules(settings)
+    for problem in slo_index.problems:
         say(f"SLO spec problem: {problem}")
     prometheus = LocalPrometheus(
         folder=settings.data_dir / "prometheus",
@@ -123,7 +123,7 @@ def local_prometheus(
         return
     say(
         f"Local Prometheus at {url} (data in {prometheus.folder}): scraping the portal, "
-        f"rules for {len(catalogue.entries)} SLO(s) of {len(rules)} service(s)"
+        f"rules for {len(slo_index.entries)} SLO(s) of {len(rules)} service(s)"
     )
     stop = threading.Event()
     watcher = threading.Thread(

@@ -1,8 +1,10 @@
-"""One row per SLO: the catalogue's facts joined with Prometheus' numbers, sorted by urgency.
+"""One row per SLO: the SLO index's facts joined with Prometheus' numbers, sorted by urgency.
 
 SLOs that Prometheus reports but no known spec defines (rules loaded from elsewhere) are
 listed too, marked as such, with what their series say (objective from
-``sloth_slo_info``, period from ``slo:time_period:days``).
+``sloth_slo_info``, period from ``slo:time_period:days``). Each row's words and colours
+come from one :class:`~portal.slo.verdict.Judgement` (``SLOStatus.judgement``), which the
+detail page and a Component's SLO section show too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 from portal.slo.burn import (
     DEFAULT_WINDOWS,
@@ -28,12 +31,14 @@ from portal.slo.burn import (
     period_ms_of,
     period_window,
 )
-from portal.slo.store import Catalogue, CatalogueEntry
-from portal.slo.windows import AlertWindows, builtin_windows
+from portal.slo.compiler.windows import AlertWindows, builtin_windows
+from portal.slo.coverage import Coverage, coverage_of
+from portal.slo.store import IndexedSLO, SLOIndex
+from portal.slo.verdict import Judgement, Verdict, judge, met_conditions
 
 
 class AlertState(StrEnum):
-    """The worst alert firing for an SLO."""
+    """The worst alert Prometheus fires for an SLO (``ALERTS``; the API's ``alert``)."""
 
     PAGE = "page"
     TICKET = "ticket"
@@ -41,9 +46,9 @@ class AlertState(StrEnum):
 
 
 LEVEL_TEXT = {
-    Level.PAGE: "over a page threshold",
-    Level.TICKET: "over a ticket threshold",
-    Level.ELEVATED: "above 1x, under the alert thresholds",
+    Level.PAGE: "a page condition is met: both its windows over the threshold",
+    Level.TICKET: "a ticket condition is met: both its windows over the threshold",
+    Level.ELEVATED: "above 1x, no alert condition met",
     Level.OK: "under 1x",
     Level.NO_DATA: "no data",
 }
@@ -75,12 +80,13 @@ class SLOStatus:
     team: str | None
     objective: float | None
     period_ms: int | None
-    entry: CatalogueEntry | None
+    entry: IndexedSLO | None
     live: LiveSLO | None
     windows: AlertWindows | None
     burns: tuple[BurnCell, ...]
     alert: AlertState
     pending: bool
+    met: tuple[Condition, ...] = ()  # the conditions whose two windows burn over the factor
 
     @property
     def period(self) -> str | None:
@@ -142,28 +148,44 @@ class SLOStatus:
         return max(ratios, default=-math.inf)
 
     @property
+    def coverage(self) -> Coverage:
+        """How much of the period has data, and how much a verdict needs."""
+        seconds = self.live.coverage_seconds if self.live else None
+        return coverage_of(seconds, self.windows, self.period_ms)
+
+    @cached_property
+    def judgement(self) -> Judgement:
+        """The row's status: its verdict, words and colour (see :mod:`portal.slo.verdict`)."""
+        return judge(
+            alerts=self.live.alerts if self.live else (),
+            met=self.met,
+            has_data=self.has_data,
+            coverage=self.coverage,
+            sli=self.sli,
+            objective=self.objective,
+            budget_remaining=self.budget_remaining,
+        )
+
+    @property
     def urgency(self) -> tuple[int, float, float, str]:
         """Sort key: paging, ticketing, pending, burning fastest, least budget left."""
-        if self.alert is AlertState.PAGE:
-            rank = 0
-        elif self.alert is AlertState.TICKET:
-            rank = 1
-        elif self.pending:
-            rank = 2
-        else:
-            rank = 3 if self.has_data else 4
         remaining = self.budget_remaining
-        return (rank, -self.pressure, math.inf if remaining is None else remaining, self.sloth_id)
+        return (
+            self.judgement.rank,
+            -self.pressure,
+            math.inf if remaining is None else remaining,
+            self.sloth_id,
+        )
 
 
-def _windows_for(entry: CatalogueEntry | None, live: LiveSLO | None) -> AlertWindows | None:
+def _windows_for(entry: IndexedSLO | None, live: LiveSLO | None) -> AlertWindows | None:
     if entry is not None:
         return entry.slo.windows
     period_ms = period_ms_of(live) if live else None
     return builtin_windows().get(period_ms) if period_ms else None
 
 
-def status_of(entry: CatalogueEntry | None, live: LiveSLO | None) -> SLOStatus:
+def status_of(entry: IndexedSLO | None, live: LiveSLO | None) -> SLOStatus:
     """Join one SLO's spec (if known) and live series (if any)."""
     if entry is None and live is None:
         raise ValueError("an SLO needs a spec or live series")
@@ -171,15 +193,18 @@ def status_of(entry: CatalogueEntry | None, live: LiveSLO | None) -> SLOStatus:
     objective = entry.objective if entry else (live.objective if live else None)
     conditions = conditions_of(windows) if windows else []
     shown = overview_windows(windows) if windows else list(DEFAULT_WINDOWS)
-    burns = []
-    for window in shown:
-        error = live.sli_errors.get(window) if live else None
-        burn = burn_rate(error, objective) if objective is not None else None
-        burns.append(
-            BurnCell(
-                window, burn, level_of(window, burn, conditions), lowest_factor(window, conditions)
-            )
+    errors = live.sli_errors if live is not None and objective is not None else {}
+    rates = {window: burn_rate(error, objective) for window, error in errors.items() if objective}
+    met = met_conditions(conditions, rates)
+    burns = [
+        BurnCell(
+            window,
+            rates.get(window),
+            level_of(window, rates.get(window), met),
+            lowest_factor(window, conditions),
         )
+        for window in shown
+    ]
     if live is not None and live.firing(Severity.PAGE):
         alert = AlertState.PAGE
     elif live is not None and live.firing(Severity.TICKET):
@@ -204,13 +229,14 @@ def status_of(entry: CatalogueEntry | None, live: LiveSLO | None) -> SLOStatus:
         burns=tuple(burns),
         alert=alert,
         pending=live.pending() if live else False,
+        met=met,
     )
 
 
-def statuses(catalogue: Catalogue, snapshot: Snapshot) -> list[SLOStatus]:
-    """Every SLO of the catalogue, then those only Prometheus knows, most urgent first."""
-    rows = [status_of(entry, snapshot.by_id.get(entry.sloth_id)) for entry in catalogue.entries]
-    known = {entry.sloth_id for entry in catalogue.entries}
+def statuses(slo_index: SLOIndex, snapshot: Snapshot) -> list[SLOStatus]:
+    """Every SLO of the index, then those only Prometheus knows, most urgent first."""
+    rows = [status_of(entry, snapshot.by_id.get(entry.sloth_id)) for entry in slo_index.entries]
+    known = {entry.sloth_id for entry in slo_index.entries}
     rows += [status_of(None, live) for key, live in snapshot.by_id.items() if key not in known]
     return sorted(rows, key=lambda row: row.urgency)
 
@@ -242,17 +268,22 @@ class Overview:
 
     @property
     def paging(self) -> int:
-        """How many shown SLOs have their page alert firing."""
-        return sum(row.alert is AlertState.PAGE for row in self.rows)
+        """How many shown SLOs page (alert firing or condition met)."""
+        return sum(row.judgement.verdict is Verdict.PAGE for row in self.rows)
 
     @property
     def ticketing(self) -> int:
-        """How many shown SLOs have (only) their ticket alert firing."""
-        return sum(row.alert is AlertState.TICKET for row in self.rows)
+        """How many shown SLOs ticket (and do not page)."""
+        return sum(row.judgement.verdict is Verdict.TICKET for row in self.rows)
+
+    @property
+    def young(self) -> int:
+        """How many shown SLOs have too little data for a verdict about their period."""
+        return sum(row.judgement.period is Verdict.NOT_ENOUGH_DATA for row in self.rows)
 
 
 def build_overview(
-    catalogue: Catalogue,
+    slo_index: SLOIndex,
     snapshot: Snapshot,
     *,
     team: str = "",
@@ -260,7 +291,7 @@ def build_overview(
     prometheus_url: str | None = None,
 ) -> Overview:
     """Join, sort and filter; the filter choices come from every SLO, not just those shown."""
-    every = statuses(catalogue, snapshot)
+    every = statuses(slo_index, snapshot)
     return Overview(
         rows=filter_statuses(every, team, service),
         total=len(every),
@@ -270,5 +301,5 @@ def build_overview(
         service=service,
         snapshot=snapshot,
         prometheus_url=prometheus_url,
-        problems=catalogue.problems,
+        problems=slo_index.problems,
     )

@@ -17,6 +17,7 @@ from pygments.lexers import YamlLexer
 
 NO_DATA = "\u2013"  # an en dash: no value
 _UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+_WORDS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
 def percent(ratio: float | None, digits: int = 2) -> str:
@@ -59,6 +60,38 @@ def duration(seconds: float | None) -> str:
     return " ".join(parts)
 
 
+def span(seconds: float | None) -> str:
+    """Print a length of time in words, two largest units (``15 minutes``, ``3 days 4 hours``).
+
+    Rounded down: a coverage of 2 hours 59 minutes never reads as 3 hours.
+    """
+    if seconds is None or not math.isfinite(seconds):
+        return NO_DATA
+    remaining, parts = max(int(seconds), 0), list[str]()
+    if remaining < 60:
+        return "less than a minute"
+    for unit, size in _WORDS[:-1]:  # minutes at the finest: seconds would only flicker
+        if remaining >= size:
+            count, remaining = divmod(remaining, size)
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+        elif parts:
+            break  # "1 day 5 minutes" would skip a unit: stop at the gap instead
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def window_name(period_ms: int | None) -> str:
+    """Name an SLO period as an adjective: ``30-day``, ``12-hour`` (``an unknown`` without one)."""
+    if not period_ms:
+        return "an unknown"
+    seconds = period_ms // 1000
+    for unit, size in _WORDS:
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}-{unit}"
+    return f"{seconds}-second"
+
+
 def number(value: float | None) -> str:
     """Print a raw number for ``data-value`` attributes (empty when missing)."""
     return "" if value is None or not math.isfinite(value) else repr(float(value))
@@ -72,6 +105,12 @@ def highlight_yaml(text: str) -> Markup:
 
 
 FORMATS = SimpleNamespace(
-    percent=percent, objective=objective, burn=burn, duration=duration, number=number
+    percent=percent,
+    objective=objective,
+    burn=burn,
+    duration=duration,
+    span=span,
+    window_name=window_name,
+    number=number,
 )
 """What the templates call as ``fmt.percent(...)`` and so on."""

@@ -14,16 +14,16 @@ from dataclasses import dataclass, field
 from markupsafe import Markup
 from sqlmodel import Session
 
+from portal.changes.models import Change
+from portal.changes.store import get_change
 from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo, RefNotFoundError
-from portal.review.models import Change
-from portal.review.store import get_change
+from portal.slo.compiler.errors import InvalidSpecError
+from portal.slo.compiler.generate import GenerateOptions, render_outputs, resolve_sources
 from portal.slo.detail import Detail, build_detail
-from portal.slo.errors import InvalidSpecError
-from portal.slo.generate import GenerateOptions, render_outputs, resolve_sources
 from portal.slo.overview import status_of
 from portal.slo.present import highlight_yaml
-from portal.slo.store import CatalogueEntry, SpecFile, web_url
+from portal.slo.store import IndexedSLO, SpecFile, web_url
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def preview_spec(change: Change, spec: SpecFile) -> SLOPreview:
     details = []
     for slo in slos:
         owner = slo.labels.get("team") or slo.labels.get("owner") or change.owner_ref
-        status = status_of(CatalogueEntry(slo, spec, owner), None)
+        status = status_of(IndexedSLO(slo, spec, owner), None)
         details.append(build_detail(status, None, charts=False))
     return SLOPreview(
         change,

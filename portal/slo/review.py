@@ -13,11 +13,16 @@ from pathlib import Path
 
 from portal.integrations.kubernetes import Finding, Severity
 from portal.integrations.promtool import Promtool, PromtoolNotFoundError
-from portal.slo.errors import InvalidSpecError, SpecError
-from portal.slo.generate import GenerateOptions, render_outputs, resolve_sources, write_outputs
-from portal.slo.promql import go_float
-from portal.slo.resolve import ResolvedSLO
-from portal.slo.rules import alert_pairs, error_budget_ratio
+from portal.slo.compiler.errors import InvalidSpecError, SpecError
+from portal.slo.compiler.generate import (
+    GenerateOptions,
+    render_outputs,
+    resolve_sources,
+    write_outputs,
+)
+from portal.slo.compiler.promql import go_float
+from portal.slo.compiler.resolve import ResolvedSLO
+from portal.slo.compiler.rules import alert_pairs, error_budget_ratio
 
 SPEC_REASON = (
     "Burn-rate alerts and the error budget are generated from this spec: a spec the "

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from portal.catalog.models import Entity
 from portal.db import SessionDep
+from portal.deps import from_app_state
 from portal.integrations.kubernetes import Finding
 from portal.slo.budget import BudgetPolicyError, evaluate_budget, load_policies
 from portal.slo.charts import DEFAULT_RANGE, RANGES, charts_json
@@ -25,10 +26,8 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/slos", include_in_schema=False)
 
 
-def slo_runtime(request: Request) -> SLORuntime:
-    """Return the SLO runtime of the app serving ``request``."""
-    runtime: SLORuntime = request.app.state.slo
-    return runtime
+slo_runtime = from_app_state("slo", SLORuntime)
+SloDep = Annotated[SLORuntime, Depends(slo_runtime)]
 
 
 def _context(**values: Any) -> dict[str, Any]:
@@ -36,16 +35,15 @@ def _context(**values: Any) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse)
-def slo_overview(request: Request, team: str = "", service: str = "") -> Response:
+def slo_overview(request: Request, runtime: SloDep, team: str = "", service: str = "") -> Response:
     """List every SLO with its budget, burn rates and alerts; htmx refreshes the table."""
-    overview = slo_runtime(request).overview(team=team, service=service)
+    overview = runtime.overview(team=team, service=service)
     return page(request, "slo/overview.html", _context(overview=overview), fragment="table")
 
 
 @router.get("/preview/{change_id}", response_class=HTMLResponse)
-def slo_preview(request: Request, session: SessionDep, change_id: str) -> Response:
+def slo_preview(request: Request, session: SessionDep, runtime: SloDep, change_id: str) -> Response:
     """Preview the SLO spec of a change under review: tiles, alert thresholds and rules."""
-    runtime = slo_runtime(request)
     if runtime.gitops is None:
         raise HTTPException(404, "This portal has no GitOps repository to read changes from.")
     preview = preview_for_change(session, runtime.gitops(), change_id)
@@ -55,9 +53,10 @@ def slo_preview(request: Request, session: SessionDep, change_id: str) -> Respon
 
 
 @router.get("/{sloth_id}", response_class=HTMLResponse)
-def slo_detail(request: Request, sloth_id: str, range: str = DEFAULT_RANGE) -> Response:
+def slo_detail(
+    request: Request, runtime: SloDep, sloth_id: str, range: str = DEFAULT_RANGE
+) -> Response:
     """One SLO: tiles, alert conditions, burn and budget charts, generated rules and spec."""
-    runtime = slo_runtime(request)
     detail = runtime.detail(sloth_id, range)
     if detail is None:
         raise HTTPException(404, f"There is no SLO {sloth_id} in the specs or in Prometheus.")
@@ -85,15 +84,14 @@ class EntitySLOs:
         return FORMATS
 
 
-def entity_slos(request: Request, entity: Entity) -> EntitySLOs | None:
+def entity_slos(runtime: SLORuntime, entity: Entity) -> EntitySLOs | None:
     """Return the SLOs of a Component (named like its service); None for other kinds."""
     if entity.kind_key != "component":
         return None
-    runtime = slo_runtime(request)
     rows = runtime.for_service(entity.name, wait=False)
     remaining = lowest_budget(rows)
     try:
-        policies = load_policies(request.app.state.settings.error_budget_dir)
+        policies = load_policies(runtime.settings.error_budget_dir)
     except BudgetPolicyError as exc:
         logger.warning("error-budget policies unreadable: %s", exc)
         policies = []

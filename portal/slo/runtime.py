@@ -1,7 +1,7 @@
-"""The SLO area of one app: its Prometheus, and the briefly cached catalogue and snapshot.
+"""The SLO area of one app: its Prometheus, and the briefly cached SLO index and snapshot.
 
-The catalogue (spec files from disk and git, owners from the database) is cached for
-:data:`CATALOGUE_SECONDS`; the live snapshot (the overview's fixed queries) for
+The SLO index (spec files from disk and git, owners from the database) is cached for
+:data:`SLO_INDEX_SECONDS`; the live snapshot (the overview's fixed queries) for
 :data:`SNAPSHOT_SECONDS`, failures included, so a down Prometheus costs one timeout per
 period instead of one per request. Concurrent requests for an expired value wait for the
 one refresh in progress instead of each starting their own.
@@ -21,18 +21,19 @@ from portal.config import Settings
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.prometheus import Prometheus, PrometheusClient, PrometheusError
 from portal.slo.burn import (
-    DEFAULT_WINDOWS,
+    DEFAULT_ALERT_WINDOWS,
     Snapshot,
+    alert_windows,
     fetch_snapshot,
     fetch_windows,
-    overview_windows,
 )
 from portal.slo.charts import DEFAULT_RANGE
+from portal.slo.coverage import DEFAULT_RANGE_MS
 from portal.slo.detail import Detail, build_detail
 from portal.slo.overview import Overview, SLOStatus, build_overview, status_of
-from portal.slo.store import Catalogue, build_catalogue
+from portal.slo.store import SLOIndex, build_slo_index
 
-CATALOGUE_SECONDS = 30.0
+SLO_INDEX_SECONDS = 30.0
 SNAPSHOT_SECONDS = 5.0
 REFRESH_SECONDS = 15
 """How often the overview asks for fresh numbers (htmx polling)."""
@@ -92,7 +93,7 @@ class Cached(Generic[T]):
 
 
 class SLORuntime:
-    """What the SLO routes use: the catalogue, the live snapshot and page models."""
+    """What the SLO routes use: the SLO index, the live snapshot and page models."""
 
     def __init__(
         self,
@@ -109,12 +110,13 @@ class SLORuntime:
                 settings.prometheus_url, timeout=settings.prometheus_timeout_seconds
             )
         self._prometheus = prometheus
-        self.catalogue_cache: Cached[Catalogue] = Cached(
-            lambda: build_catalogue(settings.slo_paths, gitops=gitops, engine=engine),
-            CATALOGUE_SECONDS,
+        self.slo_index_cache: Cached[SLOIndex] = Cached(
+            lambda: build_slo_index(settings.slo_paths, gitops=gitops, engine=engine),
+            SLO_INDEX_SECONDS,
         )
         self.snapshot_cache: Cached[Snapshot] = Cached(
-            lambda: fetch_snapshot(self._prometheus, self.windows()), SNAPSHOT_SECONDS
+            lambda: fetch_snapshot(self._prometheus, self.windows(), self.coverage_range_ms()),
+            SNAPSHOT_SECONDS,
         )
 
     @property
@@ -128,20 +130,26 @@ class SLORuntime:
         self.snapshot_cache.clear()
 
     def windows(self) -> set[str]:
-        """Return the burn windows the overview shows for any known SLO.
+        """Return the windows of every alert condition (and shown burn) of any known SLO.
 
-        Uses the catalogue already loaded (pages load it before the snapshot), so that a
+        Uses the SLO index already loaded (pages load it before the snapshot), so that a
         snapshot refreshed in the background never reads git or the database.
         """
-        found = set(DEFAULT_WINDOWS)
-        catalogue = self.catalogue_cache.peek()
-        for entry in catalogue.entries if catalogue else ():
-            found.update(overview_windows(entry.slo.windows))
+        found = set(DEFAULT_ALERT_WINDOWS)
+        slo_index = self.slo_index_cache.peek()
+        for entry in slo_index.entries if slo_index else ():
+            found.update(alert_windows(entry.slo.windows))  # the shown ones are among them
         return found
 
-    def catalogue(self) -> Catalogue:
+    def coverage_range_ms(self) -> int:
+        """Return how far back the coverage query looks: the longest known period (30 days)."""
+        slo_index = self.slo_index_cache.peek()
+        periods = [entry.slo.windows.period_ms for entry in slo_index.entries] if slo_index else []
+        return max([DEFAULT_RANGE_MS, *periods])
+
+    def slo_index(self) -> SLOIndex:
         """Return the SLOs the portal knows (cached)."""
-        return self.catalogue_cache.get()
+        return self.slo_index_cache.get()
 
     def snapshot(self) -> Snapshot:
         """Return Prometheus' current numbers for every SLO (cached)."""
@@ -151,12 +159,12 @@ class SLORuntime:
         """Build the overview page's model."""
         url = self._prometheus.url if self._prometheus else None
         return build_overview(
-            self.catalogue(), self.snapshot(), team=team, service=service, prometheus_url=url
+            self.slo_index(), self.snapshot(), team=team, service=service, prometheus_url=url
         )
 
     def status(self, sloth_id: str) -> SLOStatus | None:
         """One SLO's status, from its spec and/or Prometheus; None when neither knows it."""
-        entry = self.catalogue().get(sloth_id)
+        entry = self.slo_index().get(sloth_id)
         live = self.snapshot().by_id.get(sloth_id)
         if entry is None and live is None:
             return None
@@ -169,12 +177,13 @@ class SLORuntime:
             return None
         prometheus = self._prometheus if self.snapshot().available else None
         if prometheus is not None and status.live is not None:
-            # The snapshot has the overview's windows; the alert table needs them all.
+            # The snapshot has the alert windows; this adds the period's. The snapshot's
+            # values win, so the detail page judges the SLO exactly as the overview did.
             try:
                 windows = fetch_windows(prometheus, sloth_id)
             except PrometheusError:
                 windows = {}
-            live = replace(status.live, sli_errors={**status.live.sli_errors, **windows})
+            live = replace(status.live, sli_errors={**windows, **status.live.sli_errors})
             status = status_of(status.entry, live)
         return build_detail(status, prometheus, range_key)
 
@@ -188,15 +197,26 @@ class SLORuntime:
         by_id = snapshot.by_id if snapshot is not None else {}
         rows = [
             status_of(entry, by_id.get(entry.sloth_id))
-            for entry in self.catalogue().for_service(service)
+            for entry in self.slo_index().for_service(service)
         ]
         return sorted(rows, key=lambda row: row.urgency)
 
     def budget_remaining(self, service: str) -> float | None:
-        """Return the lowest budget remaining among a service's SLOs (for error-budget policies)."""
+        """Return the lowest budget remaining among a service's SLOs (for error-budget policies).
+
+        Only SLOs with enough data count (see :mod:`portal.slo.coverage`): a policy must not
+        freeze a service on its first hour of data, nor clear it on that.
+        """
         return lowest_budget(self.for_service(service))
 
 
 def lowest_budget(rows: Iterable[SLOStatus]) -> float | None:
-    """Return the lowest error budget left among ``rows`` (None when none has data)."""
-    return min((r.budget_remaining for r in rows if r.budget_remaining is not None), default=None)
+    """Return the lowest error budget left among ``rows`` with enough data (None: none has)."""
+    return min(
+        (
+            row.budget_remaining
+            for row in rows
+            if row.budget_remaining is not None and row.coverage.enough
+        ),
+        default=None,
+    )

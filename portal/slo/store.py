@@ -1,6 +1,6 @@
 """Which SLOs exist: the platform's specs (``PORTAL_SLO_PATHS``) and every service's ``slo.yaml``.
 
-The catalogue is built from the spec files, resolved with the same code that generates
+The SLO index is built from the spec files, resolved with the same code that generates
 the rules, so what the pages list is exactly what Prometheus was given. A spec file that
 does not resolve is reported as a problem and the others are still listed. The owner of
 an SLO is its ``team`` or ``owner`` label, else the owner of the catalog Component named
@@ -23,9 +23,14 @@ from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import entities_by_ref
 from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
-from portal.slo.errors import InvalidSpecError
-from portal.slo.generate import SPEC_SUFFIXES, GenerateOptions, render_outputs, resolve_sources
-from portal.slo.resolve import ResolvedSLO
+from portal.slo.compiler.errors import InvalidSpecError
+from portal.slo.compiler.generate import (
+    SPEC_SUFFIXES,
+    GenerateOptions,
+    render_outputs,
+    resolve_sources,
+)
+from portal.slo.compiler.resolve import ResolvedSLO
 
 SERVICE_SPEC = re.compile(r"^services/(?P<service>[^/]+)/slo\.yaml$")
 TEAM_LABELS = ("team", "owner")
@@ -44,7 +49,7 @@ class SpecFile:
 
 
 @dataclass(frozen=True)
-class CatalogueEntry:
+class IndexedSLO:
     """One SLO the portal knows, with what the pages show about it."""
 
     slo: ResolvedSLO
@@ -83,22 +88,22 @@ class CatalogueEntry:
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class SLOIndex:
     """Every SLO found, sorted by service and name, and every problem met on the way."""
 
-    entries: tuple[CatalogueEntry, ...] = ()
+    entries: tuple[IndexedSLO, ...] = ()
     problems: tuple[str, ...] = ()
-    _by_id: dict[str, CatalogueEntry] = field(default_factory=dict, compare=False, repr=False)
+    _by_id: dict[str, IndexedSLO] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         """Index the entries by sloth id."""
         self._by_id.update((entry.sloth_id, entry) for entry in self.entries)
 
-    def get(self, sloth_id: str) -> CatalogueEntry | None:
+    def get(self, sloth_id: str) -> IndexedSLO | None:
         """Return the SLO with this sloth id, if known."""
         return self._by_id.get(sloth_id)
 
-    def for_service(self, service: str) -> list[CatalogueEntry]:
+    def for_service(self, service: str) -> list[IndexedSLO]:
         """Return the SLOs of one service."""
         return [entry for entry in self.entries if entry.service == service]
 
@@ -211,12 +216,12 @@ def owner_of(slo: ResolvedSLO, components: dict[str, str]) -> str | None:
     return components.get(slo.service)
 
 
-def build_catalogue(
+def build_slo_index(
     slo_paths: Sequence[str | Path],
     *,
     gitops: Callable[[], GitOpsRepo] | None = None,
     engine: Engine | None = None,
-) -> Catalogue:
+) -> SLOIndex:
     """Collect, resolve and own every SLO; problems are collected, never raised."""
     files, problems = local_spec_files(slo_paths)
     if gitops is not None:
@@ -229,7 +234,7 @@ def build_catalogue(
     resolved, more = resolve_files(files)
     components = component_owners(engine, (slo.service for slo, _ in resolved))
     entries = sorted(
-        (CatalogueEntry(slo, spec, owner_of(slo, components)) for slo, spec in resolved),
+        (IndexedSLO(slo, spec, owner_of(slo, components)) for slo, spec in resolved),
         key=lambda entry: (entry.service, entry.name),
     )
-    return Catalogue(tuple(entries), tuple(problems + more))
+    return SLOIndex(tuple(entries), tuple(problems + more))

@@ -1,9 +1,9 @@
-"""The home redirect and the navigation areas that later issues fill in."""
+"""The navigation areas that later issues fill in (the home page is :mod:`portal.home`)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from portal.ui.render import page
 
@@ -14,12 +14,6 @@ _PLANNED = {
     "traces": ("Traces", "Trace search and waterfalls per service."),
     "models": ("Models", "Model versions, metrics and lineage."),
 }
-
-
-@router.get("/")
-def home() -> RedirectResponse:
-    """Send visitors to the catalog."""
-    return RedirectResponse("/catalog", status_code=303)
 
 
 def _planned_area(key: str) -> None:

@@ -16,9 +16,11 @@ from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from jinja2_fragments import render_block
 
+from portal.deps import app_jinja, app_settings
+
 PORTAL_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DOMAINS = ("catalog", "auth", "ui", "scaffold", "review", "slo")
+DOMAINS = ("catalog", "auth", "ui", "scaffold", "review", "slo", "home")
 
 NAVIGATION = [
     ("catalog", "Catalog", "/catalog"),
@@ -64,7 +66,7 @@ def page(
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render ``template`` fully, or only its ``fragment`` block when htmx asked for it."""
-    environment: Environment = request.app.state.jinja
+    environment = app_jinja(request)
     full_context = {**base_context(request), **context}
     if fragment and wants_fragment(request):
         html = render_block(environment, template, fragment, **full_context)
@@ -82,10 +84,17 @@ def error_page(request: Request, heading: str, message: str, status_code: int) -
 
 
 def base_context(request: Request) -> dict[str, Any]:
-    """Return what every template needs: the request, the identity and the CSRF token."""
+    """Return what every template needs: the request, the identity and the CSRF token.
+
+    ``is_admin`` tells the header to show the platform-admin badge (``PORTAL_ADMIN_GROUP``).
+    """
+    settings = app_settings(request)
+    identity = getattr(request.state, "identity", None)
     return {
         "request": request,
-        "identity": getattr(request.state, "identity", None),
+        "identity": identity,
+        "is_admin": identity is not None and identity.is_admin(settings.admin_group),
+        "admin_group": settings.admin_group,
         "csrf_token": request.scope.get("session", {}).get("csrf", ""),
-        "auth_mode": request.app.state.settings.auth_mode.value,
+        "auth_mode": settings.auth_mode.value,
     }

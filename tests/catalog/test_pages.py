@@ -1,32 +1,11 @@
 """Catalog pages and JSON API through the full app."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from portal.app import create_app
-from portal.cli import initialise
-from portal.config import Settings
-from tests.conftest import BACKSTAGE_EXAMPLES, REPO, csrf_token
-
-
-@pytest.fixture
-def app_client(settings: Settings) -> Iterator[TestClient]:
-    catalog = settings.model_copy(
-        update={
-            "catalog_paths": [
-                str(BACKSTAGE_EXAMPLES / "all.yaml"),
-                str(BACKSTAGE_EXAMPLES / "acme-corp.yaml"),
-                str(REPO / "catalog"),
-            ]
-        }
-    )
-    report = initialise(catalog)
-    assert report is not None and report.problems == []
-    with TestClient(create_app(settings)) as client:
-        yield client
+from tests.catalog.support import sign_in
+from tests.conftest import csrf_token
 
 
 def test_list_page_full_and_fragment(app_client: TestClient) -> None:
@@ -114,14 +93,6 @@ def test_openapi_documents_the_catalog_api(app_client: TestClient) -> None:
     assert "/api/catalog/entities" in paths
     assert "/api/catalog/entities/{kind}/{namespace}/{name}" in paths
     assert "/catalog" not in paths  # HTML pages are not part of the API
-
-
-def sign_in(client: TestClient, user: str) -> None:
-    token = csrf_token(client, "/auth/sign-in")
-    response = client.post(
-        "/auth/sign-in", data={"user": user, "csrf_token": token}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
 
 
 def test_import_from_ui_needs_a_platform_admin(app_client: TestClient, tmp_path: Path) -> None:

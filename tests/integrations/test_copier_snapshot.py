@@ -16,7 +16,7 @@ from portal.integrations.copier import RenderError, RenderResult, render
 from portal.integrations.copier_snapshot import Snapshot, snapshot_of
 from portal.integrations.git import run_git
 from portal.scaffold.answers import validate_answers
-from portal.scaffold.templates import discover, publish
+from portal.scaffold.registry.bundled import discover, publish
 from tests.conftest import REPO
 from tests.integrations.copier_support import COPIER_YML, make_repo
 
@@ -79,7 +79,7 @@ def test_a_pinned_commit_with_an_executable_renders_the_same(tmp_path: Path) -> 
         executable=("template/run.sh",),
     )
     commit = run_git("-C", src, "rev-parse", "HEAD").strip()
-    run_git("-C", src, "update-ref", f"refs/tags/pinned/{commit}", commit)  # as git_templates
+    run_git("-C", src, "update-ref", f"refs/tags/pinned/{commit}", commit)  # as registry.from_git
     _, snapped = both_ways(src, commit, {"name": "shop"}, tmp_path)
     assert snapped.from_snapshot and snapped.template_commit == f"pinned/{commit}"
     assert os.access(tmp_path / "snap" / "shop" / "run.sh", os.X_OK)

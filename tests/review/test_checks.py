@@ -55,14 +55,17 @@ def test_good_service_passes_every_check_in_every_environment(kubectl: Path) -> 
     assert list(results) == [
         "policy",
         "slo rules",
+        "semantics",
         "kustomize (dev)",
         "schema (dev)",
         "policy (dev)",
         "cost (dev)",
+        "semantics (dev)",
         "kustomize (prod)",
         "schema (prod)",
         "policy (prod)",
         "cost (prod)",
+        "semantics (prod)",
     ]
     for name, result in results.items():
         assert result.status == CheckStatus.PASSED, (name, result.summary, problems(result))
@@ -162,7 +165,7 @@ def test_missing_overlay_fails_the_build_and_skips_dependent_checks(tmp_path: Pa
     assert results["kustomize (staging)"].findings[0].message == (
         "deploy/overlays/staging is missing: every environment needs an overlay"
     )
-    assert list(results) == ["policy", "slo rules", "kustomize (staging)"]
+    assert list(results) == ["policy", "slo rules", "semantics", "kustomize (staging)"]
 
 
 def test_environment_names_cannot_escape_the_overlays_folder() -> None:

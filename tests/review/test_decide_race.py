@@ -17,13 +17,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from portal.auth.identity import Identity
-from portal.catalog.models import Entity, utcnow
+from portal.catalog.models import Entity
+from portal.changes.claims import STALE_DECISION, claim_decision, settle_decision
+from portal.changes.models import AuditEvent, Change, ChangeStatus, CheckRun
+from portal.clock import utcnow
 from portal.config import Settings
 from portal.integrations.gitops import GitOpsError, GitOpsRepo
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.review.decide import DecisionError, approve, reject, request_changes
-from portal.review.models import AuditEvent, Change, ChangeStatus
-from portal.review.store import STALE_DECISION, claim_decision, settle_decision
 from tests.conftest import ADA, GRACE, runtime
 
 TEAM = "group:default/platform-team"
@@ -33,10 +34,21 @@ REVIEWERS = [
     for index in range(8)
 ]
 DECISIONS = ("approved", "rejected")
+# A ready change has been checked (the approval gate refuses one without checks).
+PASSED = (("schema (dev)", "passed"), ("checkov", "passed"))
 
 
-def propose(engine: Engine, gitops: GitOpsRepo, name: str, extra: str = "") -> str:
-    """Push a branch adding a service with its catalog entity; store a ready change for it."""
+def propose(
+    engine: Engine,
+    gitops: GitOpsRepo,
+    name: str,
+    extra: str = "",
+    checks: tuple[tuple[str, str], ...] = PASSED,
+) -> str:
+    """Push a branch adding a service with its catalog entity; store a ready change for it.
+
+    ``checks`` are the ``(name, status)`` of the check runs the change is stored with.
+    """
     entity = (
         "apiVersion: backstage.io/v1alpha1\nkind: Component\n"
         f"metadata:\n  name: {name}\nspec:\n  type: service\n  lifecycle: experimental\n"
@@ -60,6 +72,10 @@ def propose(engine: Engine, gitops: GitOpsRepo, name: str, extra: str = "") -> s
     )
     with Session(engine) as session:
         session.add(change)
+        session.flush()
+        for check, status in checks:
+            run = CheckRun(change_id=change.id, name=check, status=status, summary=status)
+            session.add(run)
         session.commit()
         return change.id
 
@@ -304,7 +320,8 @@ def test_a_failed_merge_releases_the_claim(
             approve(session, load(session, second), REVIEWERS[0], gitops, settings)
     with Session(engine) as session:
         change = load(session, second)
-        assert change.status is ChangeStatus.READY and change.decision_token is None
+        # Conflicted (shown, never merged silently), and no claim is left behind.
+        assert change.status is ChangeStatus.CONFLICTED and change.decision_token is None
         # Nothing blocks the next decision.
         assert reject(session, change, REVIEWERS[1], gitops, settings).status.value == "rejected"
     assert decision_events(engine, second) == ["rejected"]

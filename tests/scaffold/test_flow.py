@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from portal.catalog.models import Entity
+from portal.changes.models import Change
 from portal.config import Settings
-from portal.review.models import Change
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, runtime
 from tests.templates.service_venv import run_generated_tests

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from portal.app import create_app
+from portal.changes.models import Change
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
-from portal.review.models import Change
 from tests.conftest import ADA, REPO, runtime
 from tests.scaffold.hostile_answers import CORPUS, TEMPLATE, TEN_MB, VALID, Hostile
 

@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from portal.catalog.models import utcnow
+from portal.changes.claims import claim_next
+from portal.changes.models import Change, ChangeStatus
+from portal.changes.store import get_change
 from portal.cli import initialise
+from portal.clock import utcnow
 from portal.config import Settings
 from portal.integrations.copier import FakeRenderer
-from portal.review.models import Change, ChangeStatus
-from portal.review.store import claim_next, get_change
 from portal.scaffold.jobs import _render_and_commit, run_pending
 from portal.scaffold.request import request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from portal.app import create_app
+from portal.changes.models import Change, ChangeStatus
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
-from portal.review.models import Change, ChangeStatus
 from portal.scaffold.jobs import run_pending
 from portal.scaffold.runtime import ScaffoldRuntime
 from tests.conftest import REPO, csrf_token
@@ -214,7 +214,7 @@ def test_changing_a_question_re_renders_only_the_form(portal: TestClient) -> Non
         "_prefill.motto": " rocks",
         "features": ["", "logs"],
     }
-    response = portal.post("/create/every-type/form", data=values, headers=HTMX)
+    response = portal.post("/create/every-type/form", data=values, headers=HTMX | ADA)
     assert response.status_code == 200
     html = response.text
     assert html.lstrip().startswith('<form id="scaffold-form"') and "<html" not in html
@@ -227,10 +227,10 @@ def test_changing_a_question_re_renders_only_the_form(portal: TestClient) -> Non
         "logs"
     ]
     edited = portal.post(
-        "/create/every-type/form", data={**values, "motto": "my own"}, headers=HTMX
+        "/create/every-type/form", data={**values, "motto": "my own"}, headers=HTMX | ADA
     ).text
     assert one(edited, "input", name="motto")["value"] == "my own"  # an edited one stays
-    full = portal.post("/create/every-type/form", data=values)
+    full = portal.post("/create/every-type/form", data=values, headers=ADA)
     assert "<html" in full.text and full.headers["vary"] == "HX-Request"
 
 

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from portal.changes.claims import claim_next
+from portal.changes.models import Change, ChangeStatus, CheckRun
+from portal.changes.store import audit_of, checks_of, get_change
 from portal.cli import initialise
 from portal.config import Settings
 from portal.integrations.checkov import CheckovFailure
 from portal.integrations.copier import Renderer, RenderResult
-from portal.review.models import Change, ChangeStatus, CheckRun
-from portal.review.store import audit_of, checks_of, claim_next, get_change
+from portal.integrations.copier_answers import RecordedSource
 from portal.scaffold.jobs import _render_and_commit, render_change
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.scaffold.workers import PipelineWorkers
@@ -70,12 +72,18 @@ class FakeSlowRenderer:
         self.released = threading.Event()
 
     def render(
-        self, template_src: str, vcs_ref: str, answers: Mapping[str, Any], dest: Path
+        self,
+        template_src: str,
+        vcs_ref: str,
+        answers: Mapping[str, Any],
+        dest: Path,
+        *,
+        source: RecordedSource | None = None,
     ) -> RenderResult:
         """Say the render started, wait for :attr:`released`, then render."""
         self.started.set()
         self.released.wait(WAIT)
-        return self.renderer.render(template_src, vcs_ref, answers, dest)
+        return self.renderer.render(template_src, vcs_ref, answers, dest, source=source)
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
@@ -267,10 +275,14 @@ def test_checks_interrupted_by_a_crash_run_again_and_replace_partial_results(
     done = status_of(runtime, change.id)
     assert done.status is ChangeStatus.READY and done.claimed_by is None
     with Session(runtime.context.engine) as session:
-        names = [run.name for run in checks_of(session, change.id)]
+        runs = {run.name: run.environment for run in checks_of(session, change.id)}
         checked = [event for event in audit_of(session, change.id) if event.action == "checked"]
+    names = list(runs)
     assert "stale" not in names and "kustomize (dev)" in names
     assert len(names) == len(set(names)) and len(checked) == 1
+    # Each run stores its environment; the checks of the service's own files have none.
+    assert runs["kustomize (dev)"] == "dev" and runs["schema (prod)"] == "prod"
+    assert runs["policy"] is None
 
 
 def test_checks_that_cannot_run_fail_the_change_with_the_reason(runtime: ScaffoldRuntime) -> None:

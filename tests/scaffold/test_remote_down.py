@@ -18,11 +18,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from portal.app import create_app
+from portal.changes.models import Change, ChangeStatus
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.integrations.gitops_run import exclusive
-from portal.review.models import Change, ChangeStatus
-from tests.conftest import ADA, GRACE, REPO, csrf_token, runtime
+from tests.conftest import ADA, GRACE, REPO, changes_runtime, csrf_token, runtime
 from tests.integrations.gitops_support import git
 from tests.review.test_pages import decide, request_change, stored
 
@@ -64,7 +64,7 @@ def point_clone_at(settings: Settings, url: str) -> None:
 
 
 def remove_remote(portal: TestClient, settings: Settings) -> None:
-    runtime(portal).request_gitops()  # the clone is set up while the remote is still there
+    changes_runtime(portal).request_gitops()  # the clone is set up while the remote is still there
     shutil.rmtree(settings.data_dir / "gitops" / "remote.git")
 
 
@@ -103,7 +103,7 @@ def test_the_create_form_answers_503_with_the_reason_and_keeps_the_answers(
 def test_a_hung_remote_is_given_up_within_the_timeout(
     portal: TestClient, settings: Settings
 ) -> None:
-    runtime(portal).request_gitops()
+    changes_runtime(portal).request_gitops()
     with silent_remote() as url:
         point_clone_at(settings, url)
         started = time.monotonic()
@@ -141,7 +141,7 @@ def test_a_hung_remote_on_first_use_is_given_up_too(settings: Settings) -> None:
 def test_a_clone_held_by_another_writer_is_waited_for_only_so_long(
     portal: TestClient, settings: Settings
 ) -> None:
-    runtime(portal).request_gitops()
+    changes_runtime(portal).request_gitops()
     body = {"template": "fastapi-service", "answers": ANSWERS}
     with exclusive(settings.data_dir / "gitops" / "work" / "portal-write.lock"):
         response = portal.post("/api/scaffold", json=body, headers=ADA)
@@ -179,7 +179,7 @@ def test_approve_and_reject_answer_503_and_record_nothing_when_the_remote_is_dow
 def test_the_slo_pages_do_not_wait_for_a_hung_remote(
     portal: TestClient, settings: Settings
 ) -> None:
-    runtime(portal).request_gitops()
+    changes_runtime(portal).request_gitops()
     with silent_remote() as url:
         point_clone_at(settings, url)
         started = time.monotonic()

@@ -18,7 +18,8 @@ from portal.integrations import copier as copier_integration
 from portal.integrations.copier import render
 from portal.integrations.git import run_git
 from portal.scaffold.flux import flux_kustomizations
-from portal.scaffold.templates import PublishedTemplate, load_template, publish
+from portal.scaffold.registry.bundled import PublishedTemplate, publish
+from portal.scaffold.registry.manifest import load_template
 from tests.templates.rendering import (
     TEMPLATES_DIR,
     Rendered,

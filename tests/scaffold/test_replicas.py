@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from portal.catalog.models import utcnow
+from portal.changes.models import WORK_STATUSES, Change, ChangeStatus
+from portal.changes.store import audit_of
 from portal.cli import initialise
+from portal.clock import utcnow
 from portal.config import Settings
 from portal.db import make_engine
 from portal.integrations.processes import process_alive
-from portal.review.models import WORK_STATUSES, Change, ChangeStatus
-from portal.review.store import audit_of
 from portal.scaffold.runtime import ScaffoldRuntime
 from portal.scaffold.workers import PipelineWorkers
 from tests.conftest import REPO

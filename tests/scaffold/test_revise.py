@@ -10,9 +10,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from portal.catalog.models import utcnow
+from portal.changes.models import AuditEvent, Change, ChangeStatus
+from portal.clock import utcnow
 from portal.config import Settings
-from portal.review.models import AuditEvent, Change, ChangeStatus
 from portal.scaffold.jobs import revision_of, run_pending
 from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
 from tests.scaffold.test_flow import scaffold
@@ -165,6 +165,31 @@ def test_the_revise_form_is_prefilled_and_shows_the_request(portal: TestClient) 
     assert portal.get(f"/api/changes/{change_id}").json()["status"] == "rendering"
     forbidden = portal.post(f"/reviews/{change_id}/revise", data=fields, headers=ALAN)
     assert forbidden.status_code in (403, 409)
+
+
+def test_only_kinds_of_change_that_offer_a_revise_page_link_to_one(portal: TestClient) -> None:
+    change_id = sent_back(portal, "gauge")
+    assert stored_kind(portal, change_id) == "scaffold"  # what scaffolding registered
+    page = portal.get(f"/reviews/{change_id}", headers=ADA).text
+    assert f'href="/reviews/{change_id}/revise"' in page
+    with Session(runtime(portal).context.engine) as session:
+        change = session.get(Change, change_id)
+        assert change is not None
+        change.kind = "update"  # a kind of change no domain offers a revise page for
+        session.add(change)
+        session.commit()
+
+    response = portal.get(f"/reviews/{change_id}", headers=ADA)
+
+    assert response.status_code == 200 and "A reviewer asked for changes" in response.text
+    assert "Revise the answers" not in response.text and "/revise" not in response.text
+
+
+def stored_kind(portal: TestClient, change_id: str) -> str:
+    with Session(runtime(portal).context.engine) as session:
+        change = session.get(Change, change_id)
+        assert change is not None
+        return change.kind
 
 
 def test_a_revision_waits_for_a_decision_under_way_and_writes_nothing(

@@ -3,23 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from portal.integrations.prometheus import FakePrometheus
-from portal.slo.promql import format_duration, go_float_fixed
-from portal.slo.resolve import ResolvedSLO
-from portal.slo.store import Catalogue, CatalogueEntry, SpecFile, owner_of, resolve_files
+from portal.integrations.prometheus import FakePrometheus, Sample
+from portal.slo.compiler.promql import format_duration, go_float_fixed
+from portal.slo.compiler.resolve import ResolvedSLO
+from portal.slo.store import IndexedSLO, SLOIndex, SpecFile, owner_of, resolve_files
 
 EVERY_WINDOW = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+COVERAGE = "fake:coverage_seconds"
+"""The fake's stand-in series for the answer of the coverage query (seconds of data)."""
+FULL = -1.0
+"""``record(coverage=FULL)``: data over the SLO's whole period."""
 
 
-def catalogue_of(sources: Mapping[str, str], owners: Mapping[str, str] | None = None) -> Catalogue:
-    """A catalogue of spec texts (file name -> YAML), as the store builds it."""
+@dataclass
+class FakeSLOPrometheus(FakePrometheus):
+    """A fake Prometheus that also answers the SLO pages' coverage query.
+
+    The plain fake answers only selectors; the coverage query (``time() - min by
+    (sloth_id) (...)``) is answered with the ``fake:coverage_seconds`` samples that
+    :func:`record` adds, one per SLO. Calls are recorded as the plain fake does.
+    """
+
+    def query(self, promql: str) -> list[Sample]:
+        """Answer the coverage query from the stand-in series, anything else as the fake."""
+        if promql.startswith("time() - min by (sloth_id)") and "timestamp(" in promql:
+            self.calls.append(("query", promql))
+            if not self.up:
+                return super().query(promql)  # raises as an unreachable Prometheus
+            return [
+                Sample({"sloth_id": sample.labels["sloth_id"]}, sample.value)
+                for sample in self.samples
+                if sample.labels.get("__name__") == COVERAGE
+            ]
+        return super().query(promql)
+
+
+def slo_index_of(sources: Mapping[str, str], owners: Mapping[str, str] | None = None) -> SLOIndex:
+    """An SLO index of spec texts (file name -> YAML), as the store builds it."""
     files = (SpecFile(name, text, "local") for name, text in sources.items())
     resolved, problems = resolve_files(files)
     entries = tuple(
-        CatalogueEntry(slo, spec, owner_of(slo, dict(owners or {}))) for slo, spec in resolved
+        IndexedSLO(slo, spec, owner_of(slo, dict(owners or {}))) for slo, spec in resolved
     )
-    return Catalogue(tuple(sorted(entries, key=lambda e: e.sloth_id)), tuple(problems))
+    return SLOIndex(tuple(sorted(entries, key=lambda e: e.sloth_id)), tuple(problems))
 
 
 def spec(service: str, *slos: tuple[str, float], owner: str = "team-a") -> str:
@@ -56,10 +84,12 @@ def record(
     burn: float = 0.0,
     remaining: float | None = None,
     alerts: Iterable[tuple[str, str]] = (),
+    coverage: float | None = FULL,
 ) -> None:
     """Add the series Sloth's rules would record for ``slo`` burning at ``burn`` (per window).
 
-    ``alerts`` are ``(severity, state)`` pairs of ``ALERTS`` series.
+    ``alerts`` are ``(severity, state)`` pairs of ``ALERTS`` series; ``coverage`` is the
+    seconds since the first sample (``FULL``: the whole period; None: not answered).
     """
     ids = {"sloth_id": slo.id, "sloth_service": slo.service, "sloth_slo": slo.name}
     budget = (100 - slo.objective) / 100
@@ -69,6 +99,9 @@ def record(
     fake.add("sloth_slo_info", 1, **ids, sloth_objective=go_float_fixed(slo.objective))
     fake.add("slo:time_period:days", slo.windows.period_ms / 86_400_000, **ids)
     fake.add("slo:current_burn_rate:ratio", rates["5m"], **ids)
+    if coverage is not None:
+        seconds = slo.windows.period_ms / 1000 if coverage == FULL else coverage
+        fake.add(COVERAGE, seconds, sloth_id=slo.id)
     left = 1 - rates[period] if remaining is None else remaining
     fake.add("slo:period_error_budget_remaining:ratio", left, **ids)
     for window, rate in rates.items():

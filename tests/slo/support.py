@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from portal.integrations.promtool import Promtool
-from portal.slo.generate import GeneratedFile, write_outputs
+from portal.slo.compiler.generate import GeneratedFile, write_outputs
 from tests.conftest import CONFORMANCE, REPO
 
 SLOTH = CONFORMANCE / "sloth"

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from portal.integrations.prometheus import FakePrometheus, Series
+from portal.integrations.prometheus import Series
 from portal.slo.burn import (
     SNAPSHOT_QUERIES,
     Level,
@@ -20,11 +20,12 @@ from portal.slo.burn import (
     overview_windows,
 )
 from portal.slo.charts import Chart, budget_chart, burn_charts, charts_json, sli_range_query
+from portal.slo.compiler.windows import builtin_windows
 from portal.slo.detail import alert_rows
 from portal.slo.overview import AlertState, build_overview, status_of
 from portal.slo.runtime import Cached
-from portal.slo.windows import builtin_windows
-from tests.slo.live_data import catalogue_of, record, spec
+from portal.slo.verdict import met_conditions
+from tests.slo.live_data import FakeSLOPrometheus, record, slo_index_of, spec
 
 DAY_MS = 86_400_000
 
@@ -51,26 +52,28 @@ def test_twenty_eight_day_factors_are_scaled_by_the_windows_data() -> None:
 
 
 @pytest.mark.parametrize(
-    ("window", "burn", "level"),
+    ("burns", "window", "level"),
     [
-        ("5m", None, Level.NO_DATA),
-        ("5m", 0.5, Level.OK),
-        ("5m", 1.0, Level.ELEVATED),
-        ("5m", 14.4, Level.ELEVATED),  # the alert needs more than the factor
-        ("5m", 14.5, Level.PAGE),
-        ("1h", 20.0, Level.PAGE),
-        ("6h", 2.0, Level.TICKET),  # the slow ticket condition's short window (1x)
-        ("6h", 7.0, Level.PAGE),  # the slow page condition's long window (6x)
-        ("3d", 1.5, Level.TICKET),
-        ("3d", 20.0, Level.TICKET),  # 3d only takes part in the ticket alert
+        ({}, "5m", Level.NO_DATA),
+        ({"5m": 0.5}, "5m", Level.OK),
+        ({"5m": 1.0}, "5m", Level.ELEVATED),
+        ({"5m": 14.4, "1h": 20}, "5m", Level.ELEVATED),  # the alert needs more than the factor
+        ({"5m": 14.5, "1h": 20}, "5m", Level.PAGE),
+        ({"5m": 20, "1h": 10}, "5m", Level.ELEVATED),  # over 14.4x alone: no alert, no red
+        ({"5m": 20, "1h": 20}, "1h", Level.PAGE),
+        ({"6h": 2.0, "3d": 1.5}, "6h", Level.TICKET),  # the slow ticket condition (1x)
+        ({"6h": 2.0, "3d": 0.5}, "6h", Level.ELEVATED),  # its long window is under 1x
+        ({"6h": 7.0, "30m": 7.0, "3d": 2}, "6h", Level.PAGE),  # slow page (6x) beats ticket
+        ({"6h": 2.0, "3d": 20.0}, "3d", Level.TICKET),  # 3d only takes part in the ticket alert
     ],
 )
-def test_a_window_is_coloured_by_the_conditions_that_use_it(
-    window: str, burn: float | None, level: Level
+def test_a_window_is_coloured_by_the_met_conditions_that_use_it(
+    burns: dict[str, float], window: str, level: Level
 ) -> None:
     windows = builtin_windows().get(30 * DAY_MS)
     assert windows is not None
-    assert level_of(window, burn, conditions_of(windows)) is level
+    met = met_conditions(conditions_of(windows), burns)
+    assert level_of(window, burns.get(window), met) is level
 
 
 def test_the_overview_issues_the_same_queries_for_three_or_two_hundred_slos() -> None:
@@ -80,20 +83,20 @@ def test_the_overview_issues_the_same_queries_for_three_or_two_hundred_slos() ->
             f"{n}.yaml": spec(f"svc-{n}", *((f"slo-{i}", 99.9) for i in range(5 if n else 3)))
             for n in range(services)
         }
-        catalogue = catalogue_of(sources)
-        fake = FakePrometheus()
-        for entry in catalogue.entries:
+        slo_index = slo_index_of(sources)
+        fake = FakeSLOPrometheus()
+        for entry in slo_index.entries:
             record(fake, entry.slo, burn=0.5)
         snapshot = fetch_snapshot(fake)
-        assert snapshot.available and len(snapshot.by_id) == len(catalogue.entries)
+        assert snapshot.available and len(snapshot.by_id) == len(slo_index.entries)
         counts.append(len(fake.calls))
     assert counts == [len(SNAPSHOT_QUERIES), len(SNAPSHOT_QUERIES)]
 
 
 def test_samples_are_joined_by_sloth_id() -> None:
-    catalogue = catalogue_of({"a.yaml": spec("checkout", ("availability", 99.9), ("latency", 99))})
-    fake = FakePrometheus()
-    availability, latency = (entry.slo for entry in catalogue.entries)
+    slo_index = slo_index_of({"a.yaml": spec("checkout", ("availability", 99.9), ("latency", 99))})
+    fake = FakeSLOPrometheus()
+    availability, latency = (entry.slo for entry in slo_index.entries)
     record(fake, availability, burns={"5m": 20, "1h": 16, "30d": 0.2}, alerts=[("page", "firing")])
     record(fake, latency, burn=0.1)
     fake.add("slo:current_burn_rate:ratio", 3, sloth_id="")  # another rule's series: ignored
@@ -110,7 +113,7 @@ def test_samples_are_joined_by_sloth_id() -> None:
 
 
 def test_unreachable_prometheus_gives_a_snapshot_that_says_so() -> None:
-    snapshot = fetch_snapshot(FakePrometheus(up=False, url="http://prom:9090"))
+    snapshot = fetch_snapshot(FakeSLOPrometheus(up=False, url="http://prom:9090"))
     assert not snapshot.available and snapshot.configured
     assert snapshot.error is not None
     assert "Prometheus at http://prom:9090 is not reachable" in snapshot.error
@@ -122,15 +125,15 @@ def test_rows_are_sorted_by_urgency_and_carry_the_numbers() -> None:
         "a.yaml": spec("a", ("quiet", 99.9), ("paging", 99.9), ("ticketing", 99.9)),
         "b.yaml": spec("b", ("burning", 99.9), ("spent", 99.0), ("unknown", 99.5), owner="team-b"),
     }
-    catalogue = catalogue_of(sources)
-    slos = {entry.name: entry.slo for entry in catalogue.entries}
-    fake = FakePrometheus()
+    slo_index = slo_index_of(sources)
+    slos = {entry.name: entry.slo for entry in slo_index.entries}
+    fake = FakeSLOPrometheus()
     record(fake, slos["quiet"], burn=0.2)
     record(fake, slos["paging"], burn=30, alerts=[("page", "firing"), ("ticket", "firing")])
     record(fake, slos["ticketing"], burn=2, alerts=[("ticket", "firing")])
     record(fake, slos["burning"], burns={"5m": 10, "1h": 9, "6h": 5, "3d": 0.5})
     record(fake, slos["spent"], burn=0.9, remaining=-0.2)
-    overview = build_overview(catalogue, fetch_snapshot(fake))
+    overview = build_overview(slo_index, fetch_snapshot(fake))
     names = [row.name for row in overview.rows]
     assert names == ["paging", "ticketing", "burning", "spent", "quiet", "unknown"]
     paging = overview.rows[0]
@@ -145,21 +148,21 @@ def test_rows_are_sorted_by_urgency_and_carry_the_numbers() -> None:
 
 
 def test_filters_keep_one_team_or_one_service() -> None:
-    catalogue = catalogue_of(
+    slo_index = slo_index_of(
         {"a.yaml": spec("a", ("x", 99.9)), "b.yaml": spec("b", ("y", 99.9), owner="team-b")}
     )
-    snapshot = fetch_snapshot(FakePrometheus())
-    assert [r.service for r in build_overview(catalogue, snapshot, team="team-b").rows] == ["b"]
-    assert [r.service for r in build_overview(catalogue, snapshot, service="a").rows] == ["a"]
-    assert build_overview(catalogue, snapshot, team="team-b", service="a").rows == []
-    assert build_overview(catalogue, snapshot, team="nobody").total == 2
+    snapshot = fetch_snapshot(FakeSLOPrometheus())
+    assert [r.service for r in build_overview(slo_index, snapshot, team="team-b").rows] == ["b"]
+    assert [r.service for r in build_overview(slo_index, snapshot, service="a").rows] == ["a"]
+    assert build_overview(slo_index, snapshot, team="team-b", service="a").rows == []
+    assert build_overview(slo_index, snapshot, team="nobody").total == 2
 
 
 def test_an_slo_only_prometheus_knows_is_listed_with_its_own_numbers() -> None:
-    other = catalogue_of({"x.yaml": spec("elsewhere", ("api", 99.0))}).entries[0].slo
-    fake = FakePrometheus()
+    other = slo_index_of({"x.yaml": spec("elsewhere", ("api", 99.0))}).entries[0].slo
+    fake = FakeSLOPrometheus()
     record(fake, other, burn=2)
-    overview = build_overview(catalogue_of({}), fetch_snapshot(fake))
+    overview = build_overview(slo_index_of({}), fetch_snapshot(fake))
     (row,) = overview.rows
     assert row.entry is None and row.sloth_id == "elsewhere-api"
     assert row.objective == 99.0 and row.period == "30d"
@@ -167,13 +170,14 @@ def test_an_slo_only_prometheus_knows_is_listed_with_its_own_numbers() -> None:
 
 
 def test_the_alert_table_shows_each_condition_with_both_burns() -> None:
-    entry = catalogue_of({"a.yaml": spec("a", ("x", 99.9))}).entries[0]
-    fake = FakePrometheus()
+    entry = slo_index_of({"a.yaml": spec("a", ("x", 99.9))}).entries[0]
+    fake = FakeSLOPrometheus()
     record(
         fake, entry.slo, burns={"5m": 20, "1h": 15, "30m": 3, "6h": 2}, alerts=[("page", "pending")]
     )
     live = fetch_snapshot(fake).by_id["a-x"]
-    assert "30m" not in live.sli_errors  # the overview fetches only the windows it shows
+    assert "30m" in live.sli_errors  # every alert window, to tell which conditions are met
+    assert "30d" not in live.sli_errors  # not the period: the detail page adds it
     live.sli_errors.update(fetch_windows(fake, "a-x"))
     rows = alert_rows(status_of(entry, live))
     page_quick, page_slow, ticket_quick, _ = rows
@@ -184,7 +188,7 @@ def test_the_alert_table_shows_each_condition_with_both_burns() -> None:
 
 
 def test_burn_charts_draw_each_window_pair_with_its_threshold() -> None:
-    entry = catalogue_of({"a.yaml": spec("a", ("x", 99.9))}).entries[0]
+    entry = slo_index_of({"a.yaml": spec("a", ("x", 99.9))}).entries[0]
     conditions = conditions_of(entry.slo.windows)
     series = [
         Series({"sloth_window": "5m"}, [(100.0, 0.02), (160.0, 0.01)]),

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from portal.slo.errors import InvalidSpecError
-from portal.slo.generate import GenerateOptions, generate, generate_sources
-from portal.slo.rules import RuleOptions
+from portal.slo.compiler.errors import InvalidSpecError
+from portal.slo.compiler.generate import GenerateOptions, generate, generate_sources
+from portal.slo.compiler.rules import RuleOptions
 from tests.slo.support import SLOTH, normalise, parsed, render_template
 
 INTEGRATION = SLOTH / "integration"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from portal.slo.errors import InvalidSpecError, SpecError
-from portal.slo.generate import GenerateOptions, OutputFormat, generate_sources
+from portal.slo.compiler.errors import InvalidSpecError, SpecError
+from portal.slo.compiler.generate import GenerateOptions, OutputFormat, generate_sources
 from tests.slo.support import parsed
 
 QUERY_BAD = 'sum(rate(http_requests_total{job="api",code=~"5.."}[{{.window}}]))'

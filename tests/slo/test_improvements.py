@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from portal.integrations.promtool import PromtoolCli
-from portal.slo.generate import GenerateOptions, generate_sources, write_outputs
-from portal.slo.render import dump
-from portal.slo.rules import RuleOptions
+from portal.slo.compiler.generate import GenerateOptions, generate_sources, write_outputs
+from portal.slo.compiler.render import dump
+from portal.slo.compiler.rules import RuleOptions
 from tests.slo.support import parsed
 
 SPEC = """\

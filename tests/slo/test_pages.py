@@ -12,16 +12,16 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from portal.app import create_app
+from portal.changes.models import Change, ChangeStatus
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.integrations.gitops import GitOpsRepo
-from portal.integrations.prometheus import FakePrometheus, Series
-from portal.review.models import Change, ChangeStatus
+from portal.integrations.prometheus import Series
 from portal.slo.charts import budget_range_query, sli_range_query
 from portal.slo.runtime import SLORuntime
 from portal.slo.store import web_url
 from tests.conftest import ADA, REPO
-from tests.slo.live_data import record, spec
+from tests.slo.live_data import FakeSLOPrometheus, record, spec
 
 AUTHOR = ("Test", "test@example.invalid")
 HTMX = {"HX-Request": "true"}
@@ -56,11 +56,11 @@ def slo_client(settings: Settings, specs: Path) -> Iterator[TestClient]:
         yield client
 
 
-def fake_for(client: TestClient) -> FakePrometheus:
+def fake_for(client: TestClient) -> FakeSLOPrometheus:
     """A fake Prometheus where checkout-availability pages and search tickets."""
     runtime = slo_runtime(client)
-    slos = {entry.sloth_id: entry.slo for entry in runtime.catalogue().entries}
-    fake = FakePrometheus(url="http://prometheus.test:9090")
+    slos = {entry.sloth_id: entry.slo for entry in runtime.slo_index().entries}
+    fake = FakeSLOPrometheus(url="http://prometheus.test:9090")
     burns = {"30d": 0.02}  # a fast burn that just started: 98% of the budget left
     record(fake, slos["checkout-availability"], burn=20.0, burns=burns, alerts=[("page", "firing")])
     record(fake, slos["checkout-latency"], burn=0.2)
@@ -83,7 +83,8 @@ def test_the_overview_lists_slos_by_urgency_with_burn_levels(slo_client: TestCli
     assert "not available yet" not in html and "slo-banner" not in html
     assert rows(html) == ["checkout-availability", "search-availability", "checkout-latency"]
     assert "numbers from <code>http://prometheus.test:9090</code>" in html
-    assert 'data-alert="page">page firing' in html and 'data-alert="ticket">ticket firing' in html
+    assert re.search(r'data-status="page"[^>]*>page firing<', html)
+    assert re.search(r'data-status="ticket"[^>]*>ticket firing<', html)
     assert re.search(
         r'class="burn level-page" data-label="5m" data-window="5m" data-value="20', html
     )
@@ -93,9 +94,9 @@ def test_the_overview_lists_slos_by_urgency_with_burn_levels(slo_client: TestCli
     assert 'class="burn level-ok" data-label="5m"' in html
     assert '<meter min="0" max="1"' in html and "40%" in html  # search spent 60% of its budget
     assert '<strong class="bad-text">1 paging</strong>' in html
-    assert len(fake.calls) == 6  # the fixed queries
+    assert len(fake.calls) == 7  # the fixed queries
     slo_client.get("/slos")
-    assert len(fake.calls) == 6  # cached
+    assert len(fake.calls) == 7  # cached
 
 
 def test_filters_work_as_a_plain_form_and_as_an_htmx_fragment(slo_client: TestClient) -> None:
@@ -124,7 +125,7 @@ def test_without_prometheus_the_slos_are_listed_from_their_specs(slo_client: Tes
 
 
 def test_an_unreachable_prometheus_is_a_banner_not_an_error(slo_client: TestClient) -> None:
-    slo_runtime(slo_client).prometheus = FakePrometheus(up=False, url="http://down:9090")
+    slo_runtime(slo_client).prometheus = FakeSLOPrometheus(up=False, url="http://down:9090")
     response = slo_client.get("/slos")
     assert response.status_code == 200
     assert "Prometheus at <code>http://down:9090</code> is not reachable" in response.text
@@ -231,13 +232,13 @@ def test_service_specs_come_from_the_gitops_repository(portal_slos: TestClient) 
     files = {"services/payments/slo.yaml": PAYMENTS.encode(), "services/payments/x.yaml": b"a: 1"}
     repo.create_branch("scaffold/payments", files, "Add payments", AUTHOR)
     repo.merge("scaffold/payments", "Merge payments", AUTHOR)
-    slo_runtime(portal_slos).catalogue_cache.clear()
-    catalogue = slo_runtime(portal_slos).catalogue()
-    entry = catalogue.get("payments-availability")
-    assert entry is not None and catalogue.problems == ()
+    slo_runtime(portal_slos).slo_index_cache.clear()
+    slo_index = slo_runtime(portal_slos).slo_index()
+    entry = slo_index.get("payments-availability")
+    assert entry is not None and slo_index.problems == ()
     assert entry.spec.origin == "gitops" and entry.spec.source == "services/payments/slo.yaml"
     assert entry.team is None  # no owner label, and no payments Component in the catalog
-    portal_entry = catalogue.get("portal-requests-availability")
+    portal_entry = slo_index.get("portal-requests-availability")
     assert portal_entry is not None and portal_entry.team == "platform-team"
     html = portal_slos.get("/slos/payments-availability", headers=ADA).text
     assert "services/payments/slo.yaml</code> in the GitOps repository" in html
@@ -250,8 +251,8 @@ def test_owners_fall_back_to_the_catalog_component(portal_slos: TestClient) -> N
         "scaffold/grafana", {"services/grafana/slo.yaml": grafana.encode()}, "g", AUTHOR
     )
     repo.merge("scaffold/grafana", "Merge grafana", AUTHOR)
-    slo_runtime(portal_slos).catalogue_cache.clear()
-    entry = slo_runtime(portal_slos).catalogue().get("grafana-availability")
+    slo_runtime(portal_slos).slo_index_cache.clear()
+    entry = slo_runtime(portal_slos).slo_index().get("grafana-availability")
     assert entry is not None and entry.owner_ref == "group:default/sre" and entry.team == "sre"
 
 
@@ -330,3 +331,88 @@ def test_a_broken_or_missing_draft_spec_is_explained(portal_slos: TestClient) ->
     )
     missing = portal_slos.get("/slos/preview/unknown", headers={**ADA, "Accept": "text/html"})
     assert missing.status_code == 404
+
+
+def row_html(html: str, sloth_id: str) -> str:
+    found = re.search(rf'<tr data-sloth-id="{re.escape(sloth_id)}">(.*?)</tr>', html, re.S)
+    assert found, f"no row for {sloth_id}"
+    return found.group(1)
+
+
+def test_young_slos_show_their_coverage_and_no_verdict(slo_client: TestClient) -> None:
+    runtime = slo_runtime(slo_client)
+    slos = {entry.sloth_id: entry.slo for entry in runtime.slo_index().entries}
+    fake = FakeSLOPrometheus(url="http://prometheus.test:9090")
+    record(fake, slos["checkout-availability"], burn=0.1, coverage=15 * 60)
+    record(fake, slos["checkout-latency"], burn=0.1, remaining=-2.0, coverage=15 * 60)
+    record(fake, slos["search-availability"], burn=0.1)  # 30 days of data
+    runtime.prometheus = fake
+
+    html = slo_client.get("/slos").text
+    young = row_html(html, "checkout-availability")
+    assert "15 minutes of the 30-day window" in young
+    assert 'data-status="insufficient"' in young and ">not enough data yet<" in young
+    assert "meets the objective" not in young
+    spent = row_html(html, "checkout-latency")
+    assert "budget exhausted" not in spent and 'budget-text bad"' not in spent
+    assert "<meter" not in spent and "<meter" in row_html(html, "search-availability")
+    assert 'data-status="meets"' in row_html(html, "search-availability")
+    assert "of the 30-day window" not in row_html(html, "search-availability")
+    assert "2 with not enough data yet for a verdict" in html
+
+    detail = slo_client.get("/slos/checkout-availability").text
+    assert "Data: 15 minutes of the 30-day window; a verdict about the period needs 3 days" in (
+        detail
+    )
+    assert "SLI over 15 minutes</span>" in detail
+    assert "not enough data yet (15 minutes of the 30-day window)" in detail
+    assert "meets the objective" not in detail
+    spent_detail = slo_client.get("/slos/checkout-latency").text
+    assert "exhausted: overspent" not in spent_detail
+
+
+def test_a_firing_alert_is_never_a_green_row(slo_client: TestClient) -> None:
+    runtime = slo_runtime(slo_client)
+    slos = {entry.sloth_id: entry.slo for entry in runtime.slo_index().entries}
+    fake = FakeSLOPrometheus(url="http://prometheus.test:9090")
+    # Within the objective over the period (90% of the budget left), ticket alert firing.
+    record(
+        fake,
+        slos["search-availability"],
+        burn=0.5,
+        burns={"6h": 2.0, "3d": 1.2},
+        remaining=0.9,
+        alerts=[("ticket", "firing")],
+    )
+    # The slow ticket condition met by the numbers, its alert not (yet) firing.
+    record(fake, slos["checkout-latency"], burn=0.5, burns={"6h": 1.5, "3d": 1.1}, remaining=0.9)
+    record(fake, slos["checkout-availability"], burn=0.1, remaining=0.9)
+    runtime.prometheus = fake
+
+    html = slo_client.get("/slos").text
+    firing = row_html(html, "search-availability")
+    assert re.search(
+        r'class="badge warn slo-status" data-status="ticket"[^>]*>ticket firing<', firing
+    )
+    assert "badge ok" not in firing and "meets the objective" not in firing
+    met = row_html(html, "checkout-latency")
+    assert re.search(r'class="badge warn slo-status"[^>]*>ticket condition met<', met)
+    assert 'class="burn level-ticket" data-label="3d"' in met
+    calm = row_html(html, "checkout-availability")
+    assert 'class="badge ok slo-status" data-status="meets"' in calm
+    assert "level-ticket" not in calm and "level-page" not in calm
+    assert rows(html)[:2] == ["search-availability", "checkout-latency"]
+
+    detail = slo_client.get("/slos/search-availability").text
+    assert "within the objective so far, but the ticket alert fires" in detail
+    assert "meets the objective" not in detail
+    assert re.search(
+        r'<tr data-severity="ticket" data-speed="slow">.*?data-state="firing"', detail, re.S
+    )
+    assert re.search(
+        r'<tr data-severity="ticket" data-speed="quick">.*?data-state="inactive"', detail, re.S
+    )
+    lagging = slo_client.get("/slos/checkout-latency").text
+    assert re.search(
+        r'<tr data-severity="ticket" data-speed="slow">.*?data-state="met"', lagging, re.S
+    )

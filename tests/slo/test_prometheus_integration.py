@@ -34,7 +34,7 @@ from portal.integrations.prometheus import PrometheusClient
 from portal.integrations.prometheus_local import LocalPrometheus, ScrapeTarget
 from portal.slo.local import local_prometheus, portal_target
 from portal.slo.runtime import SLORuntime
-from portal.slo.store import build_catalogue
+from portal.slo.store import build_slo_index
 from tests.conftest import REPO, require_tool
 from tests.loopback_http import serving
 
@@ -140,6 +140,7 @@ class Live:
 
     url: str
     specs: Path
+    started: float  # when Prometheus answered: no SLO can have more data than since then
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     for service in ("checkout", "search"):
         text = SPEC.format(service=service, title=service.title())
         (specs / f"{service}.yaml").write_text(text, encoding="utf-8")
-    rules = build_catalogue([specs]).rule_files()
+    rules = build_slo_index([specs]).rule_files()
     with DemoService(every=10) as checkout, DemoService(every=0) as search:
         stop = threading.Event()
         load = threading.Thread(target=generate_load, args=([checkout, search], stop))
@@ -168,7 +169,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         )
         try:
             with prometheus:
-                yield Live(prometheus.url, specs)
+                yield Live(prometheus.url, specs, time.time())
         finally:
             stop.set()
             load.join(timeout=10)
@@ -225,6 +226,12 @@ def wait_for_burn(client: TestClient, sloth_id: str) -> dict[str, Any]:
         time.sleep(0.25)
 
 
+def row_html(html: str, sloth_id: str) -> str:
+    found = re.search(rf'<tr data-sloth-id="{re.escape(sloth_id)}">(.*?)</tr>', html, re.S)
+    assert found, f"no row for {sloth_id}"
+    return found.group(1)
+
+
 def value_of(html: str, tile: str) -> float:
     match = re.search(rf'data-tile="{tile}" data-value="([^"]+)"', html)
     assert match, f"no {tile} tile with a value"
@@ -245,7 +252,9 @@ def test_ten_percent_errors_burn_100x_and_page(live_client: TestClient) -> None:
     overview = client.get("/slos").text
     first = re.search(r'<tr data-sloth-id="([^"]+)"', overview)
     assert first is not None and first.group(1) == "checkout-availability"
-    assert 'data-alert="page">page firing' in overview
+    # The firing alert decides the row's colour, whatever the coverage.
+    checkout = row_html(overview, "checkout-availability")
+    assert re.search(r'class="badge bad slo-status" data-status="page"[^>]*>page firing<', checkout)
     assert "slo-banner" not in overview
 
     # Same load, no errors: burn 0 and no alert, not even pending.
@@ -320,3 +329,47 @@ def test_serve_leaves_a_configured_prometheus_alone(tmp_path: Path) -> None:
         assert serving.prometheus_url is None
     assert "No Prometheus" in said[0] and "apt-get install prometheus" in said[0]
     assert portal_target("::1", 8000) == "[::1]:8000"
+
+
+COVERED = re.compile(
+    r'data-coverage="([0-9.]+)">((?:less than a minute|\d+ minutes?) of the 30-day window)<'
+)
+
+
+def test_a_fresh_prometheus_shows_its_coverage_and_no_verdict(
+    live: Live, live_client: TestClient
+) -> None:
+    """Minutes of data: the pages say how little, and claim nothing about the 30 days.
+
+    The coverage must come from the minute-by-minute pass of the query, not only from the
+    latest sample (which says "just now"): it grows past 20 s once an aligned minute has
+    passed since the first sample, so within 90 s of the start.
+    """
+    client = live_client
+    wait_for_burn(client, "search-availability")
+    deadline = time.monotonic() + 90
+    while True:
+        overview = client.get("/slos").text
+        search = row_html(overview, "search-availability")
+        found = COVERED.search(search)
+        assert found, search
+        seconds = float(found.group(1))
+        assert 0 <= seconds <= time.time() - live.started + 2
+        if seconds >= 20:
+            break
+        assert time.monotonic() < deadline, f"coverage stuck at {seconds} s"
+        time.sleep(1)
+    # No error at all, yet no verdict: 20 seconds say nothing about 30 days.
+    assert 'data-status="insufficient"' in search and ">not enough data yet<" in search
+    assert "meets the objective" not in overview and "budget exhausted" not in overview
+    assert "<meter" not in search
+    detail = client.get("/slos/search-availability").text
+    assert re.search(
+        r"Data: (less than a minute|\d+ minutes?) of the 30-day window; "
+        r"a verdict about the period needs 3 days \(the longest alert window\)",
+        detail,
+    )
+    assert "meets the objective" not in detail
+    # Checkout pages: its row is red whatever the coverage, never green.
+    checkout = row_html(overview, "checkout-availability")
+    assert 'data-status="page"' in checkout and "badge ok" not in checkout

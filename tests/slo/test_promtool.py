@@ -15,9 +15,9 @@ from portal.integrations.promtool import (
     PromtoolCli,
     PromtoolNotFoundError,
 )
-from portal.slo.generate import GenerateOptions, generate, generate_sources, write_outputs
+from portal.slo.compiler.generate import GenerateOptions, generate, generate_sources, write_outputs
+from portal.slo.compiler.rules import RuleOptions
 from portal.slo.review import review_slo_file
-from portal.slo.rules import RuleOptions
 from tests.slo.support import SRE_SLOS, assert_promtool_passes
 from tests.slo.test_conformance import EXAMPLES_OPTIONS, INTEGRATION, INTEGRATION_CASES
 from tests.slo.test_formats import CRD, OPENSLO_SLI, OPENSLO_SLO, pyrra

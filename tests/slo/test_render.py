@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.slo.generate import generate_sources
-from portal.slo.promql import (
+from portal.slo.compiler.generate import generate_sources
+from portal.slo.compiler.promql import (
     format_duration,
     go_float,
     go_float_fixed,
@@ -19,7 +19,7 @@ from portal.slo.promql import (
     label_filter,
     parse_duration,
 )
-from portal.slo.render import dump, key, scalar, value
+from portal.slo.compiler.render import dump, key, scalar, value
 
 any_text = st.text(st.characters(codec="utf-8"), max_size=40)
 label_names = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,12}", fullmatch=True).filter(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from portal.slo.errors import InvalidSpecError, SpecError
-from portal.slo.generate import GenerateOptions, generate_sources
+from portal.slo.compiler.errors import InvalidSpecError, SpecError
+from portal.slo.compiler.generate import GenerateOptions, generate_sources
 
 VALID: dict[str, Any] = {
     "version": "prometheus/v1",
@@ -225,6 +225,13 @@ def test_duplicate_keys_are_errors() -> None:
     assert [str(error) for error in errors] == [
         f"slo.yaml:{text.count(chr(10))}: duplicate key 'service'"
     ]
+
+
+def test_alias_bombs_are_refused_not_expanded() -> None:
+    text = "version: prometheus/v1\nservice: &s payments\nlabels: {"
+    text += ", ".join(f"l{i}: *s" for i in range(101)) + "}\nslos: []\n"
+    (error,) = errors_of(text)
+    assert str(error) == "slo.yaml: invalid YAML: more than 100 YAML aliases"
 
 
 def test_documents_that_are_not_slo_specs() -> None:

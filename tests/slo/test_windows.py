@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from portal.slo.errors import InvalidSpecError
-from portal.slo.windows import builtin_windows, load_windows, parse_windows
+from portal.slo.compiler.errors import InvalidSpecError
+from portal.slo.compiler.windows import builtin_windows, load_windows, parse_windows
 
 DAY = 86_400_000
 

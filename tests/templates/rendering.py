@@ -14,13 +14,17 @@ from typing import Any
 
 import yaml
 
+from portal.config import DEFAULT_TEMPLATE_BASE_URL
 from portal.integrations.copier import RenderResult, render
+from portal.integrations.copier_answers import RecordedSource
 from portal.integrations.kubernetes import kustomize_build
 from portal.integrations.promtool import PromtoolCli, find_promtool
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
 from portal.review.cost import PriceSheet
 from portal.scaffold.answers import validate_answers
-from portal.scaffold.templates import PublishedTemplate, TemplateInfo
+from portal.scaffold.registry.bundled import PublishedTemplate
+from portal.scaffold.registry.manifest import TemplateInfo
+from portal.scaffold.registry.offered import public_url
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +57,9 @@ def render_service(
     answers, errors = validate_answers(template.questions, raw)
     assert errors == {}, f"{template.name} refuses the answers: {errors}"
     dest = root / "services" / str(answers["name"])
-    result = render(published.src, published.vcs_ref, answers, dest)
+    # Recorded as the registry records a bundled template: its URL, served by the portal.
+    source = RecordedSource(public_url(DEFAULT_TEMPLATE_BASE_URL, template.name))
+    result = render(published.src, published.vcs_ref, answers, dest, source=source)
     return Rendered(template, published, dest, result, answers)
 
 

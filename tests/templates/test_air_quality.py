@@ -19,7 +19,8 @@ from playwright.sync_api import Browser, expect
 
 from portal.integrations import copier as copier_integration
 from portal.scaffold.answers import validate_answers
-from portal.scaffold.templates import PublishedTemplate, discover, load_template, publish
+from portal.scaffold.registry.bundled import PublishedTemplate, discover, publish
+from portal.scaffold.registry.manifest import load_template
 from tests.browser_server import chromium, isolated_page, require_chromium
 from tests.templates.air_quality_app import open_meteo_stand_in, running_service
 from tests.templates.rendering import (

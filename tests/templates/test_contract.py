@@ -17,9 +17,11 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from portal.config import DEFAULT_TEMPLATE_BASE_URL
 from portal.integrations import copier as copier_integration
 from portal.scaffold.questions import Field
-from portal.scaffold.templates import TemplateInfo, discover, publish
+from portal.scaffold.registry.bundled import discover, publish
+from portal.scaffold.registry.manifest import TemplateInfo
 from tests.templates.otlp_receiver import SERVER_KIND, otlp_receiver
 from tests.templates.rendering import (
     REPO,
@@ -164,7 +166,8 @@ def test_every_contract_file_is_rendered(rendered: Rendered) -> None:
     assert rendered.result.warnings == ()
     recorded = load(rendered.dest / ".copier-answers.yml")
     assert rendered.result.template_commit == recorded["_commit"] == f"v{rendered.template.version}"
-    assert recorded["_src_path"] == rendered.published.src  # so `copier update` finds it
+    # Its URL, not the portal's disk: `copier update` works from any clone.
+    assert recorded["_src_path"] == f"{DEFAULT_TEMPLATE_BASE_URL}/{rendered.template.name}.git"
     dockerfile = (rendered.dest / "Dockerfile").read_text(encoding="utf-8")
     assert '"app.main:app"' in dockerfile and "USER 10001:10001" in dockerfile
 

@@ -1,0 +1,44 @@
+"""The GitOps clone a change is worked on: bootstrapped on first use, bounded for requests."""
+
+from __future__ import annotations
+
+import threading
+
+from portal.config import Settings
+from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
+from portal.integrations.gitops_bootstrap import bootstrap_gitops
+
+
+class LazyGitOps:
+    """Bootstraps the GitOps clone on first use, so starting the app does no git work."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._repo: GitOpsRepo | None = None
+
+    def __call__(self) -> GitOpsRepo:
+        """Return the clone, creating it (and the local remote) the first time."""
+        with self._lock:
+            if self._repo is None:
+                self._repo = bootstrap_gitops(self.settings)
+            return self._repo
+
+    def bounded(self, timeout: float) -> GitOpsRepo:
+        """Return the clone for a request thread: set-up, remote and lock waits bounded.
+
+        Raises ``GitOpsUnavailableError`` instead of waiting longer than ``timeout``.
+        """
+        if not self._lock.acquire(timeout=timeout):
+            raise GitOpsUnavailableError("the GitOps clone is still being set up; try again")
+        try:
+            if self._repo is None:
+                self._repo = bootstrap_gitops(self.settings, timeout=timeout)
+            return self._repo.bounded(timeout)
+        finally:
+            self._lock.release()
+
+
+def gitops_unavailable(error: Exception) -> str:
+    """Say, for a 503, that the GitOps repository failed a request and nothing was saved."""
+    return f"the GitOps repository is unavailable, nothing was saved; try again later ({error})"

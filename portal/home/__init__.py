@@ -1,0 +1,1 @@
+"""The home page: a signed-in person's services, changes, reviews, alerts and recent merges."""
