@@ -141,6 +141,10 @@ class Settings(BaseSettings):
         "the `prometheus` binary on loopback when it is on PATH.",
     )
     prometheus_timeout_seconds: float = Field(default=5.0, gt=0)
+    opencost_url: str | None = Field(
+        default=None,
+        description="OpenCost API (its `/allocation` JSON) the cost figures prefer; unset: none.",
+    )
     prometheus_path: Path | None = Field(
         default=None, description="prometheus executable of the local Prometheus; unset: PATH."
     )

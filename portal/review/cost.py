@@ -12,15 +12,16 @@ for the total, so it reports an error rather than a pass.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from portal.cost.model import DEFAULT_PRICES, GIB, HOURS_PER_MONTH
+from portal.cost.quantity import parse_quantity
 from portal.integrations.kubernetes import (
     Finding,
     Severity,
@@ -30,21 +31,9 @@ from portal.integrations.kubernetes import (
     pod_spec,
 )
 
-HOURS_PER_MONTH = Decimal(730)  # 365 days x 24 h / 12: the month of cloud price lists
-GIB = Decimal(2**30)
 DEFAULT_MAX_MONTHLY = Decimal(100_000)
 _PLAIN_LIMIT = Decimal(10) ** 12  # beyond this, digits stop telling a reviewer anything
 
-_QUANTITY = re.compile(
-    r"^(?P<number>[+-]?(?:\d+\.?\d*|\.\d+))(?P<suffix>[KMGTPE]i|[eE][+-]?\d+|[numkMGTPE])?$"
-)
-_SUFFIX = {
-    **{f"{unit}i": Decimal(1024) ** power for power, unit in enumerate("KMGTPE", start=1)},
-    **{unit: Decimal(1000) ** power for power, unit in enumerate("kMGTPE", start=1)},
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-}
 SCALED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
 BATCH_KINDS = frozenset({"Job", "CronJob"})
 
@@ -59,9 +48,9 @@ class PriceSheet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     currency: str = "USD"
-    cpu_core_hour: Decimal = Field(default=Decimal("0.031611"), ge=0)
-    memory_gib_hour: Decimal = Field(default=Decimal("0.004237"), ge=0)
-    gpu_hour: Decimal = Field(default=Decimal("0.95"), ge=0)
+    cpu_core_hour: Decimal = Field(default=DEFAULT_PRICES.cpu_core_hour, ge=0)
+    memory_gib_hour: Decimal = Field(default=DEFAULT_PRICES.memory_gib_hour, ge=0)
+    gpu_hour: Decimal = Field(default=DEFAULT_PRICES.gpu_hour, ge=0)
     llm_tokens_1k: Decimal = Field(default=Decimal("0.002"), ge=0)
 
     @classmethod
@@ -142,26 +131,6 @@ def _number(value: Decimal) -> str:
     if abs(value) >= _PLAIN_LIMIT:
         return f"{value:.3g}"
     return f"{value.quantize(Decimal('0.001')).normalize():f}"
-
-
-def parse_quantity(value: object) -> Decimal:
-    """Parse a Kubernetes quantity (``250m``, ``0.5``, ``512Mi``, ``1G``, ``1e3``) exactly."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"invalid quantity {value!r}")
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    match = _QUANTITY.match(value.strip())
-    if not match:
-        raise ValueError(f"invalid quantity {value!r}")
-    number, suffix = Decimal(match["number"]), match["suffix"]
-    if not suffix:
-        return number
-    if suffix[0] in "eE" and len(suffix) > 1:
-        try:
-            return number.scaleb(int(suffix[1:]))
-        except InvalidOperation as error:
-            raise ValueError(f"invalid quantity {value!r}") from error
-    return number * _SUFFIX[suffix]
 
 
 def _container_requests(container: Mapping[str, Any]) -> dict[str, Decimal]:

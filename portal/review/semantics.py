@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from portal.cost.quantity import parse_quantity
 from portal.integrations.kubernetes import Finding, Severity, object_ref, object_source, pod_spec
-from portal.review.cost import parse_quantity
 from portal.review.policy import Rule
 from portal.review.selectors import (
     PodTemplate,

@@ -23,9 +23,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from portal.cost.quantity import parse_quantity
 from portal.free_text import control_character, lone_surrogate
 from portal.integrations.copier_jinja import DEFAULT_SYNTAX, JinjaSyntax
-from portal.review.cost import parse_quantity
 from portal.scaffold.names import reserved_reason
 from portal.scaffold.questions import (
     MAX_CPU_CORES,

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from portal.cost.quantity import parse_quantity
 from portal.review.cost import (
     PriceSheet,
     estimate_monthly_cost,
-    parse_quantity,
     pod_requests,
 )
 
