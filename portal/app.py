@@ -30,6 +30,9 @@ from portal.catalog.api import router as catalog_api_router
 from portal.catalog.routes import router as catalog_router
 from portal.changes.runtime import ChangesRuntime
 from portal.config import Settings
+from portal.cost.estimate import CostRuntime
+from portal.cost.routes import api_router as cost_api_router
+from portal.cost.routes import router as cost_router
 from portal.db import database_ok, make_engine, migrate
 from portal.home.routes import router as home_router
 from portal.http_limits import BodyLimitMiddleware
@@ -95,6 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     changes.offer_revision(SCAFFOLD_KIND, revise_link)
     # The SLO pages read the GitOps repository in request threads: bounded like every request.
     slo = SLORuntime(settings, engine, changes.request_gitops)
+    cost = CostRuntime(changes.request_gitops, engine)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
         scaffold.context.check_tools, budget_remaining=slo.budget_remaining
@@ -124,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.changes = changes
     app.state.scaffold = scaffold
     app.state.slo = slo
+    app.state.cost = cost
     app.state.jinja = build_environment()
     # The change page collapses the files a change copies verbatim from its template.
     app.state.template_files = TemplateFiles(template_repositories(scaffold))
@@ -161,6 +166,8 @@ def create_app(settings: Settings) -> FastAPI:
         review_router,
         slo_router,
         slo_api_router,
+        cost_router,
+        cost_api_router,
         areas_router,
     ]
     for router in routers:

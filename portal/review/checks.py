@@ -22,6 +22,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from portal.cost.manifests import (
+    DEFAULT_MAX_MONTHLY,
+    CostEstimate,
+    PriceSheet,
+    ceiling_findings,
+    estimate_monthly_cost,
+    money,
+)
 from portal.integrations.checkov import Checkov, CheckovFailure
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import (
@@ -35,14 +43,6 @@ from portal.integrations.kubernetes import (
 from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.promtool import Promtool
 from portal.review.collisions import find_collisions
-from portal.review.cost import (
-    DEFAULT_MAX_MONTHLY,
-    CostEstimate,
-    PriceSheet,
-    ceiling_findings,
-    estimate_monthly_cost,
-    money,
-)
 from portal.review.local_paths import find_local_paths
 from portal.review.policy import evaluate_objects, evaluate_service_files
 from portal.review.semantics import evaluate_build

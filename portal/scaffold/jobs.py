@@ -34,11 +34,11 @@ from portal.changes.models import Change, ChangeStatus, CheckRun
 from portal.changes.store import audit, replace_checks, set_step
 from portal.clock import utcnow
 from portal.config import Settings
+from portal.cost.manifests import PriceSheet
 from portal.integrations.copier import Renderer
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.checks import CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
-from portal.review.cost import PriceSheet
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder

@@ -10,7 +10,6 @@ from portal.ui.render import page
 router = APIRouter(include_in_schema=False)
 
 _PLANNED = {
-    "cost": ("Cost", "Estimated and measured cost per service and team."),
     "traces": ("Traces", "Trace search and waterfalls per service."),
     "models": ("Models", "Model versions, metrics and lineage."),
 }

@@ -10,12 +10,12 @@ import yaml
 from pydantic import ValidationError
 
 from portal.config import Settings
+from portal.cost.manifests import PriceSheet
 from portal.integrations.checkov import CheckovFailure, FakeCheckov
 from portal.integrations.checkov_warm import WarmCheckov
 from portal.integrations.kubernetes import PINNED_KUBERNETES_VERSION, Severity
 from portal.integrations.promtool import FakePromtool, PromtoolCli
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
-from portal.review.cost import PriceSheet
 from portal.scaffold.runtime import MissingCheckov, MissingPromtool, check_tools
 from tests.conftest import require_tool
 from tests.review.test_checks import GOOD, kubectl, owner_exists, run

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from portal.cost.manifests import PriceSheet
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
     KubernetesToolError,
@@ -18,7 +19,6 @@ from portal.integrations.kubernetes import (
 from portal.integrations.kubernetes_schemas import validate_objects
 from portal.review import checks
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
-from portal.review.cost import PriceSheet
 from tests.conftest import require_tool
 
 MANIFESTS = Path(__file__).parent / "manifests"

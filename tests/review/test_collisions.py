@@ -15,12 +15,12 @@ from portal.changes.models import ChangeStatus, CheckRun
 from portal.changes.store import get_change
 from portal.cli import initialise
 from portal.config import Settings
+from portal.cost.manifests import PriceSheet
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import ORIGIN_ANNOTATION, Finding
 from portal.review.checks import CheckStatus, run_manifest_checks
 from portal.review.collisions import cluster_tree, find_collisions
-from portal.review.cost import PriceSheet
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.jobs import run_pending
 from portal.scaffold.request import request_scaffold

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from portal.cost.quantity import parse_quantity
-from portal.review.cost import (
+from portal.cost.manifests import (
     PriceSheet,
     estimate_monthly_cost,
     pod_requests,
 )
+from portal.cost.quantity import parse_quantity
 
 SHEET = PriceSheet(
     currency="EUR",

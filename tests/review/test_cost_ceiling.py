@@ -11,14 +11,14 @@ import yaml
 from pydantic import ValidationError
 
 from portal.config import Settings
-from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
-from portal.review.cost import (
+from portal.cost.manifests import (
     DEFAULT_MAX_MONTHLY,
     PriceSheet,
     ceiling_findings,
     estimate_monthly_cost,
     money,
 )
+from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from portal.scaffold.runtime import check_tools
 from tests.conftest import require_tool
 from tests.review.test_checks import GOOD, owner_exists

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from portal.cost.manifests import PriceSheet
 from portal.integrations import copier as copier_integration
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
-from portal.review.cost import PriceSheet
 from portal.scaffold.registry.bundled import discover, publish
 from tests.conftest import require_tool
 from tests.templates.rendering import TEMPLATES_DIR, Rendered, load, render_service

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from portal.cost.manifests import PriceSheet
 from portal.integrations.kubernetes import Severity
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
-from portal.review.cost import PriceSheet
 from portal.slo.budget import (
     BudgetPolicyError,
     crossed,

@@ -15,12 +15,12 @@ from typing import Any
 import yaml
 
 from portal.config import DEFAULT_TEMPLATE_BASE_URL
+from portal.cost.manifests import PriceSheet
 from portal.integrations.copier import RenderResult, render
 from portal.integrations.copier_answers import RecordedSource
 from portal.integrations.kubernetes import kustomize_build
 from portal.integrations.promtool import PromtoolCli, find_promtool
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
-from portal.review.cost import PriceSheet
 from portal.scaffold.answers import validate_answers
 from portal.scaffold.registry.bundled import PublishedTemplate
 from portal.scaffold.registry.manifest import TemplateInfo
