@@ -18,6 +18,10 @@ WHEELHOUSE := .tools/wheelhouse
 WHEELHOUSE_STAMP := $(WHEELHOUSE)/.stamp-$(shell cat $(TEMPLATE_LOCKS) </dev/null | sha256sum | cut -c1-16)
 # pip-compile (pip-tools) re-resolves the locks: `make template-locks`, never part of a test.
 PIP_TOOLS_VERSION := 7.7.0
+# The suite mostly waits on subprocesses (git, kustomize, promtool, Prometheus, Chromium), so
+# one worker per core (pytest-xdist) roughly halves it; a file's tests stay on one worker so
+# a module's fixture (a live Prometheus, a browser) starts once. PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 2
 PIP_COMPILE := .tools/pip-tools/bin/pip-compile
 
 .PHONY: run test lint typecheck install tools clean bench wheelhouse template-locks
@@ -84,7 +88,7 @@ typecheck: $(STAMP)
 
 test: $(STAMP) $(CHECKOV_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
 	$(BIN)/python -m pip check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python benchmarks/catalog.py
@@ -92,6 +96,8 @@ bench: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python benchmarks/slo.py
 	$(BIN)/python benchmarks/slo_pages.py
 	$(BIN)/python benchmarks/air_quality.py
+	$(BIN)/python benchmarks/cost.py
+	$(BIN)/python benchmarks/aiops.py
 
 clean:
 	rm -rf $(VENV) .tools var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from portal.cli import initialise
 from portal.config import Settings
+from portal.cost.model import DEFAULT_PRICES
 from portal.db import make_engine, migrate
 from portal.integrations import copier
 from portal.integrations.checkov import find_checkov
@@ -71,7 +72,7 @@ def portal_runs(settings: Settings, runs: int) -> tuple[list[float], list[float]
                         service_dir,
                         environments_of(change, settings),
                         lambda _ref: True,
-                        context.price_sheet,
+                        DEFAULT_PRICES,
                         context.check_tools,
                     )
                     checked = time.perf_counter()

@@ -30,14 +30,17 @@ from portal.catalog.api import router as catalog_api_router
 from portal.catalog.routes import router as catalog_router
 from portal.changes.runtime import ChangesRuntime
 from portal.config import Settings
-from portal.cost.estimate import CostRuntime
 from portal.cost.routes import api_router as cost_api_router
 from portal.cost.routes import router as cost_router
+from portal.cost.runtime import runtime_from_settings
+from portal.cost.service_routes import api_router as cost_service_api_router
+from portal.cost.service_routes import router as cost_service_router
 from portal.db import database_ok, make_engine, migrate
 from portal.home.routes import router as home_router
 from portal.http_limits import BodyLimitMiddleware
 from portal.metrics import MetricsMiddleware, RequestMetrics
 from portal.proposals.api import router as proposals_api_router
+from portal.proposals.rightsizing import router as rightsizing_router
 from portal.review.api import router as review_api_router
 from portal.review.routes import router as review_router
 from portal.review.vendored import TemplateFiles, TemplateRepository
@@ -98,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
     changes.offer_revision(SCAFFOLD_KIND, revise_link)
     # The SLO pages read the GitOps repository in request threads: bounded like every request.
     slo = SLORuntime(settings, engine, changes.request_gitops)
-    cost = CostRuntime(changes.request_gitops, engine)
+    cost = runtime_from_settings(settings, changes.request_gitops, engine)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
         scaffold.context.check_tools, budget_remaining=slo.budget_remaining
@@ -109,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         migrate(engine)
         scaffold.start()
         yield
+        cost.stop()
         scaffold.stop()
         engine.dispose()
 
@@ -168,6 +172,9 @@ def create_app(settings: Settings) -> FastAPI:
         slo_api_router,
         cost_router,
         cost_api_router,
+        cost_service_router,
+        cost_service_api_router,
+        rightsizing_router,
         areas_router,
     ]
     for router in routers:

@@ -145,6 +145,19 @@ class Settings(BaseSettings):
         default=None,
         description="OpenCost API (its `/allocation` JSON) the cost figures prefer; unset: none.",
     )
+    cost_cluster_label: str = Field(
+        default="cluster",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        description="label of the kube-state-metrics and cAdvisor series naming their cluster "
+        "(the environment) for the measured cost from Prometheus.",
+    )
+    cost_query_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="per query of the measured cost refresh (OpenCost, Prometheus): it runs in "
+        "the background, and a first load reads two months of history.",
+    )
     prometheus_path: Path | None = Field(
         default=None, description="prometheus executable of the local Prometheus; unset: PATH."
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from portal.app import create_app
@@ -58,14 +59,16 @@ def _bound_port(server: uvicorn.Server) -> int:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """Serve ``create_app(settings)`` on 127.0.0.1 (a free port) and yield its base URL.
+def live_server(settings: Settings, app: FastAPI | None = None) -> Iterator[str]:
+    """Serve ``app`` (default ``create_app(settings)``) on 127.0.0.1 (a free port).
+
+    Yields the base URL.
 
     The server runs its own event loop in a thread; on exit it is asked to stop through
     ``should_exit`` and the thread is joined, so no socket or loop outlives the block.
     """
     config = uvicorn.Config(
-        create_app(settings),
+        app if app is not None else create_app(settings),
         host="127.0.0.1",
         port=0,  # the OS picks a free port; read back from the listening socket
         loop="asyncio",

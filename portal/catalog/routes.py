@@ -24,6 +24,7 @@ from portal.catalog.search import (
     list_entities,
 )
 from portal.catalog.store import get_entity, problems, problems_for
+from portal.cost.entity import entity_monthly_cost
 from portal.db import SessionDep
 from portal.deps import SettingsDep
 from portal.slo.routes import SloDep, entity_slos
@@ -154,5 +155,8 @@ def entity_page(
         "problems": problems_for(session, entity),
         "source_yaml": yaml.safe_dump(entity.document, sort_keys=False, allow_unicode=True),
         "slos": entity_slos(slo, entity),
+        "monthly_cost": entity_monthly_cost(
+            getattr(request.app.state, "cost", None), entity.kind_key, entity.namespace, entity.name
+        ),
     }
     return page(request, "catalog/entity.html", context)

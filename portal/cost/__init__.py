@@ -2,7 +2,9 @@
 
 The pure model (prices, the per-cluster price sheet, per-container allocation, the exact
 Kubernetes quantity parser), the estimate from manifests that the review's cost check and
-the ``/cost`` page share, and the page itself (estimates from GitOps ``main`` until the
-measured sources, Prometheus and OpenCost, feed it). This package imports nothing of
-review or scaffolding: the review's cost check imports it.
+the pages share, measured days from OpenCost or Prometheus priced per environment
+(``measured``, ``windows``, ``figures``, ``runtime``), the overview, team and service pages,
+LLM token prices and right-sizing. This package imports nothing of review or scaffolding:
+the review's cost check imports it, and the right-sizing proposal lives in
+``portal.proposals``.
 """

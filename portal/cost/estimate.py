@@ -3,7 +3,7 @@
 Each service folder's environment overlays (``deploy/overlays/<env>``) are built with
 kustomize, like the review's checks do, and priced by the review's rule: requests x replicas
 (an HPA's ``minReplicas`` when one targets the workload) x 730 hours x the environment's
-price sheet (``clusters/<env>/cost/prices.yaml`` on main, else OpenCost's default prices).
+price sheet (``cost/prices/<env>.yaml`` on main, else OpenCost's default prices).
 These are estimates of what ``main`` asks clusters to reserve, not measured costs.
 
 An overlay that does not build is listed with its error and counts for nothing; nothing here
@@ -21,9 +21,15 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from portal.cost.manifests import CostEstimate, PriceSheet, estimate_monthly_cost
-from portal.cost.model import DEFAULT_PRICES, HOURS_PER_MONTH, PriceSheetError, price_sheet_path
-from portal.cost.model import prices_from_text as read_prices
+from portal.cost.manifests import CostEstimate, estimate_monthly_cost
+from portal.cost.model import (
+    DEFAULT_PRICES,
+    HOURS_PER_MONTH,
+    PRICES_DIR,
+    Prices,
+    PriceSheetError,
+    environment_prices,
+)
 from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.kubernetes import (
@@ -31,7 +37,6 @@ from portal.integrations.kubernetes import (
     KubernetesToolError,
     kustomize_build,
 )
-from portal.slo.runtime import Cached
 from portal.slo.store import component_owners, team_name
 
 SOURCE = "estimate from manifests on main"
@@ -133,20 +138,14 @@ def share(part: Decimal, whole: Decimal) -> Decimal | None:
     return (part * 100 / whole).quantize(Decimal("0.1"))
 
 
-def _sheet(repo: GitOpsRepo, commit: str, files: set[str], environment: str) -> PriceSheet:
-    path = price_sheet_path(environment)
-    prices = DEFAULT_PRICES
-    if path in files:
-        prices = read_prices(repo.read_file(commit, path).decode("utf-8", "replace"), path)
-    return PriceSheet(
-        currency=prices.currency,
-        cpu_core_hour=prices.cpu_core_hour,
-        memory_gib_hour=prices.memory_gib_hour,
-        gpu_hour=prices.gpu_hour,
+def _sheet(repo: GitOpsRepo, commit: str, files: set[str], environment: str) -> Prices:
+    # ``files`` was listed once for every service: a sheet main lacks is not asked for.
+    return environment_prices(
+        environment, lambda path: repo.read_file(commit, path) if path in files else None
     )
 
 
-def _priced(environment: str, estimate: CostEstimate, sheet: PriceSheet) -> EnvironmentCost:
+def _priced(environment: str, estimate: CostEstimate, sheet: Prices) -> EnvironmentCost:
     cpu = sum((line.cpu_cores * line.replicas for line in estimate.lines), Decimal(0)) * (
         HOURS_PER_MONTH * sheet.cpu_core_hour
     )
@@ -186,7 +185,7 @@ def build_cost_index(
         repo = gitops()
         repo.refresh()
         commit = repo.resolve(repo.main)
-        files = set(repo.list_files(commit, "services")) | set(repo.list_files(commit, "clusters"))
+        files = set(repo.list_files(commit, "services")) | set(repo.list_files(commit, PRICES_DIR))
     except (GitError, OSError) as error:
         return CostIndex(problems=(f"GitOps repository: cannot be read ({error})",))
     # A service is a folder: files right under services/ (a .gitkeep) are not services.
@@ -217,19 +216,3 @@ def build_cost_index(
             ) or (EnvironmentCost("-", error="no deploy/overlays/<env>: nothing to estimate"),)
             services.append(ServiceCost(name, owners.get(name), environments))
     return CostIndex(tuple(services), commit)
-
-
-class CostRuntime:
-    """What the cost routes use: the estimate of main, rebuilt at most once a minute."""
-
-    def __init__(
-        self, gitops: Callable[[], GitOpsRepo] | None, engine: Engine | None = None
-    ) -> None:
-        """Estimate the services of the repository ``gitops`` opens; owners from ``engine``."""
-        self.cache: Cached[CostIndex] = Cached(
-            lambda: build_cost_index(gitops, engine), ESTIMATE_SECONDS
-        )
-
-    def index(self) -> CostIndex:
-        """Return the estimate of main (cached)."""
-        return self.cache.get()

@@ -4,6 +4,9 @@ The estimate is what the change asks the cluster to reserve (OpenCost allocates 
 requests), before anything runs: CPU core-hours, memory GiB-hours and GPU-hours over a
 730-hour month. Measured cost after deploy comes from Prometheus, elsewhere.
 
+Prices are :class:`portal.cost.model.Prices`, the one price sheet type: OpenCost's defaults,
+or an environment's sheet from the GitOps repository (``cost/prices/<env>.yaml``).
+
 An estimate above a ceiling (``PORTAL_COST_MAX_MONTHLY_USD``) is a finding that fails the
 check: such a figure comes from a typo or a hostile quantity, never from a real service.
 A workload whose requests cannot be read is listed in ``errors``: the check cannot vouch
@@ -14,13 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from portal.cost.model import DEFAULT_PRICES, GIB, HOURS_PER_MONTH
+from portal.cost.model import GIB, HOURS_PER_MONTH, Prices
 from portal.cost.quantity import parse_quantity
 from portal.integrations.kubernetes import (
     Finding,
@@ -36,41 +37,6 @@ _PLAIN_LIMIT = Decimal(10) ** 12  # beyond this, digits stop telling a reviewer 
 
 SCALED_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
 BATCH_KINDS = frozenset({"Job", "CronJob"})
-
-
-class PriceSheet(BaseModel):
-    """Unit prices, loadable from YAML (``PriceSheet.from_yaml``).
-
-    Defaults: CPU core-hour, memory GiB-hour and GPU-hour are OpenCost's default on-demand
-    prices (USD); the LLM price per 1,000 tokens is a placeholder. Set your contract's prices.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    currency: str = "USD"
-    cpu_core_hour: Decimal = Field(default=DEFAULT_PRICES.cpu_core_hour, ge=0)
-    memory_gib_hour: Decimal = Field(default=DEFAULT_PRICES.memory_gib_hour, ge=0)
-    gpu_hour: Decimal = Field(default=DEFAULT_PRICES.gpu_hour, ge=0)
-    llm_tokens_1k: Decimal = Field(default=Decimal("0.002"), ge=0)
-
-    @classmethod
-    def from_yaml(cls, path: Path) -> PriceSheet:
-        """Load a price sheet; missing keys keep their defaults, unknown keys are refused."""
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise ValueError(f"{path}: cannot read the price sheet: {error}") from error
-        if data is None:
-            return cls()
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a price sheet is a mapping of price names to numbers")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()
-            )
-            raise ValueError(f"{path}: {problems}") from error
 
 
 class CostLine(BaseModel):
@@ -203,7 +169,7 @@ def _count(value: object, what: str) -> int:
 
 
 def estimate_monthly_cost(
-    objects: Iterable[Mapping[str, Any]], price_sheet: PriceSheet
+    objects: Iterable[Mapping[str, Any]], price_sheet: Prices
 ) -> CostEstimate:
     """Estimate the monthly cost of the workloads among ``objects``.
 

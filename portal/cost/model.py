@@ -4,7 +4,12 @@ A container is charged for what it holds, not only what it uses: per resource, t
 of its request and its usage (``max(request, usage)``), over the hours it ran, at the
 cluster's price. CPU in core-hours, memory in GiB-hours, GPUs in GPU-hours and persistent
 volumes in GiB-hours. Default prices are OpenCost's defaults (USD); a cluster's price sheet
-(``clusters/<env>/cost/prices.yaml`` in the GitOps repository) overrides any of them.
+(``cost/prices/<env>.yaml`` in the GitOps repository) overrides any of them.
+
+Price sheets live at the top of the GitOps repository, outside every folder Flux applies:
+each cluster's root Kustomization applies ``./clusters/<env>`` with no kustomization.yaml
+there, so kustomize-controller would take any YAML file under it (a price sheet under
+``clusters/<env>/`` included) for a Kubernetes object and fail the whole reconciliation.
 
 Amounts stay exact Decimals until shown: ``cents`` rounds half-up (the worked check of
 +14.631025 reads 14.63 under either half-up or half-even; they part only on an exact
@@ -13,6 +18,7 @@ half-cent, where half-up is what an invoice does).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -24,11 +30,14 @@ CENT = Decimal("0.01")
 MAX_PRICE_FILE_BYTES = 64 * 1024  # a price sheet is a handful of lines
 
 
+PRICES_DIR = "cost/prices"  # outside Flux's paths: see the module's docstring
+
+
 def price_sheet_path(environment: str) -> str:
     """Where a cluster's price sheet lives in the GitOps repository."""
     if not environment or "/" in environment or environment.startswith("."):
         raise ValueError(f"not an environment name: {environment!r}")
-    return f"clusters/{environment}/cost/prices.yaml"
+    return f"{PRICES_DIR}/{environment}.yaml"
 
 
 class PriceSheetError(ValueError):
@@ -67,7 +76,7 @@ def prices_from_text(text: str, source: str, base: Prices = DEFAULT_PRICES) -> P
     """Read a price sheet's YAML ``text``; keys it sets override ``base``.
 
     ``source`` (the file's path in the repository) starts every error, with the line and
-    the field: ``clusters/dev/cost/prices.yaml:3: gpu_hour: must be a number``.
+    the field: ``cost/prices/dev.yaml:3: gpu_hour: must be a number``.
     """
     if len(text.encode()) > MAX_PRICE_FILE_BYTES:
         raise PriceSheetError(f"{source}: larger than {MAX_PRICE_FILE_BYTES} bytes")
@@ -103,6 +112,24 @@ def prices_from_text(text: str, source: str, base: Prices = DEFAULT_PRICES) -> P
             known = ", ".join(("currency", *_PRICE_FIELDS))
             raise PriceSheetError(f"{source}:{line}: {key}: unknown price (known: {known})")
     return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def environment_prices(environment: str, read: Callable[[str], bytes | None]) -> Prices:
+    """Return an environment's prices: its price sheet over the defaults.
+
+    ``read`` returns a file of the GitOps repository at the commit priced (None when it has
+    no such file): no sheet means OpenCost's default prices; a sheet that cannot be used
+    raises ``PriceSheetError`` naming the file and line, never a silent default.
+    """
+    path = price_sheet_path(environment)
+    data = read(path)
+    if data is None:
+        return DEFAULT_PRICES
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PriceSheetError(f"{path}: not UTF-8 text ({error.reason})") from error
+    return prices_from_text(text, path)
 
 
 @dataclass(frozen=True, slots=True)

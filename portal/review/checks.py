@@ -22,14 +22,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from portal.cost.manifests import (
-    DEFAULT_MAX_MONTHLY,
-    CostEstimate,
-    PriceSheet,
-    ceiling_findings,
-    estimate_monthly_cost,
-    money,
-)
+from portal.cost.manifests import DEFAULT_MAX_MONTHLY, CostEstimate
+from portal.cost.model import Prices
 from portal.integrations.checkov import Checkov, CheckovFailure
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import (
@@ -43,6 +37,7 @@ from portal.integrations.kubernetes import (
 from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.promtool import Promtool
 from portal.review.collisions import find_collisions
+from portal.review.cost_check import MainService, PricesOf, cost_outcome
 from portal.review.local_paths import find_local_paths
 from portal.review.policy import evaluate_objects, evaluate_service_files
 from portal.review.semantics import evaluate_build
@@ -234,32 +229,17 @@ def _budget(
     return _Outcome(_count(findings, f"error-budget policy of {service}"), findings)
 
 
-def _cost_outcome(
-    objects: list[dict[str, Any]], price_sheet: PriceSheet, ceiling: Decimal, source: str
+def _cost(
+    objects: list[dict[str, Any]],
+    environment: str,
+    price_sheets: PricesOf,
+    tools: CheckTools,
+    main: MainService | None,
 ) -> _Outcome:
-    estimate = estimate_monthly_cost(objects, price_sheet)
-    currency = estimate.currency
-    if estimate.errors:
-        summary = "cannot estimate the cost of " + "; ".join(estimate.errors)
-        return _Outcome(summary, cost=estimate, could_not_run=True)
-    summary = f"estimated {money(estimate.total)} {currency}/month"
-    if estimate.max_total != estimate.total:
-        summary += f" (up to {money(estimate.max_total)} at autoscaler maximum)"
-    if estimate.max_total > ceiling:
-        summary += f", above the ceiling of {money(ceiling)} {currency}/month"
-    notes = [
-        Finding(
-            severity=Severity.INFO,
-            rule="cost",
-            object=line.object,
-            source=line.source,
-            path="",
-            message=f"{line.replicas} replica(s): {line.monthly:.2f} {currency}/month"
-            + (f" ({line.note})" if line.note else ""),
-        )
-        for line in estimate.lines
-    ]
-    return _Outcome(summary, ceiling_findings(estimate, ceiling, source) + notes, estimate)
+    found = cost_outcome(
+        objects, environment, price_sheets, tools.max_monthly_cost, main, tools.kubectl
+    )
+    return _Outcome(found.summary, found.findings, found.estimate, found.could_not_run)
 
 
 def _collisions(
@@ -275,13 +255,18 @@ def _collisions(
     return _Outcome(_count(findings, subject), findings)
 
 
+def _same_prices(prices: Prices) -> PricesOf:
+    return lambda _environment: prices
+
+
 def run_manifest_checks(
     service_dir: Path,
     environments: Sequence[str],
     owner_exists: Callable[[str], bool],
-    price_sheet: PriceSheet,
+    price_sheet: Prices | PricesOf,
     tools: CheckTools | None = None,
     cluster_files: Callable[[], TreeFiles] | None = None,
+    main: MainService | None = None,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -296,8 +281,12 @@ def run_manifest_checks(
     ``collisions`` looks for objects defined twice in one cluster build (see
     :mod:`portal.review.collisions`). With checkov configured, one ``checkov`` check over
     every overlay that built comes last.
+    ``price_sheet`` prices every environment alike, or reads each one's sheet (a change's
+    own ``cost/prices/<env>.yaml``, see :mod:`portal.review.cost_check`); given ``main``
+    (the service at the change's base), ``cost (env)`` says the delta against it.
     """
     tools = tools or CheckTools()
+    sheets = price_sheet if callable(price_sheet) else _same_prices(price_sheet)
     results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
     if (service_dir / SLO_FILE).is_file():
         results.append(_run("slo rules", None, partial(_slo_rules, service_dir, tools.promtool)))
@@ -318,7 +307,7 @@ def run_manifest_checks(
         schema = partial(_schema, objects, tools.k8s_version, source)
         results.append(_run("schema", environment, schema))
         results.append(_run("policy", environment, partial(_policy, objects)))
-        cost = partial(_cost_outcome, objects, price_sheet, tools.max_monthly_cost, source)
+        cost = partial(_cost, objects, environment, sheets, tools, main)
         results.append(_run("cost", environment, cost))
         semantics = partial(_semantics, objects, service_dir / SLO_FILE)
         results.append(_run("semantics", environment, semantics))

@@ -34,11 +34,11 @@ from portal.changes.models import Change, ChangeStatus, CheckRun
 from portal.changes.store import audit, replace_checks, set_step
 from portal.clock import utcnow
 from portal.config import Settings
-from portal.cost.manifests import PriceSheet
 from portal.integrations.copier import Renderer
 from portal.integrations.gitops import GitOpsRepo
-from portal.review.checks import CheckTools, run_manifest_checks
+from portal.review.checks import CheckResult, CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
+from portal.review.cost_check import export_main_service, tree_price_sheets
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
@@ -57,7 +57,6 @@ class ScaffoldContext:
     registry: TemplateRegistry
     gitops: Callable[[], GitOpsRepo]
     renderer: Renderer
-    price_sheet: PriceSheet = field(default_factory=PriceSheet)
     check_tools: CheckTools = field(default_factory=CheckTools)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
@@ -204,16 +203,15 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
     try:
         if not commit:
             raise RuntimeError("the change has no commit to check")
-        repo = ctx.gitops()
         with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
-            repo.export_tree(commit, workdir, [f"services/{service}"])
-            results = run_manifest_checks(
-                workdir / "services" / service,
+            results = check_commit(
+                ctx.gitops(),
+                commit,
+                service,
                 environments,
                 _owner_exists(ctx.engine),
-                ctx.price_sheet,
                 ctx.check_tools,
-                cluster_files=partial(cluster_tree, repo, commit),
+                workdir,
             )
     except Exception as exc:
         with Session(ctx.engine) as session:
@@ -243,6 +241,34 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         except Exception as exc:
             return _failed(session, change_id, exc)
         return change.status
+
+
+def check_commit(
+    repo: GitOpsRepo,
+    commit: str,
+    service: str,
+    environments: list[str],
+    owner_exists: Callable[[str], bool],
+    tools: CheckTools,
+    workdir: Path,
+) -> list[CheckResult]:
+    """Run the checks of ``services/<service>`` at ``commit``, in the empty folder ``workdir``.
+
+    Prices come from the commit's own price sheets (``cost/prices/<env>.yaml``), and the
+    cost check compares with the service at the change's base on main: the commit's first
+    parent, for a scaffold, a revision and an edit alike.
+    """
+    repo.export_tree(commit, workdir / "change", [f"services/{service}"])
+    main = export_main_service(repo, repo.parent_of(commit), service, workdir / "main")
+    return run_manifest_checks(
+        workdir / "change" / "services" / service,
+        environments,
+        owner_exists,
+        tree_price_sheets(repo, commit),
+        tools,
+        cluster_files=partial(cluster_tree, repo, commit),
+        main=main,
+    )
 
 
 def process_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:

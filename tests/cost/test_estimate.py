@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from portal.app import create_app
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
-from portal.cost.estimate import CostRuntime
+from portal.cost.runtime import CostRuntime
 from portal.integrations.gitops import GitOpsRepo
 from tests.conftest import ADA, REPO
 
@@ -105,7 +105,7 @@ def test_estimates_per_service_team_and_environment(cost_client: TestClient) -> 
 def test_the_page_lists_filters_and_explains(cost_client: TestClient) -> None:
     html = cost_client.get("/cost", headers=ADA).text
     assert "29.26 USD" in html and "21.95 USD" in html
-    assert "does not build" in html and "Measured costs (Prometheus / OpenCost) are next" in html
+    assert "does not build" in html and "No measured source is configured" in html
     filtered = cost_client.get("/cost?team=sre", headers=ADA).text
     assert 'data-service="grafana"' in filtered and 'data-service="payments"' not in filtered
     assert [r["service"] for r in cost_client.get("/api/cost?team=sre").json()["services"]] == [

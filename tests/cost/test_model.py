@@ -15,12 +15,13 @@ from portal.cost.model import (
     PriceSheetError,
     allocate,
     cents,
+    environment_prices,
     price_sheet_path,
     prices_from_text,
 )
 from portal.cost.quantity import parse_quantity
 
-SOURCE = "clusters/dev/cost/prices.yaml"
+SOURCE = "cost/prices/dev.yaml"
 
 
 def test_defaults_are_opencost_defaults() -> None:
@@ -162,8 +163,37 @@ def test_oversized_price_sheet_is_refused() -> None:
         prices_from_text("# x\n" * 20_000, SOURCE)
 
 
-def test_price_sheet_path_is_per_cluster() -> None:
-    assert price_sheet_path("prod") == "clusters/prod/cost/prices.yaml"
+def test_price_sheet_path_is_per_cluster_outside_flux_paths() -> None:
+    # Flux applies ./clusters/<env> and the overlays: a sheet under either would be taken
+    # for a Kubernetes object and fail the cluster's reconciliation.
+    assert price_sheet_path("prod") == "cost/prices/prod.yaml"
+    assert not price_sheet_path("prod").startswith(("clusters/", "services/", "infrastructure/"))
     for bad in ("", "../prod", ".git"):
         with pytest.raises(ValueError, match="environment"):
             price_sheet_path(bad)
+
+
+def test_environment_prices_read_the_environments_sheet_or_default() -> None:
+    asked: list[str] = []
+
+    def read(path: str) -> bytes | None:
+        asked.append(path)
+        return b"cpu_core_hour: '0.05'\n" if path == "cost/prices/prod.yaml" else None
+
+    assert environment_prices("prod", read).cpu_core_hour == Decimal("0.05")
+    assert environment_prices("dev", read) == DEFAULT_PRICES
+    assert asked == ["cost/prices/prod.yaml", "cost/prices/dev.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"cpu_core_hour: 1\ngpu_hour: x\n", "cost/prices/dev.yaml:2: gpu_hour: must be a number"),
+        (b"gpu_hour: \xff\n", "cost/prices/dev.yaml: not UTF-8 text"),
+    ],
+)
+def test_a_bad_environment_sheet_is_an_error_never_the_defaults(data: bytes, error: str) -> None:
+    with pytest.raises(PriceSheetError) as raised:
+        environment_prices("dev", lambda _path: data)
+
+    assert str(raised.value).startswith(error), str(raised.value)

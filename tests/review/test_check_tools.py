@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from portal.config import Settings
-from portal.cost.manifests import PriceSheet
+from portal.cost.model import Prices
 from portal.integrations.checkov import CheckovFailure, FakeCheckov
 from portal.integrations.checkov_warm import WarmCheckov
 from portal.integrations.kubernetes import PINNED_KUBERNETES_VERSION, Severity
@@ -128,7 +128,7 @@ def slo_service(tmp_path: Path, slo: str) -> Path:
 def test_slo_rules_run_promtool_on_the_generated_rules_and_tests(tmp_path: Path) -> None:
     fake = FakePromtool()
 
-    result = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), CheckTools(promtool=fake))
+    result = run_manifest_checks(GOOD, [], owner_exists, Prices(), CheckTools(promtool=fake))
 
     slo = {r.name: r for r in result}["slo rules"]
     assert slo.status == CheckStatus.PASSED, slo.findings
@@ -142,7 +142,7 @@ def test_a_bad_slo_spec_is_an_error_naming_the_slo_and_field(tmp_path: Path) -> 
     text = (GOOD / "slo.yaml").read_text().replace("objective: 99.5", "objective: 100")
     service = slo_service(tmp_path, text)
 
-    result = run_manifest_checks(service, [], owner_exists, PriceSheet(), CheckTools())
+    result = run_manifest_checks(service, [], owner_exists, Prices(), CheckTools())
     slo = {r.name: r for r in result}["slo rules"]
 
     assert slo.status == CheckStatus.FAILED
@@ -153,13 +153,13 @@ def test_a_bad_slo_spec_is_an_error_naming_the_slo_and_field(tmp_path: Path) -> 
 
 def test_promtool_failures_and_a_missing_promtool(tmp_path: Path) -> None:
     failing = FakePromtool(check_failures={"air-quality.rules.yaml": "bad rule"})
-    checks = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), CheckTools(promtool=failing))
+    checks = run_manifest_checks(GOOD, [], owner_exists, Prices(), CheckTools(promtool=failing))
     slo = {r.name: r for r in checks}["slo rules"]
     assert slo.status == CheckStatus.FAILED
     assert slo.findings[0].rule == "promtool-check-rules" and "bad rule" in slo.findings[0].message
 
     missing = MissingPromtool("promtool not found (apt-get install prometheus)")
-    checks = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), CheckTools(promtool=missing))
+    checks = run_manifest_checks(GOOD, [], owner_exists, Prices(), CheckTools(promtool=missing))
     slo = {r.name: r for r in checks}["slo rules"]
     assert slo.status == CheckStatus.ERROR and "apt-get install prometheus" in slo.summary
 
@@ -170,7 +170,7 @@ def test_a_promtool_that_is_not_installed_is_a_clean_error_finding(
     tools = check_tools(Settings(promtool_path=tmp_path / "no-promtool"))
 
     with caplog.at_level("DEBUG"):
-        checks = run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), tools)
+        checks = run_manifest_checks(GOOD, [], owner_exists, Prices(), tools)
 
     slo = {r.name: r for r in checks}["slo rules"]
     assert slo.status == CheckStatus.ERROR  # never a pass: the rules were not checked
@@ -188,13 +188,11 @@ def test_a_promtool_that_is_not_installed_is_a_clean_error_finding(
 @pytest.mark.integration
 def test_real_promtool_passes_the_good_service_and_catches_a_bad_query(tmp_path: Path) -> None:
     tools = CheckTools(promtool=PromtoolCli(require_tool("promtool")))
-    good = {r.name: r for r in run_manifest_checks(GOOD, [], owner_exists, PriceSheet(), tools)}
+    good = {r.name: r for r in run_manifest_checks(GOOD, [], owner_exists, Prices(), tools)}
     assert good["slo rules"].status == CheckStatus.PASSED, good["slo rules"].findings
 
     text = (GOOD / "slo.yaml").read_text().replace('code=~"5.."}', 'code=~"5.."')
     bad_service = slo_service(tmp_path, text)
-    bad = {
-        r.name: r for r in run_manifest_checks(bad_service, [], owner_exists, PriceSheet(), tools)
-    }
+    bad = {r.name: r for r in run_manifest_checks(bad_service, [], owner_exists, Prices(), tools)}
     assert bad["slo rules"].status == CheckStatus.FAILED
     assert bad["slo rules"].findings[0].rule == "promtool-check-rules"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from portal.cost.manifests import PriceSheet
+from portal.cost.model import Prices
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
     KubernetesToolError,
@@ -17,7 +17,7 @@ from portal.integrations.kubernetes import (
     object_source,
 )
 from portal.integrations.kubernetes_schemas import validate_objects
-from portal.review import checks
+from portal.review import cost_check
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from tests.conftest import require_tool
 
@@ -37,7 +37,7 @@ def owner_exists(ref: str) -> bool:
 
 def run(service_dir: Path, *environments: str, **options: Any) -> dict[str, CheckResult]:
     results = run_manifest_checks(
-        service_dir, environments or ("dev",), owner_exists, PriceSheet(), **options
+        service_dir, environments or ("dev",), owner_exists, Prices(), **options
     )
     return {result.name: result for result in results}
 
@@ -191,10 +191,10 @@ def test_a_crashing_check_is_reported_and_the_others_still_run(
     def owner_lookup_down(ref: str) -> bool:
         raise ConnectionError("catalog unavailable")
 
-    monkeypatch.setattr(checks, "estimate_monthly_cost", broken)
+    monkeypatch.setattr(cost_check, "estimate_monthly_cost", broken)
     results = {
         result.name: result
-        for result in run_manifest_checks(GOOD, ["dev"], owner_lookup_down, PriceSheet())
+        for result in run_manifest_checks(GOOD, ["dev"], owner_lookup_down, Prices())
     }
 
     assert results["cost (dev)"].status == CheckStatus.ERROR

@@ -15,7 +15,7 @@ from portal.changes.models import ChangeStatus, CheckRun
 from portal.changes.store import get_change
 from portal.cli import initialise
 from portal.config import Settings
-from portal.cost.manifests import PriceSheet
+from portal.cost.model import Prices
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import ORIGIN_ANNOTATION, Finding
@@ -185,7 +185,7 @@ def test_the_runner_fails_on_a_collision_and_errs_when_the_tree_cannot_be_read(
         return tree(seed_tree("good"))
 
     def collisions(load: Any) -> Any:
-        results = run_manifest_checks(GOOD, ["dev"], owner_exists, PriceSheet(), cluster_files=load)
+        results = run_manifest_checks(GOOD, ["dev"], owner_exists, Prices(), cluster_files=load)
         return next(result for result in results if result.name == "collisions")
 
     failed, broken, passed = collisions(colliding), collisions(unreadable), collisions(clean)
@@ -202,7 +202,7 @@ def test_the_check_reads_the_change_commit_from_git(tmp_path: Path, kubectl: Pat
     sha = repo.create_branch("edit", flux_kustomizations("flux-system", ["dev"]), "edit", ANN)
 
     results = run_manifest_checks(
-        GOOD, [], owner_exists, PriceSheet(), cluster_files=partial(cluster_tree, repo, sha)
+        GOOD, [], owner_exists, Prices(), cluster_files=partial(cluster_tree, repo, sha)
     )
 
     (result,) = [result for result in results if result.name == "collisions"]

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portal.cost.manifests import (
-    PriceSheet,
     estimate_monthly_cost,
     pod_requests,
 )
+from portal.cost.model import Prices
 from portal.cost.quantity import parse_quantity
 
-SHEET = PriceSheet(
+SHEET = Prices(
     currency="EUR",
     cpu_core_hour=Decimal("0.04"),
     memory_gib_hour=Decimal("0.005"),
@@ -206,7 +205,7 @@ def test_a_bad_quantity_skips_that_workload_only() -> None:
 
 
 def test_price_sheet_defaults_are_opencost_list_prices() -> None:
-    sheet = PriceSheet()
+    sheet = Prices()
 
     assert (sheet.currency, sheet.cpu_core_hour, sheet.memory_gib_hour, sheet.gpu_hour) == (
         "USD",
@@ -214,40 +213,3 @@ def test_price_sheet_defaults_are_opencost_list_prices() -> None:
         Decimal("0.004237"),
         Decimal("0.95"),
     )
-
-
-def test_price_sheet_from_yaml_overrides_some_prices(tmp_path: Path) -> None:
-    path = tmp_path / "prices.yaml"
-    path.write_text("currency: EUR\ncpu_core_hour: 0.04\nllm_tokens_1k: '0.0005'\n")
-
-    sheet = PriceSheet.from_yaml(path)
-
-    assert sheet.currency == "EUR"
-    assert sheet.cpu_core_hour == Decimal("0.04")
-    assert sheet.llm_tokens_1k == Decimal("0.0005")
-    assert sheet.memory_gib_hour == PriceSheet().memory_gib_hour
-
-
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [
-        ("cpu_hour: 0.04\n", "cpu_hour: Extra inputs are not permitted"),
-        ("gpu_hour: -1\n", "gpu_hour: Input should be greater than or equal to 0"),
-        ("- 1\n", "a price sheet is a mapping"),
-        ("cpu_core_hour: [\n", "cannot read the price sheet"),
-    ],
-)
-def test_price_sheet_errors_name_the_file_and_field(tmp_path: Path, text: str, error: str) -> None:
-    path = tmp_path / "prices.yaml"
-    path.write_text(text)
-
-    with pytest.raises(ValueError, match=r"prices\.yaml") as raised:
-        PriceSheet.from_yaml(path)
-    assert error in str(raised.value)
-
-
-def test_empty_price_sheet_file_means_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "prices.yaml"
-    path.write_text("# nothing set\n")
-
-    assert PriceSheet.from_yaml(path) == PriceSheet()

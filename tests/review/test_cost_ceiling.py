@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from portal.config import Settings
 from portal.cost.manifests import (
     DEFAULT_MAX_MONTHLY,
-    PriceSheet,
     ceiling_findings,
     estimate_monthly_cost,
     money,
 )
+from portal.cost.model import Prices
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from portal.scaffold.runtime import check_tools
 from tests.conftest import require_tool
@@ -61,7 +61,7 @@ def service(tmp_path: Path, memory: str) -> Path:
 
 
 def cost_check(service_dir: Path, tools: CheckTools | None = None) -> CheckResult:
-    results = run_manifest_checks(service_dir, ["dev"], owner_exists, PriceSheet(), tools)
+    results = run_manifest_checks(service_dir, ["dev"], owner_exists, Prices(), tools)
     return next(result for result in results if result.name == "cost (dev)")
 
 
@@ -128,7 +128,7 @@ def test_a_ceiling_that_bounds_nothing_is_refused(
 
 def test_at_the_ceiling_is_still_a_pass_and_the_maximum_counts() -> None:
     objects = [deployment("1Gi")]
-    estimate = estimate_monthly_cost(objects, PriceSheet())
+    estimate = estimate_monthly_cost(objects, Prices())
     hpa = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -139,7 +139,7 @@ def test_at_the_ceiling_is_still_a_pass_and_the_maximum_counts() -> None:
             "maxReplicas": 10,
         },
     }
-    scaled = estimate_monthly_cost([*objects, hpa], PriceSheet())
+    scaled = estimate_monthly_cost([*objects, hpa], Prices())
 
     assert ceiling_findings(estimate, estimate.total) == []
     assert len(ceiling_findings(estimate, estimate.total - Decimal("0.01"))) == 1
@@ -160,7 +160,7 @@ def test_at_the_ceiling_is_still_a_pass_and_the_maximum_counts() -> None:
 def test_workloads_that_cannot_be_priced_are_listed_as_errors(
     memory: str, replicas: object, error: str
 ) -> None:
-    estimate = estimate_monthly_cost([deployment(memory, replicas)], PriceSheet())
+    estimate = estimate_monthly_cost([deployment(memory, replicas)], Prices())
 
     assert estimate.lines == []
     assert len(estimate.errors) == 1 and error in estimate.errors[0]
@@ -168,7 +168,7 @@ def test_workloads_that_cannot_be_priced_are_listed_as_errors(
 
 
 def test_astronomical_amounts_are_written_readably() -> None:
-    estimate = estimate_monthly_cost([deployment(ABSURD)], PriceSheet())
+    estimate = estimate_monthly_cost([deployment(ABSURD)], Prices())
 
     assert money(Decimal("43.893075")) == "43.89"
     assert money(estimate.total) == "3.09e+26"

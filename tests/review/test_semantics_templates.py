@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portal.cost.manifests import PriceSheet
+from portal.cost.model import Prices
 from portal.integrations import copier as copier_integration
 from portal.review.checks import CheckResult, CheckStatus, CheckTools, run_manifest_checks
 from portal.scaffold.registry.bundled import discover, publish
@@ -42,7 +42,7 @@ def rendered(name: str, data_dir: Path, root: Path, **answers: object) -> Render
 def check(service: Rendered, data_dir: Path) -> dict[str, CheckResult]:
     tools = CheckTools(kubectl=require_tool("kubectl"), machine_roots=(str(data_dir),))
     results = run_manifest_checks(
-        service.dest, service.environments, lambda _: True, PriceSheet(), tools
+        service.dest, service.environments, lambda _: True, Prices(), tools
     )
     return {result.name: result for result in results}
 

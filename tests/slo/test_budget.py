@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from portal.cost.manifests import PriceSheet
+from portal.cost.model import Prices
 from portal.integrations.kubernetes import Severity
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
 from portal.slo.budget import (
@@ -83,16 +83,12 @@ def test_the_review_check_freezes_a_service_whose_budget_is_spent(tmp_path: Path
         budget_policies=lambda: load_policies(POLICIES), budget_remaining=budgets.get
     )
 
-    results = {
-        r.name: r for r in run_manifest_checks(service, [], lambda _: True, PriceSheet(), tools)
-    }
+    results = {r.name: r for r in run_manifest_checks(service, [], lambda _: True, Prices(), tools)}
 
     assert results["error budget"].status == CheckStatus.FAILED
     assert "frozen" in results["error budget"].findings[0].message
     budgets["air-quality"] = 0.9
-    again = {
-        r.name: r for r in run_manifest_checks(service, [], lambda _: True, PriceSheet(), tools)
-    }
+    again = {r.name: r for r in run_manifest_checks(service, [], lambda _: True, Prices(), tools)}
     assert again["error budget"].status == CheckStatus.PASSED
 
 
@@ -100,9 +96,7 @@ def test_a_broken_policy_file_is_a_check_error(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("kind: [")
     tools = CheckTools(budget_policies=lambda: load_policies(tmp_path))
 
-    results = {
-        r.name: r for r in run_manifest_checks(GOOD, [], lambda _: True, PriceSheet(), tools)
-    }
+    results = {r.name: r for r in run_manifest_checks(GOOD, [], lambda _: True, Prices(), tools)}
 
     assert results["error budget"].status == CheckStatus.ERROR
     assert "bad.yaml" in results["error budget"].summary

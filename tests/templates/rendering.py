@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from portal.config import DEFAULT_TEMPLATE_BASE_URL
-from portal.cost.manifests import PriceSheet
+from portal.cost.model import Prices
 from portal.integrations.copier import RenderResult, render
 from portal.integrations.copier_answers import RecordedSource
 from portal.integrations.kubernetes import kustomize_build
@@ -92,7 +92,7 @@ def review_problems(rendered: Rendered) -> dict[str, tuple[str, list[str]]]:
         kubectl=require_tool("kubectl"), promtool=PromtoolCli(promtool) if promtool else None
     )
     results = run_manifest_checks(
-        rendered.dest, rendered.environments, GROUPS.__contains__, PriceSheet(), tools
+        rendered.dest, rendered.environments, GROUPS.__contains__, Prices(), tools
     )
     names = {result.name for result in results}
     expected = {"policy", "slo rules"} | {

@@ -1,0 +1,429 @@
+"""AIOps detector benchmark (issue 14): NAB window scores of three detectors, and /detect speed.
+
+Run ``.venv/bin/python benchmarks/aiops.py [--runs 20]``.
+
+**Detection quality, on real labelled data.** The Numenta Anomaly Benchmark subset vendored
+in ``templates/aiops-detector/evaluation/nab/`` (MIT; see its README). Per file,
+as NAB does, the first 15 % of the points are the probationary period
+(``min(floor(0.15 n), 750)`` points, NAB's ``getProbationPeriod``): every detector learns on
+them and only the points after them are scored. Three detectors, each calibrated the way
+the template calibrates (robust z-scores on the training part, the alarm line at the
+``1 - false_alarm_rate`` quantile of them and at least ``MIN_THRESHOLD``; the rate is the
+template's default answer):
+
+- ``iforest-raw``: an IsolationForest (the template's size and seed) on the raw values alone;
+- ``seasonal``: the template's seasonal baseline alone (median and MAD per hour of week);
+- ``ensemble``: the shipped detector (``train_detector``, then ``detect`` over the whole file
+  with ``since`` at the end of the probationary period, so the first scored point has its
+  features' full context).
+
+The template's modules are imported (``app`` from the template folder on ``sys.path``).
+Scoring is NAB's window style: a labelled window counts once when any anomalous point falls
+inside it (recall = windows detected / windows); anomalous points outside every window,
+merged into events when at most the template's gap tolerance apart, are false alarms;
+precision = windows detected / (windows detected + false-alarm events); F1. Targets: the
+ensemble's F1 at least both baselines' on every file, at most 10 false-alarm events per
+4,000 scored points.
+
+**Speed.** The template is rendered through the portal's own publish/render path into a temp
+folder and served by uvicorn from the portal's venv (it has the app's dependencies). One
+``POST /train`` with the probationary part of ``ec2_request_latency_system_failure``, then
+``POST /detect`` with 10,000 inline points (that file's values repeated, every 5 minutes),
+beside ``GET /healthz`` as the baseline in the same run. Target: ``/detect`` p95 < 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
+
+# Run as a script (`python benchmarks/aiops.py`): make the repository importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.timing import percentile, timed
+from portal.integrations import copier as copier_integration
+from portal.integrations.copier import render
+from portal.integrations.prometheus_local import free_port
+from portal.scaffold.answers import validate_answers
+from portal.scaffold.registry.bundled import publish
+from portal.scaffold.registry.manifest import load_template
+from tests.templates.service_process import offline_env, status_of
+
+REPO = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO / "templates" / "aiops-detector"
+NAB = TEMPLATE / "evaluation" / "nab"
+sys.path.insert(0, str(TEMPLATE / "template"))  # the template's own `app` package
+detector_module = importlib.import_module("app.detector")
+seasonal_module = importlib.import_module("app.seasonal")
+series_module = importlib.import_module("app.series")
+
+PROBATIONARY_SHARE = 0.15  # NAB's probationaryPercent
+PROBATIONARY_CAP = 750  # NAB: 15 % of 5,000 points at most
+EVENTS_PER = 4000
+MAX_EVENTS = 10.0
+TARGET_DETECT_MS = 200.0
+TIMED_FILE = "realKnownCause/ec2_request_latency_system_failure.csv"
+DETECT_POINTS = 10_000
+STEP_SECONDS = 300.0
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class NabFile:
+    """One NAB series (repeated timestamps folded as the detector folds them) and its windows."""
+
+    key: str
+    timestamps: FloatArray
+    values: FloatArray
+    split: float  # the first scored timestamp: the probationary period is before it
+    windows: list[tuple[float, float]]
+
+    @property
+    def scored(self) -> NDArray[np.bool_]:
+        """Return which points are scored (after the probationary period)."""
+        return np.asarray(self.timestamps >= self.split)
+
+
+@dataclass(frozen=True)
+class Score:
+    """NAB window-style figures of one detector on one file."""
+
+    detected: int
+    windows: int
+    events: int
+    points: int
+
+    @property
+    def precision(self) -> float:
+        """Return windows detected / (windows detected + false-alarm events)."""
+        fired = self.detected + self.events
+        return self.detected / fired if fired else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Return windows detected / windows."""
+        return self.detected / self.windows if self.windows else 0.0
+
+    @property
+    def f1(self) -> float:
+        """Return the harmonic mean of precision and recall (0 when nothing was detected)."""
+        both = self.precision + self.recall
+        return 2 * self.precision * self.recall / both if both else 0.0
+
+    @property
+    def events_per_4000(self) -> float:
+        """Return the false-alarm events per 4,000 scored points."""
+        return self.events * EVENTS_PER / self.points
+
+
+def utc_seconds(text: str) -> float:
+    """Read a NAB time (``2014-03-07 03:41:00[.ffffff]``, no zone) as UTC Unix seconds."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def load_nab() -> list[NabFile]:
+    """Read every vendored NAB file and its windows."""
+    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text(encoding="utf-8"))
+    files = []
+    for key, spans in windows.items():
+        with (NAB / "data" / key).open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        times = [utc_seconds(row["timestamp"]) for row in rows]
+        probationary = min(math.floor(PROBATIONARY_SHARE * len(rows)), PROBATIONARY_CAP)
+        series = series_module.make_series({}, times, [float(row["value"]) for row in rows])
+        files.append(
+            NabFile(
+                key=key,
+                timestamps=series.timestamps,
+                values=series.values,
+                split=times[probationary],
+                windows=[(utc_seconds(start), utc_seconds(end)) for start, end in spans],
+            )
+        )
+    return files
+
+
+def score(nab: NabFile, anomalous: FloatArray, gap_seconds: float) -> Score:
+    """Score anomalous timestamps (all after the probationary period) in NAB's window style."""
+    inside = np.zeros(anomalous.size, dtype=bool)
+    detected = 0
+    for start, end in nab.windows:
+        hit = (anomalous >= start) & (anomalous <= end)
+        inside |= hit
+        detected += bool(hit.any())
+    outside = anomalous[~inside]
+    events = int(outside.size > 0) + int(np.sum(np.diff(outside) > gap_seconds))
+    return Score(detected, len(nab.windows), events, int(nab.scored.sum()))
+
+
+def calibrated(train: FloatArray, test: FloatArray, false_alarm_rate: float) -> NDArray[np.bool_]:
+    """Return which test scores are above the line placed on the training scores.
+
+    As the template calibrates: robust z-scores, the ``1 - rate`` quantile, at least
+    ``MIN_THRESHOLD``.
+    """
+    center, scale = seasonal_module.robust_center_scale(train)
+    scale = max(scale, seasonal_module.scale_floor(center, scale))
+    quantile = float(np.quantile((train - center) / scale, 1 - false_alarm_rate, method="higher"))
+    threshold = max(quantile, float(detector_module.MIN_THRESHOLD))
+    return np.asarray((test - center) / scale > threshold)
+
+
+def iforest_raw(nab: NabFile, false_alarm_rate: float) -> FloatArray:
+    """Return the anomalous timestamps of an IsolationForest on the raw values alone."""
+    train, test = ~nab.scored, nab.scored
+    forest = IsolationForest(
+        n_estimators=detector_module.N_ESTIMATORS, random_state=detector_module.RANDOM_STATE
+    )
+    forest.fit(nab.values[train, None])
+    raw_train = -forest.score_samples(nab.values[train, None])
+    raw_test = -forest.score_samples(nab.values[test, None])
+    return nab.timestamps[test][calibrated(raw_train, raw_test, false_alarm_rate)]
+
+
+def seasonal_alone(nab: NabFile, false_alarm_rate: float) -> FloatArray:
+    """Return the anomalous timestamps of the template's seasonal baseline alone."""
+    train, test = ~nab.scored, nab.scored
+    baseline = seasonal_module.fit_seasonal(nab.timestamps[train], nab.values[train])
+    # Its scores are already robust z-scores of the training slots: only the line is placed.
+    scores_train = baseline.scores(nab.timestamps[train], nab.values[train])
+    scores_test = baseline.scores(nab.timestamps[test], nab.values[test])
+    quantile = float(np.quantile(scores_train, 1 - false_alarm_rate, method="higher"))
+    threshold = max(quantile, float(detector_module.MIN_THRESHOLD))
+    above: NDArray[np.bool_] = np.asarray(scores_test > threshold)
+    return nab.timestamps[test][above]
+
+
+def ensemble(nab: NabFile, false_alarm_rate: float) -> FloatArray:
+    """Return the anomalous timestamps of the shipped ensemble."""
+    train = ~nab.scored
+    history = series_module.Series({}, nab.timestamps[train], nab.values[train])
+    trained = detector_module.train_detector([history], false_alarm_rate)
+    whole = series_module.Series({}, nab.timestamps, nab.values)
+    found = trained.detect(whole, since=nab.split)
+    anomalous: list[float] = [point.timestamp for point in found.anomalies]
+    return np.asarray(anomalous, dtype=np.float64)
+
+
+RUNNERS: dict[str, Callable[[NabFile, float], FloatArray]] = {
+    "iforest-raw": iforest_raw,
+    "seasonal": seasonal_alone,
+    "ensemble": ensemble,
+}
+
+
+def evaluate(files: list[NabFile], false_alarm_rate: float) -> dict[str, dict[str, Score]]:
+    """Score every detector on every file."""
+    gap = float(detector_module.GAP_TOLERANCE_STEPS) * STEP_SECONDS
+    return {
+        nab.key: {
+            name: score(nab, run(nab, false_alarm_rate), gap) for name, run in RUNNERS.items()
+        }
+        for nab in files
+    }
+
+
+def quality_table(results: dict[str, dict[str, Score]]) -> list[tuple[str, bool]]:
+    """Print the per-file table; return the quality targets and whether each passes."""
+    print(f"{'file':<38}{'detector':<13}{'windows':>8}{'events':>7}{'/4000':>7}", end="")
+    print(f"{'P':>6}{'R':>6}{'F1':>6}")
+    targets = []
+    for key, scores in results.items():
+        short = key.split("/")[-1].removesuffix(".csv")
+        for name, item in scores.items():
+            print(
+                f"{short:<38}{name:<13}{item.detected:>5}/{item.windows:<2}{item.events:>7}", end=""
+            )
+            print(f"{item.events_per_4000:>7.1f}{item.precision:>6.2f}{item.recall:>6.2f}", end="")
+            print(f"{item.f1:>6.2f}")
+        mine, best = scores["ensemble"], max(scores[n].f1 for n in RUNNERS if n != "ensemble")
+        targets.append((f"{short}: ensemble F1 >= both baselines", mine.f1 >= best))
+        targets.append(
+            (
+                f"{short}: <= {MAX_EVENTS:g} false-alarm events / 4000",
+                mine.events_per_4000 <= MAX_EVENTS,
+            )
+        )
+    return targets
+
+
+def render_service(root: Path) -> Path:
+    """Render the template with its default answers, as the portal does."""
+    info = load_template(TEMPLATE)
+    published = publish(info, root / "data")
+    answers, errors = validate_answers(
+        info.questions, {"name": "bench-aiops", "owner": "sre", "description": "NAB benchmark"}
+    )
+    if errors:
+        raise SystemExit(f"the default answers do not validate: {errors}")
+    dest = root / "services" / "bench-aiops"
+    try:
+        render(published.src, published.vcs_ref, answers, dest)
+    finally:
+        copier_integration.shutdown()
+    return dest
+
+
+def inline(times: FloatArray, values: FloatArray) -> list[dict[str, float]]:
+    """Return points as the API's inline series (Unix seconds)."""
+    return [{"timestamp": float(t), "value": float(v)} for t, v in zip(times, values, strict=True)]
+
+
+def expect(response: httpx.Response, points: int | None = None) -> dict[str, Any]:
+    """Return the JSON of a 200 answer (exit on anything else)."""
+    if response.status_code != 200:
+        raise SystemExit(
+            f"{response.request.url.path}: {response.status_code} {response.text[:300]}"
+        )
+    body: dict[str, Any] = response.json()
+    scored = body["results"][0]["series"][0]["points_scored"] if points is not None else None
+    if scored != points:
+        raise SystemExit(f"/detect scored {scored} points, not {points}")
+    return body
+
+
+@contextmanager
+def serving(service: Path, models: Path) -> Iterator[str]:
+    """Run the rendered app with uvicorn on a port, as its image does; yield its URL.
+
+    Not ``tests.templates.service_process.serving_app``: it hands uvicorn the socket with
+    ``--fd``, which uvicorn opens as AF_UNIX, so asyncio never sets TCP_NODELAY and every
+    response written in more than one piece waits ~40 ms for the client's delayed ACK.
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    env = offline_env(MODEL_DIR=str(models), LOG_LEVEL="WARNING")
+    process = subprocess.Popen(command, cwd=service, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while status_of(port, "/readyz") != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the rendered app did not become ready")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def measure_http(nab: NabFile, runs: int, rate: float) -> dict[str, Any]:
+    """Serve the rendered app; return /healthz and /detect timings and what /detect answered."""
+    train = ~nab.scored
+    start = float(nab.timestamps[0])
+    times = start + STEP_SECONDS * np.arange(DETECT_POINTS, dtype=np.float64)
+    values = np.resize(nab.values, DETECT_POINTS)  # the file's values again and again
+    detect_body = json.dumps({"series": {"nab": inline(times, values)}}).encode()
+    headers = {"Content-Type": "application/json"}
+    with tempfile.TemporaryDirectory(prefix="bench-aiops-") as tmp:
+        service = render_service(Path(tmp))
+        with (
+            serving(service, Path(tmp) / "models") as url,
+            httpx.Client(base_url=url, trust_env=False, timeout=60) as client,
+        ):
+            started = time.perf_counter()
+            series = {"nab": inline(nab.timestamps[train], nab.values[train])}
+            expect(client.post("/train", json={"series": series}))
+            train_seconds = time.perf_counter() - started
+            answer = expect(client.post("/detect", content=detect_body, headers=headers))
+            healthz = timed(lambda: expect(client.get("/healthz")), runs, warm_up=3)
+            detect = timed(
+                lambda: expect(
+                    client.post("/detect", content=detect_body, headers=headers), DETECT_POINTS
+                ),
+                runs,
+                warm_up=2,
+            )
+    (scored,) = answer["results"][0]["series"]
+    # The scoring alone, in process, on the same points: what the HTTP time is made of.
+    history = series_module.Series({}, nab.timestamps[train], nab.values[train])
+    trained = detector_module.train_detector([history], rate)
+    whole = series_module.Series({}, times, values)
+    scoring = timed(lambda: trained.detect(whole), runs, warm_up=2)
+    return {
+        "healthz": healthz,
+        "detect": detect,
+        "scoring": scoring,
+        "train_seconds": train_seconds,
+        "request_bytes": len(detect_body),
+        "anomalies": len(scored["anomalies"]),
+        "windows": len(scored["windows"]),
+    }
+
+
+def default_false_alarm_rate() -> float:
+    """Return the template's default ``false_alarm_rate`` answer."""
+    (question,) = [q for q in load_template(TEMPLATE).questions if q.name == "false_alarm_rate"]
+    return float(question.default)
+
+
+def machine() -> str:
+    """Describe the machine the figures were taken on (Linux: memory and load from /proc)."""
+    total_kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {total_kib / 1024**2:.0f} GiB RAM; "
+        f"{platform.platform()}; Python {platform.python_version()}; load average {load}"
+    )
+
+
+def ms(values: list[float]) -> str:
+    """Format p50 / p95 in milliseconds."""
+    return f"{statistics.median(values) * 1000:>8.1f}{percentile(values, 0.95) * 1000:>9.1f}"
+
+
+def main() -> None:
+    """Run both parts and print the tables and the targets."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20, help="timed requests per measure")
+    args = parser.parse_args()
+    rate = default_false_alarm_rate()
+    files = load_nab()
+    versions = ", ".join(f"{n} {metadata.version(n)}" for n in ("numpy", "scikit-learn", "skops"))
+    print(f"machine: {machine()}; {versions}")
+    print(f"false_alarm_rate: {rate:g} (the template's default); probationary: NAB's 15 %")
+    print()
+    targets = quality_table(evaluate(files, rate))
+    timed_file = next(nab for nab in files if nab.key == TIMED_FILE)
+    http = measure_http(timed_file, args.runs, rate)
+    print()
+    trained_on = int((~timed_file.scored).sum())
+    print(
+        f"/train on {trained_on} points: {http['train_seconds'] * 1000:.0f} ms;"
+        f" /detect body {http['request_bytes'] / 1024:.0f} KiB, {DETECT_POINTS:,} points, "
+        f"answered {http['anomalies']} anomalous points in {http['windows']} windows"
+    )
+    print(f"{'measure (' + str(args.runs) + ' requests)':<52}{'p50 ms':>8}{'p95 ms':>9}")
+    print(f"{'GET /healthz (baseline)':<52}{ms(http['healthz'])}")
+    print(f"{'POST /detect, 10,000 inline points':<52}{ms(http['detect'])}")
+    print(f"{'of which scoring (Detector.detect in process)':<52}{ms(http['scoring'])}")
+    detect_p95 = percentile(http["detect"], 0.95) * 1000
+    targets.append((f"/detect p95 < {TARGET_DETECT_MS:g} ms", detect_p95 < TARGET_DETECT_MS))
+    print()
+    for label, ok in targets:
+        print(f"{label:<72} {'PASS' if ok else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The JSON API: ``POST /train``, ``POST /detect`` and the cards of the models held.
+
+Reading Prometheus and fitting models block, so both run in a worker thread; trainings
+run one at a time per replica (they use a core each), detections side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from . import metrics
+from .detector import NotEnoughDataError, detection_of
+from .errors import ApiError
+from .runtime import Runtime, RuntimeDep
+from .schemas import DetectRequest, TrainRequest
+from .serialize import source_detection_json, training_json
+from .settings import VERSION
+from .sources import detection_sets, training_sets
+from .training import train_model
+
+router = APIRouter()
+
+
+def _train(runtime: Runtime, request: TrainRequest) -> list[dict[str, Any]]:
+    # Every source is read and checked before any is trained: a refusal trains nothing.
+    sets = training_sets(request, runtime.prometheus)
+    settings = runtime.settings
+    rate = request.false_alarm_rate or settings.false_alarm_rate
+    now = runtime.clock()
+    trained = []
+    for item in sets:
+        try:
+            model = train_model(
+                item.source, item.series, item.window, rate, settings.service_name, now
+            )
+        except NotEnoughDataError as error:
+            raise ApiError(item.field, str(error)) from error
+        trained.append((item, model))
+    answers = []
+    for item, model in trained:
+        saved = runtime.registry.add(model)
+        metrics.TRAININGS.labels(saved.source.kind).inc()
+        answers.append(training_json(item, saved))
+    return answers
+
+
+def _detect(runtime: Runtime, request: DetectRequest) -> list[dict[str, Any]]:
+    results = []
+    now = runtime.clock()
+    for found in detection_sets(request, runtime.registry, runtime.prometheus):
+        detector = found.model.detector
+        known = [item for item in found.series if detector.profile(item) is not None]
+        untrained = [item for item in found.series if detector.profile(item) is None]
+        detections = []
+        for item in known:
+            scores = detector.scores(item)
+            if found.source.kind == "series":  # the page has no other source for its points
+                runtime.recent.put(found.source.name, item.labels, scores, now)
+            detections.append(detection_of(scores, item.labels, detector.gap_seconds, found.since))
+        results.append(source_detection_json(found, detections, untrained))
+    return results
+
+
+@router.post("/train")
+async def train(request: TrainRequest, runtime: RuntimeDep) -> JSONResponse:
+    """Train a model per query (read from Prometheus) or per inline series; answer their cards."""
+    async with runtime.training:
+        models = await asyncio.to_thread(_train, runtime, request)
+    return JSONResponse({"models": models})
+
+
+@router.post("/detect")
+async def detect(request: DetectRequest, runtime: RuntimeDep) -> JSONResponse:
+    """Score each query's (or inline series') points with its model: anomalies and windows."""
+    results = await asyncio.to_thread(_detect, runtime, request)
+    return JSONResponse({"results": results})
+
+
+@router.get("/api/models")
+async def models(runtime: RuntimeDep) -> JSONResponse:
+    """Return the card of every model this replica holds."""
+    return JSONResponse({"models": [dict(model.card) for model in runtime.registry.all()]})
+
+
+@router.get("/api")  # "/" is left to the page
+async def index(runtime: RuntimeDep) -> JSONResponse:
+    """Say which service answers, what it reads and how many models it holds."""
+    settings = runtime.settings
+    return JSONResponse(
+        {
+            "service": settings.service_name,
+            "version": VERSION,
+            "prometheus_url": settings.prometheus_url,
+            "models": len(runtime.registry.all()),
+            "endpoints": [
+                "POST /train",
+                "POST /detect",
+                "GET /api/models",
+                "GET /api/remediations",
+                "GET /",
+            ],
+        }
+    )
