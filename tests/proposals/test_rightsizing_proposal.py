@@ -24,6 +24,7 @@ from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.integrations.cost_metrics import FakeUsageMetrics
 from portal.integrations.kubernetes import kustomize_build
+from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, REPO, csrf_token, require_tool, runtime
 from tests.cost.test_service_pages import PROD, FakeServiceCostRuntime, estimate, usage_of
 from tests.proposals.seed import SERVICE, git, push_to_main, remote_of, seed_service
@@ -159,6 +160,12 @@ def test_one_click_proposes_a_change_lowering_the_requests(
     listing = client.get("/reviews", headers={**ADA, **HTML}).text
     assert "Right-size air-quality in prod: save 37.42 USD/month" in listing
     assert f'href="/reviews/{change_id.group(1)}"' in listing
+
+    # The change's own cost check prices the lowered requests against main: the saving.
+    run_pending(runtime(client).context)
+    checks = client.get(f"/api/changes/{change_id.group(1)}").json()["checks"]
+    [cost] = [check for check in checks if check["name"] == "cost (prod)"]
+    assert "(-37.42 vs main)" in cost["summary"], cost
 
 
 def test_a_second_right_sizing_edits_the_same_patch_file(
