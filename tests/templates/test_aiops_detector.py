@@ -113,7 +113,7 @@ def test_the_template_is_registered_with_its_questions() -> None:
     assert (info.title, info.owner, info.version) == (
         "AIOps anomaly detector",
         "platform-team",
-        "0.2.0",
+        "0.3.0",
     )
     questions = {q.name: q for q in info.questions}
     defaults = {

@@ -1,10 +1,11 @@
-"""The aiops-detector's ensemble on real labelled data: a file of the Numenta Anomaly Benchmark.
+"""The aiops-detector's ensemble on real labelled data: the Numenta Anomaly Benchmark subset.
 
 The template's ``app`` package is imported from the template folder (under its own name, so it
 never meets another template's ``app`` in the same worker) and trained in process on the
-leading part of ``ec2_request_latency_system_failure.csv`` (NAB's probationary period, the
-first 15 %), then asked for the anomalies of the whole file after it. The figures of every
-vendored file, and of the baselines, are in ``benchmarks/aiops.py`` and RESULTS.md.
+leading part of each vendored file (NAB's probationary period, the first 15 %), then asked for
+the anomalies of the whole file after it. The figures, and the baselines', are in
+``benchmarks/aiops.py`` and RESULTS.md; this keeps the issue's false-alarm target and the
+labelled windows the ensemble finds with a margin.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 from tests.templates.rendering import TEMPLATES_DIR
 
 TEMPLATE = TEMPLATES_DIR / "aiops-detector" / "template"
@@ -27,6 +30,14 @@ PACKAGE = "aiops_template_app"
 OUTAGE = "realKnownCause/ec2_request_latency_system_failure.csv"
 FALSE_ALARM_RATE = 0.001  # the template's default answer
 MAX_FALSE_ALARMS = 10  # the issue's target: at most 10 false-alarm events per 4,000 points
+# Per file, the labelled windows (by index) found with a clear margin: the first window of
+# elb_request_count is found at the line (its peak score is about 1.03), so it is not held.
+FOUND = {
+    "realAWSCloudwatch/ec2_cpu_utilization_825cc2.csv": [0],
+    "realAWSCloudwatch/elb_request_count_8c0756.csv": [1],
+    "realAWSCloudwatch/rds_cpu_utilization_cc0c53.csv": [0, 1],
+    OUTAGE: [0, 1, 2],
+}
 
 
 def _template_module(name: str) -> ModuleType:
@@ -79,18 +90,23 @@ def test_the_vendored_subset_keeps_its_licence_and_a_window_list_per_file() -> N
     assert all(labels[key] for key in files)  # every file has at least one labelled window
 
 
-def test_the_ensemble_finds_every_window_of_a_real_outage_with_few_false_alarms() -> None:
-    detection, split = _detect_after_probation(OUTAGE)
-    labelled = _windows(OUTAGE)
-    assert len(labelled) == 3 and all(start > split for start, _ in labelled)
+@pytest.mark.parametrize("key", sorted(FOUND), ids=lambda key: key.split("/")[1][:24])
+def test_the_ensemble_finds_the_labelled_windows_with_few_false_alarms(key: str) -> None:
+    detection, split = _detect_after_probation(key)
+    labelled = _windows(key)
+    assert all(start > split for start, _ in labelled)
     # The windows /detect answers: anomalous points merged with the template's gap tolerance.
     found = [(window.start, window.end) for window in detection.windows]
     overlaps = [
         [start <= end_l and start_l <= end for start_l, end_l in labelled] for start, end in found
     ]
-    detected = [any(row[i] for row in overlaps) for i in range(len(labelled))]
+    detected = [i for i in range(len(labelled)) if any(row[i] for row in overlaps)]
     false_alarms = [window for window, row in zip(found, overlaps, strict=True) if not any(row)]
-    assert detected == [True, True, True]
-    assert len(false_alarms) <= MAX_FALSE_ALARMS, false_alarms
+    assert set(FOUND[key]) <= set(detected), detected
+    assert len(false_alarms) * 4000 <= MAX_FALSE_ALARMS * detection.points, false_alarms
+
+
+def test_the_outage_file_is_scored_after_its_probationary_period_only() -> None:
+    detection, _ = _detect_after_probation(OUTAGE)
     # Scored: every point after the probationary period (its first 604 of 4,032 rows).
     assert detection.points == 4032 - 604

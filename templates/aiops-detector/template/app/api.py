@@ -2,14 +2,23 @@
 
 Reading Prometheus and fitting models block, so both run in a worker thread; trainings
 run one at a time per replica (they use a core each), detections side by side.
+
+Once the service has started (its lifespan runs inside the app's, after the libraries, the
+rules and the stored models are loaded), that heap is frozen out of the garbage
+collector's sight (:func:`gc.freeze`). A ``/detect`` of 10,000 points allocates some 10,000
+tracked objects that live through the request; without the freeze about one request in
+five paid a full collection of the ~180,000 objects the libraries hold, some 100 ms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from . import metrics
@@ -22,7 +31,19 @@ from .settings import VERSION
 from .sources import detection_sets, training_sets
 from .training import train_model
 
-router = APIRouter()
+
+@asynccontextmanager
+async def _frozen_heap(app: FastAPI) -> AsyncIterator[None]:
+    """Keep what the started service holds out of every collection until it stops."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+router = APIRouter(lifespan=_frozen_heap)
 
 
 def _train(runtime: Runtime, request: TrainRequest) -> list[dict[str, Any]]:

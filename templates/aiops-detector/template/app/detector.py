@@ -3,17 +3,26 @@
 Training, for the series of one query (or one inline series):
 
 1. each series is normalized by its own median and robust scale, so series of different
-   sizes share one forest, and gets its own seasonal baseline;
+   sizes share one forest, and gets its own seasonal baseline (:mod:`.seasonal`);
 2. an IsolationForest learns the features (:mod:`.features`) of every point with its full
    context (the first ``max(WINDOWS)`` steps of a series only have part of it);
-3. both detectors' scores become robust z-scores on the training window (the forest's by
-   the median and MAD of its training scores), combined by taking the larger;
-4. the alarm threshold is the ``1 - false_alarm_rate`` quantile of the combined training
-   scores (at least ``MIN_THRESHOLD``), so about that share of the training window would
-   have alarmed.
+3. both detectors' scores become evidence (:mod:`.windows`). The baseline's: the distance
+   from the slot's median and the recent level in robust standard deviations, a lone
+   point counting half. The forest's: robust z-scores against its training scores and its
+   own recent scores (a new regime that stays is strange for half a day, not for ever),
+   the smallest of the last ``FOREST_SUSTAIN_POINTS`` (its features are windows of the
+   series, so a change of shape shows on consecutive points);
+4. each detector gets its own alarm line (:func:`alarm_line`) for half the target
+   false-alarm rate on the training window: the noisier tail of one never sets the other's
+   line, and together they stay near the target.
 
-Detection reports scores relative to the threshold: above 1 is anomalous, and the detector
-whose own score is above 1 is the one that fired.
+A forest never scores a point beyond its training extremes higher than the extremes
+themselves (it is isolated as fast as the most extreme one), and its recent level absorbs a
+lasting one: levels are the baseline's job, whose scores grow with the distance.
+
+Detection reports scores relative to each detector's line: above 1 is anomalous, and the
+detector whose own score is above 1 is the one that fired. The seasonal line is stored as
+the threshold, and the forest's scale so that its own line falls on it.
 """
 
 from __future__ import annotations
@@ -26,18 +35,31 @@ from numpy.typing import NDArray
 from sklearn.ensemble import IsolationForest
 
 from .features import FEATURES, SECONDS_PER_DAY, WINDOWS, feature_matrix, typical_step
-from .seasonal import SeasonalBaseline, fit_seasonal, robust_center_scale, scale_floor
+from .seasonal import (
+    RECENT_STEPS,
+    REFRESH_STEPS,
+    SeasonalBaseline,
+    fit_seasonal,
+    recent_drift,
+    robust_center_scale,
+    scale_floor,
+)
 from .series import FloatArray, Series
-from .windows import AnomalyPoint, AnomalyWindow, merge_windows
+from .windows import AnomalyPoint, AnomalyWindow, corroborated, merge_windows, sustained
 
 N_ESTIMATORS = 100
 RANDOM_STATE = 0  # the same data always trains the same model
 MIN_TRAINING_POINTS = 200
 MIN_THRESHOLD = 3.0  # robust standard deviations: a very regular window must not alarm at 1
-CALIBRATION_SAMPLE = 50_000  # training points scored to calibrate (a sample beyond that)
+CALIBRATION_SAMPLE = 50_000  # training points scored to calibrate (the newest beyond that)
 GAP_TOLERANCE_STEPS = 3
 WARMUP_STEPS = max(WINDOWS) - 1
+# History read before the first point asked for: the features' and the recent level's.
+CONTEXT_STEPS = max(WARMUP_STEPS, RECENT_STEPS + REFRESH_STEPS)
 MIN_WARM_POINTS = 50  # points with their full context, for the forest to learn from
+FOREST_SUSTAIN_POINTS = 3  # consecutive points a forest alarm needs
+MIN_TAIL_POINTS = 10  # training scores above a line for it to be read off them directly
+TAIL_SHARE = 0.05  # the top of the training scores whose exponential tail is extrapolated
 
 
 class NotEnoughDataError(ValueError):
@@ -95,7 +117,10 @@ class Scores:
 
     def _kept(self, kept: NDArray[np.bool_]) -> Scores:
         return Scores(
-            self.timestamps[kept], self.values[kept], self.forest[kept], self.seasonal[kept]
+            self.timestamps[kept],
+            self.values[kept],
+            self.forest[kept],
+            self.seasonal[kept],
         )
 
 
@@ -122,8 +147,8 @@ class Detector:
 
     @property
     def context_seconds(self) -> float:
-        """Return how much history before a point its features need."""
-        return WARMUP_STEPS * self.step
+        """Return how much history before a point its scores need (features, recent level)."""
+        return CONTEXT_STEPS * self.step
 
     @property
     def gap_seconds(self) -> float:
@@ -136,25 +161,29 @@ class Detector:
 
     def scores(self, series: Series) -> Scores:
         """Score every point of a series known to the model (a KeyError otherwise)."""
-        profile = self.profiles[series.key]
+        parts = _parts(self, series)
         calibration = self.calibration
-        raw, warm = _forest_scores(self, profile, series)
-        forest = (raw - calibration.forest_center) / calibration.forest_scale
-        forest = np.where(warm, np.maximum(forest, 0.0), 0.0)
-        seasonal = profile.seasonal.scores(series.timestamps, series.values)
+        forest = _forest_evidence(
+            parts, calibration.forest_center, calibration.forest_scale, self.step
+        )
+        seasonal = _seasonal_evidence(parts, self.step)
         threshold = calibration.threshold
         return Scores(series.timestamps, series.values, forest / threshold, seasonal / threshold)
 
     def detect(self, series: Series, since: float | None = None) -> SeriesDetection:
         """Return the anomalous points and windows at or after ``since`` (all by default).
 
-        Points before ``since`` are context: they feed the rolling features only.
+        Points before ``since`` are context: they feed the rolling features and the recent
+        level only.
         """
         return detection_of(self.scores(series), series.labels, self.gap_seconds, since)
 
 
 def detection_of(
-    scores: Scores, labels: Mapping[str, str], gap_seconds: float, since: float | None = None
+    scores: Scores,
+    labels: Mapping[str, str],
+    gap_seconds: float,
+    since: float | None = None,
 ) -> SeriesDetection:
     """Return the anomalous points of ``scores`` at or after ``since``, merged into windows."""
     keep = np.ones(scores.timestamps.size, dtype=bool)
@@ -188,6 +217,36 @@ def _warm(series: Series, step: float) -> NDArray[np.bool_]:
     return np.asarray(series.timestamps - series.timestamps[0] >= WARMUP_STEPS * step - 1e-9)
 
 
+def alarm_line(scores: FloatArray, rate: float) -> float:
+    """Return the line about ``rate`` of ``scores`` exceed (at least ``MIN_THRESHOLD``).
+
+    With at least ``MIN_TAIL_POINTS`` scores above it, the line is read off the scores. A
+    rarer target is beyond what the window shows (0.05 % of two days is not one point), so
+    the tail above the ``1 - TAIL_SHARE`` quantile is fitted with an exponential, as
+    peaks-over-threshold methods do, and the line is where that tail leaves ``rate``; never
+    below the score it must exceed.
+    """
+    if scores.size == 0:
+        return MIN_THRESHOLD
+    line = float(np.quantile(scores, 1.0 - rate, method="higher"))
+    if rate * scores.size < MIN_TAIL_POINTS and rate < TAIL_SHARE:
+        base = float(np.quantile(scores, 1.0 - TAIL_SHARE))
+        excess = scores[scores > base] - base
+        if excess.size:
+            line = max(line, base + float(np.mean(excess)) * float(np.log(TAIL_SHARE / rate)))
+    return max(line, MIN_THRESHOLD)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Parts:
+    """What both detectors see of one series."""
+
+    timestamps: FloatArray
+    residuals: FloatArray  # standardized: against the slot's median and the recent level
+    raw: FloatArray  # the forest's scores (higher: stranger), 0 where not warm
+    warm: NDArray[np.bool_]
+
+
 def _features(
     step: float, names: Sequence[str], profile: SeriesProfile, series: Series
 ) -> FloatArray:
@@ -196,28 +255,31 @@ def _features(
     return matrix[:, [FEATURES.index(name) for name in names]]
 
 
-def _forest_scores(
-    detector: Detector,
-    profile: SeriesProfile,
-    series: Series,
-    chosen: NDArray[np.intp] | None = None,
-) -> tuple[FloatArray, NDArray[np.bool_]]:
-    """Return the forest's raw scores (higher: stranger) and which points have full context.
-
-    ``chosen`` (indices) limits both to those points: features need the whole series, but
-    only the chosen points are scored.
-    """
+def _parts(detector: Detector, series: Series) -> _Parts:
+    """Return the baseline's residuals of a series and the forest's raw scores."""
+    profile = detector.profiles[series.key]
+    residuals = profile.seasonal.residuals(series.timestamps, series.values, detector.step)
     warm = _warm(series, detector.step)
-    if chosen is not None:
-        warm = warm.copy()
-        warm[np.setdiff1d(np.arange(len(series)), chosen)] = False
     raw = np.zeros(len(series))
     if warm.any():
         matrix = _features(detector.step, detector.features, profile, series)
         raw[warm] = -detector.forest.score_samples(matrix[warm])
-    if chosen is None:
-        return raw, warm
-    return raw[chosen], warm[chosen]
+    return _Parts(series.timestamps, residuals, raw, warm)
+
+
+def _forest_evidence(parts: _Parts, center: float, scale: float, step: float) -> FloatArray:
+    """Return the forest's evidence: z-scores against training and the recent past, sustained."""
+    warm = parts.warm
+    distance = parts.raw[warm] - center
+    level, spread = recent_drift(parts.timestamps[warm], distance, scale, step)
+    scores = np.zeros(parts.raw.size)
+    scores[warm] = np.maximum((distance - level) / (scale * spread), 0.0)
+    return sustained(parts.timestamps, scores, GAP_TOLERANCE_STEPS * step, FOREST_SUSTAIN_POINTS)
+
+
+def _seasonal_evidence(parts: _Parts, step: float) -> FloatArray:
+    """Return the baseline's evidence: its distances, a lone point counting half."""
+    return corroborated(parts.timestamps, np.abs(parts.residuals), GAP_TOLERANCE_STEPS * step)
 
 
 def trainable(series: Sequence[Series]) -> tuple[list[Series], list[Series]]:
@@ -278,32 +340,40 @@ def train_detector(
 
 
 def calibrate(detector: Detector, series: Sequence[Series], false_alarm_rate: float) -> Calibration:
-    """Normalize the forest's scores and place the threshold on the training window."""
-    raws, warms, seasonals = [], [], []
-    rng = np.random.default_rng(RANDOM_STATE)
+    """Normalize the forest's scores and place each detector's line on the training window.
+
+    Each line is for half the rate, so together they stay near it. Beyond
+    ``CALIBRATION_SAMPLE`` points, the newest share of each series is scored (after the
+    context its scores need).
+    """
     total = sum(len(item) for item in series)
     share = min(1.0, CALIBRATION_SAMPLE / total)
+    scored: list[tuple[_Parts, NDArray[np.bool_]]] = []
     for item in series:
-        chosen = np.arange(len(item))
-        if share < 1.0:  # a sample of each series keeps calibration fast on 100 long series
-            chosen = np.sort(rng.choice(len(item), max(1, int(share * len(item))), replace=False))
-        profile = detector.profiles[item.key]
-        raw, warm = _forest_scores(detector, profile, item, chosen)
-        raws.append(raw)
-        warms.append(warm)
-        seasonals.append(profile.seasonal.scores(item.timestamps, item.values)[chosen])
-    raw, warm, seasonal = np.concatenate(raws), np.concatenate(warms), np.concatenate(seasonals)
-    center, scale = robust_center_scale(raw[warm])
+        kept = min(len(item), int(np.ceil(share * len(item))))
+        first = max(0, len(item) - kept - CONTEXT_STEPS)
+        parts = _parts(detector, Series(item.labels, item.timestamps[first:], item.values[first:]))
+        newest = np.zeros(parts.raw.size, dtype=bool)
+        newest[-kept:] = True
+        scored.append((parts, newest))
+    center, scale = robust_center_scale(
+        np.concatenate([parts.raw[parts.warm & newest] for parts, newest in scored])
+    )
     scale = max(scale, scale_floor(center, scale))
-    forest = np.where(warm, np.maximum((raw - center) / scale, 0.0), 0.0)
-    combined = np.maximum(forest, seasonal)
-    quantile = float(np.quantile(combined, 1.0 - false_alarm_rate, method="higher"))
-    threshold = max(quantile, MIN_THRESHOLD)
+    forests, warm_forests, seasonals = [], [], []
+    for parts, newest in scored:
+        forest = _forest_evidence(parts, center, scale, detector.step)
+        forests.append(forest[newest])
+        warm_forests.append(forest[newest & parts.warm])
+        seasonals.append(_seasonal_evidence(parts, detector.step)[newest])
+    forest, seasonal = np.concatenate(forests), np.concatenate(seasonals)
+    forest_line = alarm_line(np.concatenate(warm_forests), false_alarm_rate / 2)
+    seasonal_line = alarm_line(seasonal, false_alarm_rate / 2)
     return Calibration(
         forest_center=center,
-        forest_scale=scale,
-        threshold=threshold,
+        forest_scale=scale * forest_line / seasonal_line,  # its line falls on the threshold
+        threshold=seasonal_line,
         false_alarm_rate=false_alarm_rate,
-        training_alarm_rate=float(np.mean(combined > threshold)),
+        training_alarm_rate=float(np.mean((forest > forest_line) | (seasonal > seasonal_line))),
         training_points=int(total),
     )

@@ -14,12 +14,12 @@ import sklearn
 import skops
 
 from . import detector as ensemble
+from . import seasonal
 from .detector import Detector, train_detector
 from .features import WINDOWS
-from .seasonal import MIN_SLOT_POINTS
 from .series import Series
 from .settings import VERSION
-from .windows import CRITICAL_SCORE
+from .windows import CRITICAL_SCORE, LONE_POINT_FACTOR
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +103,10 @@ def describe(model: TrainedModel, window: Window, service_name: str) -> dict[str
         },
         "threshold": {
             "value": round(calibration.threshold, 6),
-            "unit": "robust standard deviations (the larger of both detectors' scores)",
+            "unit": (
+                "robust standard deviations of the seasonal baseline's evidence; the forest's "
+                "scale is stored so that its own line (each for half the rate) falls on it"
+            ),
             "false_alarm_rate": calibration.false_alarm_rate,
             "training_alarm_rate": round(calibration.training_alarm_rate, 6),
             "training_points": calibration.training_points,
@@ -116,7 +119,13 @@ def describe(model: TrainedModel, window: Window, service_name: str) -> dict[str
             "random_state": ensemble.RANDOM_STATE,
             "min_training_points": ensemble.MIN_TRAINING_POINTS,
             "min_threshold": ensemble.MIN_THRESHOLD,
-            "min_slot_points": MIN_SLOT_POINTS,
+            "min_slot_points": seasonal.MIN_SLOT_POINTS,
+            "min_cycles": seasonal.MIN_CYCLES,
+            "recent_steps": seasonal.RECENT_STEPS,
+            "max_drift": seasonal.MAX_DRIFT,
+            "lone_point_factor": LONE_POINT_FACTOR,
+            "forest_sustain_points": ensemble.FOREST_SUSTAIN_POINTS,
+            "context_steps": ensemble.CONTEXT_STEPS,
             "critical_score": CRITICAL_SCORE,
             "gap_tolerance_steps": ensemble.GAP_TOLERANCE_STEPS,
             "forest_center": calibration.forest_center,

@@ -1,4 +1,9 @@
-"""Anomalous points merged into windows, and the severity of a score.
+"""How strongly points count, anomalous points merged into windows, and a score's severity.
+
+A detector's score becomes evidence before it meets its line: one odd sample is weaker than
+two in a row (:func:`corroborated`: a lone point counts for ``1 / LONE_POINT_FACTOR`` of its
+score), and some detectors need a run of points (:func:`sustained`). Both scale with the
+scores, so a line is placed on the evidence as on the scores themselves.
 
 Scores are relative to the calibrated alarm threshold: a point is anomalous above 1, and
 critical from ``CRITICAL_SCORE`` (twice as far from normal as the alarm line). Anomalous
@@ -11,8 +16,47 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import NDArray
+
 CRITICAL_SCORE = 2.0
 DETECTORS = ("isolation_forest", "seasonal", "both")
+LONE_POINT_FACTOR = 2.0  # a point whose predecessor is ordinary counts for half its score
+FloatArray = NDArray[np.float64]
+
+
+def _before(timestamps: FloatArray, scores: FloatArray, gap_seconds: float) -> FloatArray:
+    """Return each point's predecessor's score (0 for the first, and after a longer gap)."""
+    before = np.zeros_like(scores)
+    if scores.size > 1:
+        before[1:] = np.where(np.diff(timestamps) <= gap_seconds, scores[:-1], 0.0)
+    return before
+
+
+def corroborated(timestamps: FloatArray, scores: FloatArray, gap_seconds: float) -> FloatArray:
+    """Return each point's score as evidence: a lone point counts for part of it.
+
+    A point keeps its score as far as the point before it (at most ``gap_seconds`` earlier)
+    is as strange, and keeps at least its score over ``LONE_POINT_FACTOR``: one odd sample
+    must be twice as far out as two in a row to alarm.
+    """
+    before = _before(timestamps, scores, gap_seconds)
+    lone = scores / LONE_POINT_FACTOR
+    return np.asarray(np.maximum(np.minimum(scores, before), lone), dtype=np.float64)
+
+
+def sustained(
+    timestamps: FloatArray, scores: FloatArray, gap_seconds: float, points: int
+) -> FloatArray:
+    """Return the smallest score of each point and the ``points - 1`` points before it.
+
+    A predecessor further than ``gap_seconds`` away, or missing at the start, counts as 0.
+    """
+    evidence, before = scores.copy(), scores
+    for _ in range(points - 1):
+        before = _before(timestamps, before, gap_seconds)
+        evidence = np.minimum(evidence, before)
+    return np.asarray(evidence, dtype=np.float64)
 
 
 def severity_of(score: float) -> str:

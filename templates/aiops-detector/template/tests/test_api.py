@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_client import REGISTRY
 
-from app.detector import MIN_TRAINING_POINTS, WARMUP_STEPS
+from app.detector import CONTEXT_STEPS, MIN_TRAINING_POINTS
 from app.main import create_app
 from app.prometheus import prometheus_message
 from app.settings import Settings
@@ -287,7 +287,9 @@ def test_train_and_detect_from_prometheus_with_an_explicit_range(
     response = client.post("/detect", json={"queries": [QUERY], **window})
     assert response.status_code == 200, response.text
     detect_asked = prometheus.requests[-1]
-    assert float(detect_asked["start"]) == LATER.timestamp() - WARMUP_STEPS * STEP
+    # Early enough for the recent level (a day, refreshed hourly), more than the features.
+    assert CONTEXT_STEPS == 288 + 12
+    assert float(detect_asked["start"]) == LATER.timestamp() - CONTEXT_STEPS * STEP
     (result,) = response.json()["results"]
     assert [s["labels"] for s in result["series"]] == [{"pod": "a"}, {"pod": "b"}]
     for scored in result["series"]:

@@ -1,10 +1,19 @@
-"""Anomalous points merged into windows; the severity of a score."""
+"""How strongly points count; anomalous points merged into windows; the severity of a score."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from app.windows import AnomalyPoint, detector_name, merge_windows, severity_of
+from app.windows import (
+    LONE_POINT_FACTOR,
+    AnomalyPoint,
+    corroborated,
+    detector_name,
+    merge_windows,
+    severity_of,
+    sustained,
+)
 
 
 def _point(
@@ -56,3 +65,21 @@ def test_severity_and_detector_names() -> None:
     assert detector_name(True, True) == "both"
     with pytest.raises(ValueError, match="no detector"):
         detector_name(False, False)
+
+
+def test_a_lone_point_counts_half_and_a_pair_counts_its_smaller_score() -> None:
+    """Steps of 60 s with a tolerance of 180 s; after a longer gap a point is alone again."""
+    times = np.array([0.0, 60, 120, 180, 600, 660])
+    scores = np.array([0.0, 8.0, 6.0, 0.0, 8.0, 2.0])
+    evidence = corroborated(times, scores, 180.0)
+    assert evidence.tolist() == [0.0, 8.0 / LONE_POINT_FACTOR, 6.0, 0.0, 4.0, 2.0]
+    # Scaling the scores scales the evidence: a line placed on one is placed on the other.
+    assert np.allclose(corroborated(times, 3 * scores, 180.0), 3 * evidence)
+
+
+def test_sustained_evidence_is_the_smallest_of_a_run_without_gaps() -> None:
+    """Three points in a row: the first two count 0, then the smallest of the last three."""
+    times = np.array([0.0, 60, 120, 180, 240, 900, 960, 1020])
+    scores = np.array([5.0, 4.0, 6.0, 7.0, 1.0, 9.0, 9.0, 9.0])
+    assert sustained(times, scores, 180.0, 3).tolist() == [0, 0, 4, 4, 1, 0, 0, 9]
+    assert sustained(times, scores, 180.0, 1).tolist() == scores.tolist()
