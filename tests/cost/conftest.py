@@ -71,3 +71,11 @@ def _wait_for_blocks(url: str) -> None:
             time.sleep(0.05)
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def backfill_client(backfilled_prometheus: Backfill) -> Iterator[PrometheusClient]:
+    """A client of the backfilled Prometheus (one per test module)."""
+    prometheus = PrometheusClient(backfilled_prometheus.url)
+    yield prometheus
+    prometheus.close()
