@@ -24,13 +24,13 @@ default answer unless ``--rate``):
   with ``since`` at the end of the probationary period).
 
 The template's modules are imported (``app`` from the template folder on ``sys.path``).
-Scoring is NAB's window style: a labelled window counts once when any anomalous point falls
-inside it (recall = windows detected / windows); anomalous points outside every window,
-merged into events when at most the template's gap tolerance (3 steps) apart, are false
-alarms; precision = windows detected / (windows detected + false-alarm events); F1. The
-table also counts the false-alarm points, which show an alarm that stays on for days as
-what it is. Targets: the ensemble's F1 at least both baselines' on every file, at most 10
-false-alarm events per 4,000 scored points.
+Scoring (``benchmarks/nab_scoring.py``) is NAB's window style: a labelled window counts
+once when any anomalous point falls inside it (recall = windows detected / windows);
+anomalous points outside every window, merged into events when at most the template's gap
+tolerance (3 steps) apart, are false alarms; precision = windows detected / (windows
+detected + false-alarm events); F1. The table also counts the false-alarm points, which
+show an alarm that stays on for days as what it is. Targets: the ensemble's F1 at least
+both baselines' on every file, at most 10 false-alarm events per 4,000 scored points.
 
 **Speed.** The template is rendered through the portal's own publish/render path into a temp
 folder and served by uvicorn from the portal's venv (it has the app's dependencies). One
@@ -44,10 +44,7 @@ objects, the form every client already sends).
 from __future__ import annotations
 
 import argparse
-import csv
-import importlib
 import json
-import math
 import os
 import platform
 import statistics
@@ -57,8 +54,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -70,6 +65,15 @@ from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
 # Run as a script (`python benchmarks/aiops.py`): make the repository importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.nab_scoring import (
+    TEMPLATE,
+    FloatArray,
+    NabFile,
+    Score,
+    load_nab,
+    score,
+    template_module,
+)
 from benchmarks.timing import percentile, timed
 from portal.integrations import copier as copier_integration
 from portal.integrations.copier import render
@@ -79,113 +83,16 @@ from portal.scaffold.registry.bundled import publish
 from portal.scaffold.registry.manifest import load_template
 from tests.templates.service_process import offline_env, status_of
 
-REPO = Path(__file__).resolve().parent.parent
-TEMPLATE = REPO / "templates" / "aiops-detector"
-NAB = TEMPLATE / "evaluation" / "nab"
-sys.path.insert(0, str(TEMPLATE / "template"))  # the template's own `app` package
-detector_module = importlib.import_module("app.detector")
-seasonal_module = importlib.import_module("app.seasonal")
-series_module = importlib.import_module("app.series")
-windows_module = importlib.import_module("app.windows")
+detector_module = template_module("detector")
+seasonal_module = template_module("seasonal")
+series_module = template_module("series")
+windows_module = template_module("windows")
 
-PROBATIONARY_SHARE = 0.15  # NAB's probationaryPercent
-PROBATIONARY_CAP = 750  # NAB: 15 % of 5,000 points at most
-EVENTS_PER = 4000
 MAX_EVENTS = 10.0
 TARGET_DETECT_MS = 200.0
 TIMED_FILE = "realKnownCause/ec2_request_latency_system_failure.csv"
 DETECT_POINTS = 10_000
 STEP_SECONDS = 300.0
-FloatArray = NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class NabFile:
-    """One NAB series (repeated timestamps folded as the detector folds them) and its windows."""
-
-    key: str
-    timestamps: FloatArray
-    values: FloatArray
-    split: float  # the first scored timestamp: the probationary period is before it
-    windows: list[tuple[float, float]]
-
-    @property
-    def scored(self) -> NDArray[np.bool_]:
-        """Return which points are scored (after the probationary period)."""
-        return np.asarray(self.timestamps >= self.split)
-
-
-@dataclass(frozen=True)
-class Score:
-    """NAB window-style figures of one detector on one file."""
-
-    detected: int
-    windows: int
-    events: int
-    points: int
-    outside: int  # anomalous points outside every window
-
-    @property
-    def precision(self) -> float:
-        """Return windows detected / (windows detected + false-alarm events)."""
-        fired = self.detected + self.events
-        return self.detected / fired if fired else 0.0
-
-    @property
-    def recall(self) -> float:
-        """Return windows detected / windows."""
-        return self.detected / self.windows if self.windows else 0.0
-
-    @property
-    def f1(self) -> float:
-        """Return the harmonic mean of precision and recall (0 when nothing was detected)."""
-        both = self.precision + self.recall
-        return 2 * self.precision * self.recall / both if both else 0.0
-
-    @property
-    def events_per_4000(self) -> float:
-        """Return the false-alarm events per 4,000 scored points."""
-        return self.events * EVENTS_PER / self.points
-
-
-def utc_seconds(text: str) -> float:
-    """Read a NAB time (``2014-03-07 03:41:00[.ffffff]``, no zone) as UTC Unix seconds."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
-
-
-def load_nab() -> list[NabFile]:
-    """Read every vendored NAB file and its windows."""
-    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text(encoding="utf-8"))
-    files = []
-    for key, spans in windows.items():
-        with (NAB / "data" / key).open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        times = [utc_seconds(row["timestamp"]) for row in rows]
-        probationary = min(math.floor(PROBATIONARY_SHARE * len(rows)), PROBATIONARY_CAP)
-        series = series_module.make_series({}, times, [float(row["value"]) for row in rows])
-        files.append(
-            NabFile(
-                key=key,
-                timestamps=series.timestamps,
-                values=series.values,
-                split=times[probationary],
-                windows=[(utc_seconds(start), utc_seconds(end)) for start, end in spans],
-            )
-        )
-    return files
-
-
-def score(nab: NabFile, anomalous: FloatArray, gap_seconds: float) -> Score:
-    """Score anomalous timestamps (all after the probationary period) in NAB's window style."""
-    inside = np.zeros(anomalous.size, dtype=bool)
-    detected = 0
-    for start, end in nab.windows:
-        hit = (anomalous >= start) & (anomalous <= end)
-        inside |= hit
-        detected += bool(hit.any())
-    outside = anomalous[~inside]
-    events = int(outside.size > 0) + int(np.sum(np.diff(outside) > gap_seconds))
-    return Score(detected, len(nab.windows), events, int(nab.scored.sum()), int(outside.size))
 
 
 def alarms(
