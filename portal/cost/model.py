@@ -59,7 +59,7 @@ DEFAULT_PRICES = Prices()
 _PRICE_FIELDS = tuple(f.name for f in fields(Prices) if f.name != "currency")
 
 
-def _price(value: object) -> Decimal:
+def read_price(value: object) -> Decimal:
     """Read one price: a non-negative finite number (a quoted string keeps every digit)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"must be a number, not {value!r}")
@@ -105,7 +105,7 @@ def prices_from_text(text: str, source: str, base: Prices = DEFAULT_PRICES) -> P
             changes["currency"] = value.strip()
         elif key in _PRICE_FIELDS:
             try:
-                changes[key] = _price(value)
+                changes[key] = read_price(value)
             except ValueError as error:
                 raise PriceSheetError(f"{source}:{line}: {key}: {error}") from error
         else:

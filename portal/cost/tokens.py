@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Protocol
 
+from portal.cost.model import read_price
 from portal.integrations.cost_metrics import TokenCount
 from portal.yaml_source import YamlDocument, YamlStream
 
@@ -65,19 +66,6 @@ class LLMPrices:
     currency: str = "USD"
 
 
-def _amount(value: object) -> Decimal:
-    """Read one price: a non-negative finite number (a quoted string keeps every digit)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"must be a number, not {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as error:
-        raise ValueError(f"must be a number, not {value!r}") from error
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"must be a finite number >= 0, not {value!r}")
-    return amount
-
-
 def _currency(value: object, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise LLMPriceError(f"{where}: must be a currency code")
@@ -99,7 +87,7 @@ def _model(
             currency = _currency(item, here)
         elif key in _MODEL_KEYS:
             try:
-                prices[key] = _amount(item)
+                prices[key] = read_price(item)
             except ValueError as error:
                 raise LLMPriceError(f"{here}: {error}") from error
         else:

@@ -48,9 +48,14 @@ from portal.integrations.cost_metrics import (
     Workload,
 )
 from portal.integrations.prometheus import Prometheus, PrometheusError, Series
+from portal.integrations.prometheus_cost_queries import (
+    APP_LABEL,
+    CONTAINERS,
+    PLAIN_SELECTOR,
+    check_expression,
+    daily_queries,
+)
 
-APP_LABEL = "label_app_kubernetes_io_name"
-MAX_EXPRESSION_BYTES = 4096
 DAY_SECONDS = 86400
 P95_STEP = "5m"  # the resolution of the p95 and latest-request subqueries
 INCREASE_STEP = "1m"  # the resolution of an increase of anything but a plain selector
@@ -58,112 +63,6 @@ GIB = Decimal(2**30)
 _PLACES = Decimal("1e-9")
 _WIDE = Context(prec=60)  # quantizing a large figure must not overflow the default 28 digits
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_CONTAINERS = '{container!="",container!="POD"}'  # not the pod cgroup nor the pause container
-# A plain vector selector (name, matchers or both): increase() reads it at full resolution.
-_SELECTOR = re.compile(
-    r"""\s*(?=[a-zA-Z_:{])(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?\s*"""
-    r"""(?:\{(?:[^{}()\[\]"'`]|"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)*\})?\s*"""
-)
-
-
-def daily_queries(cluster: str) -> dict[str, str]:
-    """Return the nine PromQL expressions of ``resource_days``, by name (see the module)."""
-    pod = f"{cluster}, namespace, pod"
-    container = f"{pod}, container"
-    mid = " offset 30m"  # the hour's midpoint: the subquery's points are the hours' ends
-
-    def requests(resource: str) -> str:
-        selector = f'kube_pod_container_resource_requests{{resource="{resource}"}}{mid}'
-        return f"max by ({container}) ({selector})"
-
-    def held(request: str, usage: str) -> str:
-        # Keep both sides apart in the union (a label each), then take the larger.
-        return (
-            f'max by ({container}) (label_replace({request}, "portal_part", "request", "", "")'
-            f' or label_replace({usage}, "portal_part", "usage", "", ""))'
-        )
-
-    cpu_usage = f"sum by ({container}) (rate(container_cpu_usage_seconds_total{_CONTAINERS}[1h]))"
-    memory_usage = f"max by ({container}) (container_memory_working_set_bytes{_CONTAINERS}{mid})"
-    running = (
-        f"max by ({pod}) (kube_pod_container_resource_requests{mid})"
-        f" or max by ({pod}) (container_memory_working_set_bytes{_CONTAINERS}{mid})"
-    )
-    claims = (
-        f"max by ({pod}, persistentvolumeclaim)"
-        f" (kube_pod_spec_volumes_persistentvolumeclaims_info{mid})"
-        f" * on ({cluster}, namespace, persistentvolumeclaim) group_left ()"
-        f" max by ({cluster}, namespace, persistentvolumeclaim)"
-        f" (kube_persistentvolumeclaim_resource_requests_storage_bytes{mid})"
-    )
-    # One series per pod (topk: a label changed within the hour must not break the join).
-    # Only pods with the label: one without it falls to service "" below all the same, and
-    # a cluster's many system pods are not read.
-    labels = (
-        f"topk by ({pod}) (1, max by ({pod}, {APP_LABEL})"
-        f' (max_over_time(kube_pod_labels{{{APP_LABEL}!=""}}[1h])))'
-    )
-
-    def per_day(per_pod: str, aggregation: str = "sum") -> str:
-        attributed = (
-            f"(({per_pod}) * on ({pod}) group_left ({APP_LABEL}) {labels})"
-            f" or on ({pod}) ({per_pod})"  # pods without the label keep service ""
-        )
-        hourly = f"{aggregation} by ({cluster}, namespace, {APP_LABEL}) ({attributed})"
-        return f"sum_over_time(({hourly})[23h30m:1h])"
-
-    cpu_request, memory_request = requests("cpu"), requests("memory")
-    return {
-        "pod_hours": per_day(running, "count"),
-        "cpu_request": per_day(cpu_request),
-        "cpu_usage": per_day(cpu_usage),
-        "cpu_held": per_day(held(cpu_request, cpu_usage)),
-        "memory_request": per_day(memory_request),
-        "memory_usage": per_day(memory_usage),
-        "memory_held": per_day(held(memory_request, memory_usage)),
-        "gpu": per_day(requests("nvidia_com_gpu")),
-        "pv": per_day(claims),
-    }
-
-
-def check_expression(expression: str) -> str:
-    """Return ``expression`` if it is one closed PromQL term; raise ``ValueError`` if not.
-
-    It is wrapped as ``(expression)[range:step]``: brackets must pair up and strings
-    close, so it cannot end the wrapper early, and a ``#`` comment or a control character
-    could hide what follows; over ``MAX_EXPRESSION_BYTES`` is refused outright.
-    """
-    if len(expression.encode()) > MAX_EXPRESSION_BYTES:
-        raise ValueError(f"longer than {MAX_EXPRESSION_BYTES} bytes")
-    if not expression.strip():
-        raise ValueError("empty")
-    closing = {"(": ")", "[": "]", "{": "}"}
-    stack: list[str] = []
-    quote = ""
-    escaped = False
-    for position, char in enumerate(expression, 1):
-        if ord(char) < 32 or ord(char) == 127:
-            raise ValueError(f"control character at {position}")
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\" and quote != "`":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "\"'`":
-            quote = char
-        elif char == "#":
-            raise ValueError(f"comment at {position}")
-        elif char in closing:
-            stack.append(closing[char])
-        elif char in ")]}" and (not stack or stack.pop() != char):
-            raise ValueError(f"unmatched {char!r} at {position}")
-    if quote:
-        raise ValueError("unterminated string")
-    if stack:
-        raise ValueError(f"missing {stack[-1]!r} at the end")
-    return expression
 
 
 def _timestamp(moment: datetime, name: str) -> float:
@@ -290,8 +189,8 @@ class PrometheusCostSource:
                 f" (({per_container}) * on ({pod}) group_left () {pods})"
             )
 
-        cpu = f"sum by ({container}) (rate(container_cpu_usage_seconds_total{_CONTAINERS}[5m]))"
-        memory = f"max by ({container}) (container_memory_working_set_bytes{_CONTAINERS})"
+        cpu = f"sum by ({container}) (rate(container_cpu_usage_seconds_total{CONTAINERS}[5m]))"
+        memory = f"max by ({container}) (container_memory_working_set_bytes{CONTAINERS})"
         requests = (
             f"max by ({container}, resource)"
             f' (kube_pod_container_resource_requests{{resource=~"cpu|memory"}})'
@@ -362,7 +261,7 @@ class PrometheusCostSource:
                 f"Prometheus at {self.url}: the increase expression is refused: {error}"
             ) from error
         seconds, at = _window(start, end)
-        if _SELECTOR.fullmatch(text):
+        if PLAIN_SELECTOR.fullmatch(text):
             promql = f"sum(increase({text}[{seconds}s]))"
         else:
             promql = f"sum(increase(({text})[{seconds}s:{INCREASE_STEP}]))"

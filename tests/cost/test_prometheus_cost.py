@@ -30,8 +30,8 @@ from portal.integrations.prometheus import (
 )
 from portal.integrations.prometheus_cost import (
     PrometheusCostSource,
-    daily_queries,
 )
+from portal.integrations.prometheus_cost_queries import daily_queries
 from tests.cost.openmetrics_history import (
     Backfill,
     expected_resource_days,

@@ -28,8 +28,10 @@ from portal.integrations.prometheus import (
     Series,
 )
 from portal.integrations.prometheus_cost import (
-    MAX_EXPRESSION_BYTES,
     PrometheusCostSource,
+)
+from portal.integrations.prometheus_cost_queries import (
+    MAX_EXPRESSION_BYTES,
     check_expression,
     daily_queries,
 )
