@@ -32,10 +32,8 @@ from portal.integrations.prometheus_cost import (
     PrometheusCostSource,
 )
 from portal.integrations.prometheus_cost_queries import daily_queries
-from tests.cost.openmetrics_history import (
-    Backfill,
-    expected_resource_days,
-)
+from tests.cost.history_figures import expected_resource_days
+from tests.cost.openmetrics_history import Backfill
 
 pytestmark = pytest.mark.integration
 

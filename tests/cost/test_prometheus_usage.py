@@ -36,12 +36,8 @@ from portal.integrations.prometheus_cost_queries import (
     daily_queries,
 )
 from portal.integrations.prometheus_local import free_port
-from tests.cost.openmetrics_history import (
-    GIB,
-    Backfill,
-    expected_container_usage,
-    expected_token_counts,
-)
+from tests.cost.history_figures import expected_container_usage, expected_token_counts
+from tests.cost.openmetrics_history import GIB, Backfill
 from tests.cost.test_prometheus_cost import (
     CHECKOUT,
     CHECKOUT_STAGING,

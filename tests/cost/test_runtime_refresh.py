@@ -9,14 +9,11 @@ Amounts: a day of 24 core-hours at OpenCost's 0.031611 is 0.758664.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from fastapi.testclient import TestClient
 from portal.app import create_app
 from portal.config import AuthMode, Settings
 from portal.cost.estimate import CostIndex, EnvironmentCost, ServiceCost
-from portal.cost.runtime import CostRuntime, runtime_from_settings
+from portal.cost.runtime import CostRuntime
 from portal.integrations.cost_metrics import (
     ContainerUsage,
     CostSourceError,
@@ -35,10 +32,8 @@ from portal.integrations.cost_metrics import (
     ResourceDay,
     Workload,
 )
-from portal.integrations.prometheus_cost import PrometheusCostSource
 from portal.slo.runtime import Cached
 from tests.conftest import ADA, CHECKOV_PATH, REPO
-from tests.loopback_http import serving
 
 D = Decimal
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
@@ -343,45 +338,6 @@ def test_stop_gives_up_waiting_for_a_source_that_hangs() -> None:
     assert runtime.measured().errors == [
         "Prometheus (http://fake-cost-source): measured figures are not loaded yet"
     ]
-
-
-SLOW_SECONDS = 0.3
-
-
-class FakeSlowPrometheus(BaseHTTPRequestHandler):
-    """A Prometheus HTTP API answering every query with no series, ``SLOW_SECONDS`` late."""
-
-    def do_GET(self) -> None:  # the client's query_range; any path gets the same answer
-        """Answer an empty matrix after ``SLOW_SECONDS``."""
-        time.sleep(SLOW_SECONDS)
-        body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": []}})
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body.encode())
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Keep the test output quiet."""
-
-
-def test_the_refresh_has_its_own_longer_timeout(tmp_path: Path) -> None:
-    with serving(FakeSlowPrometheus) as port:
-        url = f"http://127.0.0.1:{port}"
-        settings = _settings(tmp_path).model_copy(
-            update={
-                "prometheus_url": url,
-                "prometheus_timeout_seconds": 0.05,  # the service page's queries
-                "cost_query_timeout_seconds": 5.0,  # the background refresh's
-            }
-        )
-        runtime = runtime_from_settings(settings, None)
-        start, end = datetime(2024, 3, 14, tzinfo=UTC), datetime(2024, 3, 15, tzinfo=UTC)
-        refresh = runtime.sources[0]
-        assert isinstance(refresh, PrometheusCostSource)
-        assert refresh.increase("up", start, end) is None  # waited the 0.3 s: no series
-        assert runtime.usage_metrics is not None
-        with pytest.raises(CostSourceError, match=url):
-            runtime.usage_metrics.increase("up", start, end)
 
 
 # --------------------------------------------------------------------------- the service page
