@@ -173,6 +173,9 @@ def sign_in(page: Page, user: str, then: str) -> None:
     page.goto(f"/auth/sign-in?next={then}")
     page.locator(f'button[data-user="user:default/{user}"]').click()
     expect(page).to_have_url(re.compile(re.escape(then) + "$"))
+    # The URL changes when the page commits, before its deferred scripts (htmx) ran: a test
+    # acting then races them (seen on a loaded CI machine), so wait for the load event.
+    page.wait_for_load_state("load")
 
 
 def sign_out(page: Page) -> None:
