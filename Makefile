@@ -16,6 +16,11 @@ export PORTAL_CHECKOV_PATH ?= $(CURDIR)/$(CHECKOV)
 TEMPLATE_LOCKS := $(sort $(wildcard templates/*/template/requirements*.lock))
 WHEELHOUSE := .tools/wheelhouse
 WHEELHOUSE_STAMP := $(WHEELHOUSE)/.stamp-$(shell cat $(TEMPLATE_LOCKS) </dev/null | sha256sum | cut -c1-16)
+# The review check `rag eval` runs a RAG service's own evaluator with the Python of a venv
+# holding the RAG template's runtime lock, installed offline from the wheelhouse; the stamp
+# is named after the lock's hash, so a changed lock rebuilds it.
+RAG_EVAL_LOCK := templates/rag-llm-service/template/requirements.lock
+RAG_EVAL_STAMP := .tools/rag-eval/.installed-$(shell cat $(RAG_EVAL_LOCK) </dev/null 2>/dev/null | sha256sum | cut -c1-16)
 # pip-compile (pip-tools) re-resolves the locks: `make template-locks`, never part of a test.
 PIP_TOOLS_VERSION := 7.7.0
 # The suite mostly waits on subprocesses (git, kustomize, promtool, Prometheus, Chromium), so
@@ -40,7 +45,14 @@ $(CHECKOV_STAMP):
 	.tools/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
 	touch $(CHECKOV_STAMP)
 
-tools: $(CHECKOV_STAMP)
+$(RAG_EVAL_STAMP): $(RAG_EVAL_LOCK) $(WHEELHOUSE_STAMP)
+	rm -rf .tools/rag-eval
+	$(BIN)/python -m venv .tools/rag-eval
+	PIP_CONFIG_FILE=/dev/null .tools/rag-eval/bin/python -m pip install --quiet --no-index \
+	  --find-links $(WHEELHOUSE) --no-deps --require-hashes -r $(RAG_EVAL_LOCK)
+	touch $@
+
+tools: $(CHECKOV_STAMP) $(RAG_EVAL_STAMP)
 
 $(WHEELHOUSE_STAMP): $(TEMPLATE_LOCKS) | $(STAMP)
 	rm -f $(WHEELHOUSE)/.stamp-*
@@ -74,7 +86,7 @@ template-locks: $(STAMP) $(PIP_COMPILE)
 	  cp $$out/requirements.lock $$out/requirements-test.lock $$template/; \
 	done
 
-run: $(STAMP) $(CHECKOV_STAMP)
+run: $(STAMP) $(CHECKOV_STAMP) $(RAG_EVAL_STAMP)
 	$(BIN)/portal init || echo "portal init reported catalog problems (see above); serving anyway"
 	$(BIN)/portal serve --host 127.0.0.1 --port 8000
 
@@ -86,11 +98,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(CHECKOV_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) $(RAG_EVAL_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
 	$(BIN)/python -m pip check
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-bench: $(STAMP) $(CHECKOV_STAMP)
+bench: $(STAMP) $(CHECKOV_STAMP) $(RAG_EVAL_STAMP)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
 	$(BIN)/python benchmarks/slo.py
@@ -98,6 +110,7 @@ bench: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python benchmarks/air_quality.py
 	$(BIN)/python benchmarks/cost.py
 	$(BIN)/python benchmarks/aiops.py
+	$(BIN)/python benchmarks/rag.py
 
 clean:
 	rm -rf $(VENV) .tools var .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

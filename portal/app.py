@@ -39,6 +39,9 @@ from portal.db import database_ok, make_engine, migrate
 from portal.home.routes import router as home_router
 from portal.http_limits import BodyLimitMiddleware
 from portal.metrics import MetricsMiddleware, RequestMetrics
+from portal.models.prompts import ModelsRuntime
+from portal.models.routes import api_router as models_api_router
+from portal.models.routes import router as models_router
 from portal.proposals.api import router as proposals_api_router
 from portal.proposals.rightsizing import router as rightsizing_router
 from portal.review.api import router as review_api_router
@@ -133,6 +136,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.scaffold = scaffold
     app.state.slo = slo
     app.state.cost = cost
+    app.state.models = ModelsRuntime(changes.request_gitops)
     app.state.jinja = build_environment()
     # The change page collapses the files a change copies verbatim from its template.
     app.state.template_files = TemplateFiles(template_repositories(scaffold))
@@ -175,6 +179,8 @@ def create_app(settings: Settings) -> FastAPI:
         cost_service_router,
         cost_service_api_router,
         rightsizing_router,
+        models_router,
+        models_api_router,
         areas_router,
     ]
     for router in routers:

@@ -19,6 +19,8 @@ SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only ever the parent of mkdtemp 
 SCRATCH_MIN_FREE = 1 << 30  # a container's default 64 MiB /dev/shm is too small to count on
 # Where `portal serve` listens by default, and the path that serves the template repositories.
 DEFAULT_TEMPLATE_BASE_URL = "http://127.0.0.1:8000/templates.git"
+# The checkout the portal runs from (an editable install): where `make tools` builds tools.
+CHECKOUT = Path(__file__).resolve().parent.parent
 
 
 class AuthMode(StrEnum):
@@ -125,6 +127,17 @@ class Settings(BaseSettings):
     checkov_error_checks: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="checkov check ids that block a change (others are advisory warnings).",
+    )
+    rag_eval_python: Path | None = Field(
+        default=None,
+        description="Python of the RAG services' evaluator (the `rag eval` review check); unset: "
+        "`.tools/rag-eval/bin/python` of the portal's checkout (where `make tools` builds it).",
+    )
+    rag_eval_timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long one run of a RAG service's evaluator may take.",
     )
     cost_max_monthly_usd: float = Field(
         default=100_000,
@@ -258,6 +271,13 @@ class Settings(BaseSettings):
         except OSError:
             return None
         return SHARED_MEMORY if space.f_bavail * space.f_frsize >= SCRATCH_MIN_FREE else None
+
+    def resolved_rag_eval_python(self) -> Path | None:
+        """Return the RAG evaluator's Python: the configured one, else ``make tools``' if built."""
+        if self.rag_eval_python is not None:
+            return self.rag_eval_python.absolute()
+        built = CHECKOUT / ".tools" / "rag-eval" / "bin" / "python"
+        return built if built.is_file() else None
 
     def resolved_secret_key(self) -> str:
         """Return the signing key, creating a random one in the data dir on first use."""

@@ -36,10 +36,13 @@ from portal.integrations.kubernetes import (
 )
 from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.promtool import Promtool
+from portal.integrations.rag_eval import RagEvaluator
 from portal.review.collisions import find_collisions
 from portal.review.cost_check import MainService, PricesOf, cost_outcome
 from portal.review.local_paths import find_local_paths
 from portal.review.policy import evaluate_objects, evaluate_service_files
+from portal.review.prompt_versions import check_prompt_versions, has_prompts
+from portal.review.rag_eval import RAG_FILE, rag_eval_outcome
 from portal.review.semantics import evaluate_build
 from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
 from portal.slo.review import PROMTOOL_MISSING, review_slo_file
@@ -101,6 +104,8 @@ class CheckTools:
     max_monthly_cost: Decimal = DEFAULT_MAX_MONTHLY
     # Folders of the portal's machine (its data folder): a committed path under one is local.
     machine_roots: tuple[str, ...] = ()
+    # Runs a RAG service's own evaluation (`rag eval`); None leaves that check out.
+    rag_evaluator: RagEvaluator | None = None
 
 
 @dataclass
@@ -255,6 +260,16 @@ def _collisions(
     return _Outcome(_count(findings, subject), findings)
 
 
+def _prompts(service_dir: Path, main_dir: Path | None) -> _Outcome:
+    subject, findings = check_prompt_versions(service_dir, main_dir)
+    return _Outcome(_count(findings, subject), findings)
+
+
+def _rag_eval(service_dir: Path, main_dir: Path | None, evaluator: RagEvaluator) -> _Outcome:
+    found = rag_eval_outcome(service_dir, main_dir, evaluator)
+    return _Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
+
+
 def _same_prices(prices: Prices) -> PricesOf:
     return lambda _environment: prices
 
@@ -284,6 +299,9 @@ def run_manifest_checks(
     ``price_sheet`` prices every environment alike, or reads each one's sheet (a change's
     own ``cost/prices/<env>.yaml``, see :mod:`portal.review.cost_check`); given ``main``
     (the service at the change's base), ``cost (env)`` says the delta against it.
+    A service with ``prompts/`` gets ``prompts`` (:mod:`portal.review.prompt_versions`);
+    one with ``rag.yaml`` gets ``rag eval`` when an evaluator is configured, comparing its
+    figures with main's (:mod:`portal.review.rag_eval`).
     """
     tools = tools or CheckTools()
     sheets = price_sheet if callable(price_sheet) else _same_prices(price_sheet)
@@ -295,6 +313,9 @@ def run_manifest_checks(
         results.append(_run("error budget", None, budget))
     paths = partial(_local_paths, service_dir, tools.machine_roots)
     results.append(_run("semantics", None, paths))
+    main_dir = main.service_dir if main is not None else None
+    if has_prompts(service_dir, main_dir):
+        results.append(_run("prompts", None, partial(_prompts, service_dir, main_dir)))
     built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []
@@ -317,6 +338,9 @@ def run_manifest_checks(
     if tools.checkov is not None and built:
         scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)
         results.append(_run("checkov", None, scan))
+    if tools.rag_evaluator is not None and (service_dir / RAG_FILE).is_file():
+        rag = partial(_rag_eval, service_dir, main_dir, tools.rag_evaluator)
+        results.append(_run("rag eval", None, rag))
     return results
 
 

@@ -26,6 +26,7 @@ from portal.integrations.promtool import (
     PromtoolNotFoundError,
     PromtoolResult,
 )
+from portal.integrations.rag_eval import rag_evaluator
 from portal.review.checks import CheckTools
 from portal.scaffold.jobs import ScaffoldContext
 from portal.scaffold.registry.offered import TemplateRegistry
@@ -84,6 +85,9 @@ def check_tools(settings: Settings) -> CheckTools:
         budget_policies=partial(load_policies, settings.error_budget_dir),
         max_monthly_cost=Decimal(str(settings.cost_max_monthly_usd)),
         machine_roots=(str(settings.data_dir),),
+        rag_evaluator=rag_evaluator(
+            settings.resolved_rag_eval_python(), settings.rag_eval_timeout_seconds
+        ),
     )
 
 

@@ -11,7 +11,6 @@ router = APIRouter(include_in_schema=False)
 
 _PLANNED = {
     "traces": ("Traces", "Trace search and waterfalls per service."),
-    "models": ("Models", "Model versions, metrics and lineage."),
 }
 
 

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from portal.integrations import copier as copier_integration
-from portal.scaffold.registry.bundled import PublishedTemplate, publish
+from portal.scaffold.registry.bundled import PublishedTemplate
 from portal.scaffold.registry.manifest import load_template
 from tests.templates.rendering import TEMPLATES_DIR, Rendered, render_service
+from tests.templates.rendering import published_template as publish_folder
 
 TEMPLATE = TEMPLATES_DIR / "aiops-detector"
 DEFAULTS: dict[str, object] = {
@@ -26,11 +26,9 @@ DEFAULTS: dict[str, object] = {
 
 @contextmanager
 def published_template(data: Path) -> Iterator[PublishedTemplate]:
-    """Publish the template into ``data`` as the portal does; stop the Copier worker after."""
-    try:
-        yield publish(load_template(TEMPLATE), data)
-    finally:
-        copier_integration.shutdown()
+    """Publish this template into ``data`` as the portal does; stop the Copier worker after."""
+    with publish_folder(TEMPLATE, data) as published:
+        yield published
 
 
 def render_aiops(published: PublishedTemplate, answers: dict[str, object], root: Path) -> Rendered:

@@ -8,6 +8,8 @@ with the real ``kubectl kustomize`` and the review checks are the portal's own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,14 +18,15 @@ import yaml
 
 from portal.config import DEFAULT_TEMPLATE_BASE_URL
 from portal.cost.model import Prices
+from portal.integrations import copier as copier_integration
 from portal.integrations.copier import RenderResult, render
 from portal.integrations.copier_answers import RecordedSource
 from portal.integrations.kubernetes import kustomize_build
 from portal.integrations.promtool import PromtoolCli, find_promtool
 from portal.review.checks import CheckStatus, CheckTools, run_manifest_checks
 from portal.scaffold.answers import validate_answers
-from portal.scaffold.registry.bundled import PublishedTemplate
-from portal.scaffold.registry.manifest import TemplateInfo
+from portal.scaffold.registry.bundled import PublishedTemplate, publish
+from portal.scaffold.registry.manifest import TemplateInfo, load_template
 from portal.scaffold.registry.offered import public_url
 from tests.conftest import require_tool
 
@@ -48,6 +51,15 @@ class Rendered:
     def environments(self) -> list[str]:
         """Return the chosen environments (one overlay each)."""
         return list(self.answers["environments"])
+
+
+@contextmanager
+def published_template(template: Path, data: Path) -> Iterator[PublishedTemplate]:
+    """Publish the template folder into ``data`` as the portal does; stop Copier's worker after."""
+    try:
+        yield publish(load_template(template), data)
+    finally:
+        copier_integration.shutdown()
 
 
 def render_service(

@@ -1,0 +1,1 @@
+"""Tests of llmops/: the runbooks, their evaluation set, and the shared manifests."""
