@@ -73,6 +73,12 @@ def bootstrap_gitops(settings: Settings, *, timeout: float | None = None) -> Git
             "remote.origin.fetch",
             "+refs/heads/*:refs/remotes/origin/*",
         )
+        # Keep every fetch as the one pack it arrives as. Unpacked (git's default below 100
+        # objects), a fetch writes a commit before its trees and blobs, and another thread
+        # that finds the commit (rev-parse, outside the fetch's lock) exports a tree that is
+        # not all there: "Could not read <sha>" (seen on CI with two replicas). A pack
+        # appears at once, when its index is renamed into place.
+        run(work, "config", "fetch.unpackLimit", "1")
     repo = GitOpsRepo(work, remote_url=url, main=settings.gitops_branch, committer=committer)
     (repo if timeout is None else repo.bounded(timeout)).refresh()
     return repo

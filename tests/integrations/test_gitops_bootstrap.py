@@ -82,6 +82,29 @@ def test_bootstrap_clones_a_configured_remote(tmp_path: Path, settings: Settings
     assert remote_sha(settings, "refs/heads/scaffold/from-replica") == sha
 
 
+def loose_objects(git_dir: Path) -> int:
+    """How many objects of ``git_dir`` are files of their own rather than in a pack."""
+    counts = git("--git-dir", str(git_dir), "count-objects", "-v")
+    return int(dict(line.split(": ") for line in counts.splitlines())["count"])
+
+
+def test_a_fetch_lands_as_one_pack_so_readers_never_see_half_of_it(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """Unpacked, a fetch writes a commit before its trees: another thread could export it
+    half-written ("Could not read <sha>", seen with two replicas). A pack appears at once."""
+    origin = bootstrap_gitops(settings)
+    replica_settings = make_settings(tmp_path / "replica", remote=remote_dir(settings).as_uri())
+    replica = bootstrap_gitops(replica_settings)
+    clone = tmp_path / "replica" / "gitops" / "work"
+    assert git("--git-dir", str(clone), "config", "fetch.unpackLimit") == "1"
+    assert loose_objects(clone) == 0
+
+    sha = origin.create_branch("scaffold/small", service_files("small"), "Add small", ANN)
+    assert replica.resolve("scaffold/small") == sha  # fetched: a few objects, well under 100
+    assert loose_objects(clone) == 0
+
+
 @pytest.mark.parametrize(
     ("url", "public", "hidden"),
     [
