@@ -74,12 +74,9 @@ from benchmarks.nab_scoring import (
     score,
     template_module,
 )
+from benchmarks.rendering import render_defaults
 from benchmarks.timing import percentile, timed
-from portal.integrations import copier as copier_integration
-from portal.integrations.copier import render
 from portal.integrations.prometheus_local import free_port
-from portal.scaffold.answers import validate_answers
-from portal.scaffold.registry.bundled import publish
 from portal.scaffold.registry.manifest import load_template
 from tests.templates.service_process import offline_env, status_of
 
@@ -187,19 +184,9 @@ def quality_table(results: dict[str, dict[str, Score]]) -> list[tuple[str, bool]
 
 def render_service(root: Path) -> Path:
     """Render the template with its default answers, as the portal does."""
-    info = load_template(TEMPLATE)
-    published = publish(info, root / "data")
-    answers, errors = validate_answers(
-        info.questions, {"name": "bench-aiops", "owner": "sre", "description": "NAB benchmark"}
+    return render_defaults(
+        TEMPLATE, root, {"name": "bench-aiops", "owner": "sre", "description": "NAB benchmark"}
     )
-    if errors:
-        raise SystemExit(f"the default answers do not validate: {errors}")
-    dest = root / "services" / "bench-aiops"
-    try:
-        render(published.src, published.vcs_ref, answers, dest)
-    finally:
-        copier_integration.shutdown()
-    return dest
 
 
 def inline(times: FloatArray, values: FloatArray) -> list[dict[str, float]]:

@@ -43,12 +43,8 @@ from fastapi.testclient import TestClient
 
 # Run as a script (`python benchmarks/air_quality.py`): make the repository importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.rendering import render_defaults
 from benchmarks.timing import percentile, timed
-from portal.integrations import copier as copier_integration
-from portal.integrations.copier import render
-from portal.scaffold.answers import validate_answers
-from portal.scaffold.registry.bundled import publish
-from portal.scaffold.registry.manifest import load_template
 from tests.templates.air_quality_app import open_meteo_stand_in
 
 REPO = Path(__file__).resolve().parent.parent
@@ -87,17 +83,7 @@ def full_response() -> bytes:
 
 def render_service(root: Path) -> Path:
     """Render the template with its default answers, as the portal does."""
-    published = publish(load_template(TEMPLATE), root / "data")
-    raw = {"name": "bench-air", "owner": "platform-team"}
-    answers, errors = validate_answers(load_template(TEMPLATE).questions, raw)
-    if errors:
-        raise SystemExit(f"the default answers do not validate: {errors}")
-    dest = root / "services" / "bench-air"
-    try:
-        render(published.src, published.vcs_ref, answers, dest)
-    finally:
-        copier_integration.shutdown()
-    return dest
+    return render_defaults(TEMPLATE, root, {"name": "bench-air", "owner": "platform-team"})
 
 
 def expect(response: Any, status: int, text: str) -> None:

@@ -64,13 +64,9 @@ import yaml
 # Run as a script (`python benchmarks/rag.py`): make the repository importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.aiops import machine
+from benchmarks.rendering import render_defaults
 from benchmarks.timing import percentile, timed
-from portal.integrations import copier as copier_integration
-from portal.integrations.copier import render
 from portal.integrations.prometheus_local import free_port
-from portal.scaffold.answers import validate_answers
-from portal.scaffold.registry.bundled import publish
-from portal.scaffold.registry.manifest import load_template
 from tests.templates.service_process import offline_env, status_of
 from tests.templates.service_venv import RUNTIME_LOCK, lock_venv
 
@@ -88,18 +84,9 @@ _WORD = re.compile(r"[A-Za-z]{4,}")
 
 def render_service(root: Path) -> Path:
     """Render the template with its default answers, as the portal does."""
-    info = load_template(TEMPLATE)
-    published = publish(info, root / "data")
-    raw = {"name": "bench-rag", "owner": "sre", "description": "RAG benchmark"}
-    answers, errors = validate_answers(info.questions, raw)
-    if errors:
-        raise SystemExit(f"the default answers do not validate: {errors}")
-    dest = root / "services" / "bench-rag"
-    try:
-        render(published.src, published.vcs_ref, answers, dest)
-    finally:
-        copier_integration.shutdown()
-    return dest
+    return render_defaults(
+        TEMPLATE, root, {"name": "bench-rag", "owner": "sre", "description": "RAG benchmark"}
+    )
 
 
 def paragraphs(docs: Path) -> list[str]:

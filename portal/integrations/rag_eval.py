@@ -12,17 +12,22 @@ link could point anywhere on the portal's machine), so the evaluator never sees 
 portal's worktree. It gets a minimal environment (no proxies, no inherited secrets,
 Hugging Face offline), a timeout, and dies with the portal. Anything but a well-formed
 report is a :class:`RagEvalError`: an evaluator that could not vouch for its figures
-never passes.
+never passes. Figures are remembered by the digest of the copy they were measured on
+(code, documents, settings and the Python): main's folder is measured again for every
+change on the same base otherwise, a few seconds each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +43,8 @@ INSTALL_HINT = "run `make tools`, or set PORTAL_RAG_EVAL_PYTHON"
 EXIT_BAD_FILES = 2
 # A report is a few hundred bytes; anything this large is not one.
 MAX_OUTPUT_CHARS = 1 << 20
+# Figures kept per digest of an evaluated copy: a few hundred bytes each.
+REMEMBERED = 64
 APP_PACKAGE = "app"
 FIGURES = ("hit_at_5", "mrr", "faithfulness")
 
@@ -183,6 +190,15 @@ def copy_regular_files(source: Path, dest: Path, *, skip_top: Iterable[str] = ()
     return copied
 
 
+def tree_digest(folder: Path) -> str:
+    """Return the sha256 of a folder's regular files: their relative paths and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def _stderr_lines(stderr: str, limit: int = 20) -> list[str]:
     return [line.strip() for line in stderr.strip().splitlines() if line.strip()][-limit:]
 
@@ -194,6 +210,9 @@ class RagEvalCli:
         """Run with ``python`` (absolute: the evaluator's folder is not the portal's)."""
         self.python = python.absolute()
         self.timeout = timeout
+        # Check workers are threads: the memo is shared and bounded (least recently used).
+        self._remembered: OrderedDict[str, RagFigures] = OrderedDict()
+        self._lock = threading.Lock()
 
     def command(self) -> list[str]:
         """Return the command line: no PYTHON* variables (-E), no user site (-s), no .pyc (-B)."""
@@ -210,6 +229,11 @@ class RagEvalCli:
             copy_regular_files(code_dir / APP_PACKAGE, work / APP_PACKAGE)
             for folder in ("home", "tmp"):
                 (scratch / folder).mkdir()
+            key = f"{self.python}\0{tree_digest(work)}"
+            with self._lock:
+                if key in self._remembered:
+                    self._remembered.move_to_end(key)
+                    return self._remembered[key]
             try:
                 done = run_tool(
                     self.command(), env=evaluator_env(scratch), cwd=work, timeout=self.timeout
@@ -230,7 +254,12 @@ class RagEvalCli:
         if done.returncode != 0:
             last = problems[-1] if problems else "no message"
             raise RagEvalError(f"the evaluator exited with {done.returncode}: {last}", problems)
-        return parse_report(done.stdout)
+        figures = parse_report(done.stdout)  # refusals raise above: only figures are kept
+        with self._lock:
+            self._remembered[key] = figures
+            while len(self._remembered) > REMEMBERED:
+                self._remembered.popitem(last=False)
+        return figures
 
 
 class MissingRagEvaluator:

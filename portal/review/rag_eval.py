@@ -201,31 +201,21 @@ def compare_figures(
     return RagEvalOutcome(f"{summary}; {_described(change)}", findings)
 
 
+def _file_finding(message: str, path: str = "") -> Finding:
+    return Finding(
+        severity=Severity.ERROR, rule=RULE, object=RAG_FILE, source=RAG_FILE, path=path,
+        message=message,
+    )  # fmt: skip
+
+
 def _error(message: str, problems: list[str]) -> RagEvalOutcome:
-    findings = [
-        Finding(
-            severity=Severity.ERROR,
-            rule=RULE,
-            object=RAG_FILE,
-            source=RAG_FILE,
-            path="",
-            message=problem,
-        )
-        for problem in problems
-    ]
+    findings = [_file_finding(problem) for problem in problems]
     return RagEvalOutcome(message, findings, could_not_run=True)
 
 
 def _settings_failed(settings: RagSettings) -> RagEvalOutcome:
     findings = [
-        Finding(
-            severity=Severity.ERROR,
-            rule=RULE,
-            object=RAG_FILE,
-            source=RAG_FILE,
-            path=f"line {line}",
-            message=f"{RAG_FILE} line {line}: {message}",
-        )
+        _file_finding(f"{RAG_FILE} line {line}: {message}", f"line {line}")
         for line, message in settings.problems
     ]
     first = findings[0].message if findings else f"{RAG_FILE}: no evaluation settings"

@@ -178,6 +178,29 @@ def test_an_evaluator_that_fails_says_why(
         assert caught.value.problems == problems
 
 
+def test_figures_of_a_folder_already_measured_are_remembered(tmp_path: Path) -> None:
+    """Main is measured again for every change on the same base otherwise: once is enough."""
+    runs = tmp_path / "runs.txt"
+    program = stand_in(
+        tmp_path,
+        f"""
+        from pathlib import Path
+        with Path({str(runs)!r}).open("a") as log:
+            log.write("run\\n")
+        print({json.dumps(REPORT)!r})
+        """,
+    )
+    evaluator = RagEvalCli(program)
+    main = service(tmp_path / "main")
+
+    first = evaluator.evaluate(main, main)
+    assert evaluator.evaluate(main, main) == first
+    assert runs.read_text().count("run") == 1
+    (main / "docs" / "rollback.md").write_text("# Rollback\n\nSuspend the Kustomization.\n")
+    evaluator.evaluate(main, main)  # another document: measured again
+    assert runs.read_text().count("run") == 2
+
+
 def test_an_evaluator_that_hangs_is_stopped(tmp_path: Path) -> None:
     program = stand_in(tmp_path, "import time\ntime.sleep(30)\n")
     with pytest.raises(RagEvalError, match=r"did not finish within 0\.5 s"):
