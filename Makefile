@@ -9,6 +9,11 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV := .tools/checkov/bin/checkov
 CHECKOV_STAMP := .tools/checkov/.installed-$(CHECKOV_VERSION)
 export PORTAL_CHECKOV_PATH ?= $(CURDIR)/$(CHECKOV)
+# MLflow, the model registry: `portal serve` starts it on loopback when PORTAL_MLFLOW_URL is
+# unset, and the tests start it as a real server. Its own virtualenv too: several hundred
+# MB of dependencies with pins of their own that the portal does not need.
+MLFLOW_VERSION := 3.17.2
+MLFLOW_STAMP := .tools/mlflow/.installed-$(MLFLOW_VERSION)
 # Every template's generated service installs from its own locks (templates/*/template/
 # requirements*.lock). The suite runs each service's tests in a fresh venv installed from
 # them offline, from this wheelhouse: the download happens here because tests never reach
@@ -39,11 +44,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# $(call tool-venv,NAME,REQUIREMENT): the virtualenv .tools/NAME holding one pinned tool.
+define tool-venv
+	test -x .tools/$(1)/bin/python || $(PYTHON) -m venv .tools/$(1)
+	.tools/$(1)/bin/python -m pip install --quiet --upgrade pip
+	.tools/$(1)/bin/python -m pip install --quiet '$(2)'
+	touch $@
+endef
+
 $(CHECKOV_STAMP):
-	test -x .tools/checkov/bin/python || $(PYTHON) -m venv .tools/checkov
-	.tools/checkov/bin/python -m pip install --quiet --upgrade pip
-	.tools/checkov/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
-	touch $(CHECKOV_STAMP)
+	$(call tool-venv,checkov,checkov==$(CHECKOV_VERSION))
+
+$(MLFLOW_STAMP):
+	$(call tool-venv,mlflow,mlflow==$(MLFLOW_VERSION))
 
 $(RAG_EVAL_STAMP): $(RAG_EVAL_LOCK) $(WHEELHOUSE_STAMP)
 	rm -rf .tools/rag-eval
@@ -52,7 +65,7 @@ $(RAG_EVAL_STAMP): $(RAG_EVAL_LOCK) $(WHEELHOUSE_STAMP)
 	  --find-links $(WHEELHOUSE) --no-deps --require-hashes -r $(RAG_EVAL_LOCK)
 	touch $@
 
-tools: $(CHECKOV_STAMP) $(RAG_EVAL_STAMP)
+tools: $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP)
 
 $(WHEELHOUSE_STAMP): $(TEMPLATE_LOCKS) | $(STAMP)
 	rm -f $(WHEELHOUSE)/.stamp-*
@@ -86,7 +99,7 @@ template-locks: $(STAMP) $(PIP_COMPILE)
 	  cp $$out/requirements.lock $$out/requirements-test.lock $$template/; \
 	done
 
-run: $(STAMP) $(CHECKOV_STAMP) $(RAG_EVAL_STAMP)
+run: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP)
 	$(BIN)/portal init || echo "portal init reported catalog problems (see above); serving anyway"
 	$(BIN)/portal serve --host 127.0.0.1 --port 8000
 
@@ -98,11 +111,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) $(CHECKOV_STAMP) $(RAG_EVAL_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
+test: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
 	$(BIN)/python -m pip check
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
-bench: $(STAMP) $(CHECKOV_STAMP) $(RAG_EVAL_STAMP)
+bench: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
 	$(BIN)/python benchmarks/slo.py

@@ -35,12 +35,10 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -58,6 +56,8 @@ from benchmarks.cost_history import (  # noqa: E402
     month_to_date,
     services,
 )
+from benchmarks.served import get as served_get  # noqa: E402
+from benchmarks.served import served  # noqa: E402
 from benchmarks.timing import percentile  # noqa: E402
 from portal.app import create_app  # noqa: E402
 from portal.cli import initialise  # noqa: E402
@@ -65,7 +65,7 @@ from portal.config import Settings  # noqa: E402
 from portal.cost.runtime import CostRuntime  # noqa: E402
 from portal.integrations.prometheus import PrometheusClient, Series  # noqa: E402
 from portal.integrations.prometheus_cost import PrometheusCostSource  # noqa: E402
-from portal.integrations.prometheus_local import find_prometheus, free_port  # noqa: E402
+from portal.integrations.prometheus_local import find_prometheus  # noqa: E402
 
 TARGET_P95_MS = 200.0
 TEAMS = 10
@@ -179,46 +179,13 @@ def each_query(url: str, days: int) -> list[float]:
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[float, bytes]:
-    """GET ``path``; return the seconds until the whole body arrived, and the body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=QUERY_TIMEOUT + 60)
-    try:
-        started = time.perf_counter()
-        connection.request(
-            "GET", path, headers={"Accept": "text/html", **HEADERS, **(headers or {})}
-        )
-        response = connection.getresponse()
-        body = response.read()
-        elapsed = time.perf_counter() - started
-    finally:
-        connection.close()
-    if response.status != 200:
-        raise SystemExit(f"GET {path} answered {response.status}: {body[:500]!r}")
-    return elapsed, body
+    """GET ``path`` as the benchmark's signed-in person; return the seconds and the body."""
+    return served_get(port, path, {**HEADERS, **(headers or {})}, timeout=QUERY_TIMEOUT + 60)
 
 
-@contextmanager
-def portal(env: dict[str, str]) -> Iterator[int]:
+def portal(env: dict[str, str]) -> AbstractContextManager[int]:
     """Serve ``served_app`` with uvicorn in a subprocess on a free port; yield the port."""
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "--factory", "benchmarks.cost:served_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"uvicorn exited with {server.returncode}")
-            try:
-                get(port, "/healthz")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the portal did not answer /healthz within 60 s") from None
-                time.sleep(0.1)
-        yield port
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    return served("benchmarks.cost:served_app", env)
 
 
 @dataclass

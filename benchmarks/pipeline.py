@@ -234,6 +234,7 @@ def main() -> None:
             "PORTAL_AUTH_MODE": "trusted-header",
             "PORTAL_CHECKOV_PATH": str(checkov),
             "PORTAL_PROMETHEUS_URL": "http://127.0.0.1:9",  # no local Prometheus
+            "PORTAL_MLFLOW_URL": "http://127.0.0.1:9",  # nor MLflow
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")} | values
         settings = Settings(

@@ -38,11 +38,15 @@ from portal.cost.service_routes import router as cost_service_router
 from portal.db import database_ok, make_engine, migrate
 from portal.home.routes import router as home_router
 from portal.http_limits import BodyLimitMiddleware
+from portal.integrations.mlflow import MlflowRegistry, mlflow_registry
 from portal.metrics import MetricsMiddleware, RequestMetrics
 from portal.models.prompts import ModelsRuntime
+from portal.models.registry_runtime import RegistryRuntime
 from portal.models.routes import api_router as models_api_router
 from portal.models.routes import router as models_router
 from portal.proposals.api import router as proposals_api_router
+from portal.proposals.promote_model_routes import api_router as promote_api_router
+from portal.proposals.promote_model_routes import router as promote_router
 from portal.proposals.rightsizing import router as rightsizing_router
 from portal.review.api import router as review_api_router
 from portal.review.routes import router as review_router
@@ -105,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The SLO pages read the GitOps repository in request threads: bounded like every request.
     slo = SLORuntime(settings, engine, changes.request_gitops)
     cost = runtime_from_settings(settings, changes.request_gitops, engine)
+    registry = mlflow_registry(settings)  # None without PORTAL_MLFLOW_URL (and local MLflow)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
         scaffold.context.check_tools, budget_remaining=slo.budget_remaining
@@ -117,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         cost.stop()
         scaffold.stop()
+        if isinstance(registry, MlflowRegistry):
+            registry.close()
         engine.dispose()
 
     app = FastAPI(
@@ -136,7 +143,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.scaffold = scaffold
     app.state.slo = slo
     app.state.cost = cost
-    app.state.models = ModelsRuntime(changes.request_gitops)
+    app.state.models = ModelsRuntime(changes.request_gitops, registry=registry)
+    app.state.model_registry = RegistryRuntime(
+        registry, engine, changes.request_gitops, settings.environments
+    )
     app.state.jinja = build_environment()
     # The change page collapses the files a change copies verbatim from its template.
     app.state.template_files = TemplateFiles(template_repositories(scaffold))
@@ -181,6 +191,8 @@ def create_app(settings: Settings) -> FastAPI:
         rightsizing_router,
         models_router,
         models_api_router,
+        promote_router,
+        promote_api_router,
         areas_router,
     ]
     for router in routers:

@@ -123,6 +123,7 @@ def serve(
     import uvicorn
 
     from portal.app import create_app
+    from portal.models.local import local_mlflow
     from portal.slo.local import local_prometheus
 
     settings = Settings()
@@ -149,6 +150,8 @@ def serve(
         served = stack.enter_context(
             local_prometheus(settings, host=host, port=port, say=console.out)
         )
+        # Without PORTAL_MLFLOW_URL, the local MLflow of `make tools` likewise.
+        served = stack.enter_context(local_mlflow(served, say=console.out))
         if served.template_public_base_url is None:
             # Services record their bundled template's URL: unset, it is this portal's own.
             served = served.model_copy(

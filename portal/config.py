@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from portal.integrations.git_sources import KNOWN_SCHEMES
@@ -21,6 +21,13 @@ SCRATCH_MIN_FREE = 1 << 30  # a container's default 64 MiB /dev/shm is too small
 DEFAULT_TEMPLATE_BASE_URL = "http://127.0.0.1:8000/templates.git"
 # The checkout the portal runs from (an editable install): where `make tools` builds tools.
 CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+# Where the URL settings end up, which is why they must not carry credentials.
+_URL_SHOWN = {
+    "template_public_base_url": "it is written into git",
+    "mlflow_url": "it is shown on the Models page and in the log",
+}
 
 
 class AuthMode(StrEnum):
@@ -181,6 +188,30 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Local services the local Prometheus scrapes: job=host:port[/path], ...",
     )
+    mlflow_url: str | None = Field(
+        default=None,
+        description="MLflow tracking server whose model registry the Models page reads and "
+        "promotes from; unset: `portal serve` starts the MLflow of `make tools` on loopback "
+        "with its data in `<data dir>/mlflow`.",
+    )
+    mlflow_path: Path | None = Field(
+        default=None,
+        description="mlflow executable of the local MLflow server; unset: "
+        "`.tools/mlflow/bin/mlflow` under the current folder (where `make tools` installs it).",
+    )
+    mlflow_port: int = Field(
+        default=5000,
+        ge=0,
+        le=65535,
+        description="Port of the local MLflow server (busy: any free).",
+    )
+    mlflow_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long one request to MLflow may take before the Models page says it "
+        "is unreachable.",
+    )
     scratch_dir: Path | None = Field(
         default=None,
         description="Where renders are written before they are committed; unset: /dev/shm "
@@ -220,9 +251,9 @@ class Settings(BaseSettings):
         """
         return value.absolute()
 
-    @field_validator("template_public_base_url")
+    @field_validator("template_public_base_url", "mlflow_url")
     @classmethod
-    def _public_base_url(cls, value: str | None) -> str | None:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Accept an http(s) URL without credentials, query or fragment (no trailing slash)."""
         if value is None or not value.strip():
             return None
@@ -231,7 +262,8 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
             raise ValueError(f"{value!r} is not an http(s) URL with a host")
         if parts.username is not None or parts.password is not None:
-            raise ValueError("the URL must not carry credentials: it is written into git")
+            shown = _URL_SHOWN[info.field_name or ""]
+            raise ValueError(f"the URL must not carry credentials: {shown}")
         if " " in value or "?" in value or "#" in value:
             raise ValueError(f"{value!r} must have no spaces, query or fragment")
         return value

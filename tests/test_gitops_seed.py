@@ -164,10 +164,13 @@ def test_every_kustomization_builds(directory: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_infrastructure_builds_the_monitoring_stack(env: str) -> None:
+def test_infrastructure_builds_the_monitoring_stack_and_the_model_registry(env: str) -> None:
     code, stderr, objects = build(SEED / "infrastructure" / env)
     assert code == 0, stderr
     only(objects, "Namespace", "monitoring")
+    only(objects, "Namespace", "mlflow")
+    for kind in ("Deployment", "Service", "NetworkPolicy"):  # tests/test_gitops_mlflow.py
+        assert only(objects, kind, "mlflow")["metadata"]["namespace"] == "mlflow"
     repositories = {o["metadata"]["name"] for o in objects if o["kind"] == "HelmRepository"}
     releases = [o for o in objects if o["kind"] == "HelmRelease"]
     assert {r["metadata"]["name"] for r in releases} == {

@@ -5,7 +5,8 @@ linked) where ``portal init`` and ``portal serve`` run with no ``PORTAL_DATA_DIR
 data lands in ``./var``, the local Prometheus runs inside ``var/prometheus`` and must find
 its configuration there, scrape the portal and evaluate the rules of the portal's own
 SLOs. Then the portal is stopped the ways people and service managers stop it (SIGTERM,
-Ctrl-C's SIGINT, SIGKILL) and its Prometheus must not outlive it.
+Ctrl-C's SIGINT, SIGKILL) and its Prometheus must not outlive it. With `make tools`' MLflow
+in the folder (``.tools/mlflow``), the portal runs its model registry the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from portal.integrations.local_server import group_alive
 from portal.integrations.processes import process_alive
 from portal.integrations.prometheus_local import free_port
 from tests.conftest import REPO, require_tool
@@ -218,3 +220,46 @@ def test_ctrl_c_stops_prometheus_and_a_kill_leaves_it_to_the_next_start(
     wait_until(gone(pid), STOP_SECONDS, "the local Prometheus to stop after SIGINT")
     assert "Local Prometheus stopped." in portal.output()
     assert "Traceback" not in portal.output() and "Aborted" not in portal.output()
+
+
+@pytest.fixture
+def mlflow_tool(checkout: Path) -> Iterator[Path]:
+    """`make tools`' MLflow where `make run` finds it (``.tools/mlflow``), for one test."""
+    installed = require_tool("mlflow")
+    link = checkout / ".tools" / "mlflow" / "bin" / "mlflow"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(installed)
+    yield link
+    link.unlink()  # the other tests here serve without it
+    pid_file = checkout / "var" / "mlflow" / "mlflow.pid"
+    if pid_file.exists() and group_alive(pid := int(pid_file.read_text())):
+        os.killpg(pid, signal.SIGKILL)  # the test failed half-way
+
+
+def test_serve_runs_the_local_mlflow_with_its_data_in_the_data_dir_until_sigterm(
+    serve: Callable[[], Serving], checkout: Path, mlflow_tool: Path
+) -> None:
+    portal = serve()
+    found = re.search(
+        r"Local MLflow at (http://127\.0\.0\.1:(\d+)) \(data in (\S+)\)", portal.output()
+    )
+    assert found, portal.output()
+    folder = checkout / "var" / "mlflow"
+    assert found[3] == str(folder)
+    pid = int((folder / "mlflow.pid").read_text())
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    assert f"--backend-store-uri=sqlite:///{folder / 'mlflow.db'}" in cmdline
+    assert f"--artifacts-destination={folder / 'artifacts'}" in cmdline
+    connection = http.client.HTTPConnection("127.0.0.1", int(found[2]), timeout=10)
+    try:
+        connection.request("GET", "/api/2.0/mlflow/registered-models/search")
+        response = connection.getresponse()
+        assert response.status == 200 and "registered_models" not in response.read().decode()
+    finally:
+        connection.close()
+
+    assert portal.stop(signal.SIGTERM) == 0
+    wait_until(lambda: not group_alive(pid), STOP_SECONDS, "the local MLflow to stop")
+    assert "Local MLflow stopped." in portal.output()
+    assert not (folder / "mlflow.pid").exists()
+    assert (folder / "mlflow.db").is_file()

@@ -10,6 +10,7 @@ refused with 401; any other write with a token with 403.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -26,9 +27,18 @@ from portal.catalog.refs import RefError, parse_ref
 from portal.config import AuthMode, Settings
 from portal.ui.refusal import refusal
 
-# The writes a token may make, as (method, path): it proposes, and nothing else.
+# The writes a token may make, as (method, path): it proposes, and nothing else. A model
+# promotion or rollback is a proposal too (the service scope is checked when proposing).
 TOKEN_WRITES = frozenset({("POST", "/api/changes")})
+TOKEN_WRITE_PATHS = re.compile(r"^/api/models/[^/]+/(promote|rollback)$")
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _token_may_write(method: str, path: str) -> bool:
+    """Say whether an API token may make this write: proposals, and nothing else."""
+    return (method, path) in TOKEN_WRITES or (
+        method == "POST" and TOKEN_WRITE_PATHS.fullmatch(path) is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -123,10 +133,9 @@ class IdentityMiddleware:
                 except TokenRefusedError as exc:
                     await _token_refusal(401, str(exc))(scope, receive, send)
                     return
-                if (method := scope["method"].upper()) in _UNSAFE and (
-                    method,
-                    scope["path"].rstrip("/"),
-                ) not in TOKEN_WRITES:
+                if (method := scope["method"].upper()) in _UNSAFE and not _token_may_write(
+                    method, scope["path"].rstrip("/")
+                ):
                     reason = (
                         f"{identity.display_name} may only propose changes (POST /api/changes); "
                         f"{method} {scope['path']} needs a person"

@@ -13,7 +13,7 @@ from portal.auth.identity import Identity
 from portal.catalog.display import entity_page_view, list_view
 from portal.catalog.graph import system_graph
 from portal.catalog.importer import import_locations
-from portal.catalog.models import ImportReport
+from portal.catalog.models import Entity, ImportReport
 from portal.catalog.relations import RELATION_LABELS
 from portal.catalog.search import (
     ALL_KINDS,
@@ -27,6 +27,7 @@ from portal.catalog.store import get_entity, problems, problems_for
 from portal.cost.entity import entity_monthly_cost
 from portal.db import SessionDep
 from portal.deps import SettingsDep
+from portal.models.owners import model_names
 from portal.slo.routes import SloDep, entity_slos
 from portal.ui.render import page
 
@@ -133,6 +134,15 @@ def import_submit(
     return _import_page(request, session, locations=locations, report=report)
 
 
+def component_models(entity: Entity) -> list[str]:
+    """Return the registered models a Component names (each links to its /models page)."""
+    metadata = entity.document.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    if entity.kind_key != "component" or not isinstance(annotations, dict):
+        return []
+    return model_names(annotations)
+
+
 @router.get("/{kind}/{namespace}/{name}", response_class=HTMLResponse)
 def entity_page(
     request: Request, session: SessionDep, slo: SloDep, kind: str, namespace: str, name: str
@@ -155,6 +165,7 @@ def entity_page(
         "problems": problems_for(session, entity),
         "source_yaml": yaml.safe_dump(entity.document, sort_keys=False, allow_unicode=True),
         "slos": entity_slos(slo, entity),
+        "models": component_models(entity),
         "monthly_cost": entity_monthly_cost(
             getattr(request.app.state, "cost", None), entity.kind_key, entity.namespace, entity.name
         ),

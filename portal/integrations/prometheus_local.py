@@ -5,33 +5,30 @@ starts the ``prometheus`` binary listening on 127.0.0.1 with its data in that fo
 waits until ``/-/ready`` answers and stops it (SIGTERM, then SIGKILL) on exit. One left
 running by a portal that was killed is stopped by the next start on the same folder. The
 portal's settings say which targets to scrape; the rules are whatever the caller passes
-(the portal passes the rules generated from the SLO specs it knows).
+(the portal passes the rules generated from the SLO specs it knows). Starting, stopping
+and the orphans are :mod:`portal.integrations.local_server`'s, shared with the local MLflow.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
+from portal.integrations import local_server
+from portal.integrations.local_server import LOOPBACK as LOOPBACK
+from portal.integrations.local_server import STOP_TIMEOUT_SECONDS as STOP_TIMEOUT_SECONDS
+from portal.integrations.local_server import LocalServer, LocalServerError, ServerProcess
 from portal.integrations.processes import process_alive as process_alive
 from portal.integrations.processes import scrubbed_env
 
 START_TIMEOUT_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 10.0
-LOOPBACK = "127.0.0.1"
 
 
-class LocalPrometheusError(RuntimeError):
+class LocalPrometheusError(LocalServerError):
     """The local Prometheus could not be started."""
 
 
@@ -67,15 +64,7 @@ def find_prometheus(configured: Path | None = None) -> Path | None:
 
 def free_port(preferred: int = 0) -> int:
     """Return ``preferred`` when it can be bound on loopback, else a port the OS picks."""
-    for candidate in (preferred, 0) if preferred else (0,):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((LOOPBACK, candidate))
-            except OSError:
-                continue
-            port: int = probe.getsockname()[1]
-            return port
-    raise LocalPrometheusError("no free port on loopback")
+    return local_server.free_port(preferred, error=LocalPrometheusError)
 
 
 def config_text(
@@ -106,7 +95,7 @@ def config_text(
 
 
 @dataclass
-class LocalPrometheus:
+class LocalPrometheus(LocalServer):
     """A ``prometheus`` process on loopback with its config and data under ``folder``.
 
     ``rules`` maps a file name to rule file text (written to ``folder/rules/``); every
@@ -123,46 +112,11 @@ class LocalPrometheus:
     evaluation_interval: str = "15s"
     retention: str = "15d"
     scrape_self: bool = True
-    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        """Anchor the folder: Prometheus runs inside it, where a relative path breaks."""
-        self.folder = self.folder.absolute()
-
-    @property
-    def url(self) -> str:
-        """The base URL (valid once started)."""
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        """Prometheus' own output (stdout and stderr)."""
-        return self.folder / "prometheus.log"
-
-    @property
-    def pid_path(self) -> Path:
-        """The process id of the running Prometheus, removed when it is stopped."""
-        return self.folder / "prometheus.pid"
-
-    def _stop_orphan(self) -> None:
-        """Stop a Prometheus a previous portal left on this folder (it was SIGKILLed).
-
-        The orphan would hold the TSDB lock, so a new one could not start. Only a process
-        whose command line names this folder's data directory is stopped.
-        """
-        try:
-            pid = int(self.pid_path.read_text().strip())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return  # no pid file, or that process is gone
-        if f"--storage.tsdb.path={self.folder / 'data'}".encode() not in cmdline:
-            return  # the pid was reused by another program
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        while process_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if process_alive(pid):
-            os.kill(pid, signal.SIGKILL)
+    server: ServerProcess = field(init=False, repr=False, compare=False)
+    name = "prometheus"
+    health_path = "/-/ready"
+    error = LocalPrometheusError
+    start_timeout = START_TIMEOUT_SECONDS
 
     def write_config(self) -> Path:
         """Write ``prometheus.yml`` and the rule files (stale rule files are removed)."""
@@ -194,7 +148,8 @@ class LocalPrometheus:
                 "prometheus not found (Debian/Ubuntu: apt-get install prometheus)"
             )
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._stop_orphan()
+        # An orphan would hold the TSDB lock, so a new one could not start.
+        self.server.stop_orphan(f"--storage.tsdb.path={self.folder / 'data'}")
         self.port = free_port(self.port)
         config = self.write_config()
         command = [
@@ -207,101 +162,15 @@ class LocalPrometheus:
             f"--web.console.templates={self.folder / 'consoles'}",
             f"--web.console.libraries={self.folder / 'console_libraries'}",
         ]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.folder,
-                env=scrubbed_env(),  # the portal's settings (a GitOps token) stay out
-                start_new_session=True,  # Ctrl-C in a terminal goes to the portal only
-            )
-        try:
-            self.pid_path.write_text(f"{self._process.pid}\n")
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
+        # The portal's settings (a GitOps token) stay out of its environment.
+        self.server.start(command, port=self.port, env=scrubbed_env())
         return self.url
-
-    def _get(self, path: str, method: str = "GET") -> int:
-        connection = http.client.HTTPConnection(LOOPBACK, self.port, timeout=2)
-        try:
-            connection.request(method, path)
-            response = connection.getresponse()
-            response.read()
-            return response.status
-        finally:
-            connection.close()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                raise LocalPrometheusError(
-                    f"prometheus exited with {self._process.returncode}: {self._log_tail()}"
-                )
-            try:
-                if self._get("/-/ready") == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise LocalPrometheusError(
-                    f"prometheus was not ready within {START_TIMEOUT_SECONDS:g} s: "
-                    f"{self._log_tail()}"
-                )
-            time.sleep(0.05)
-
-    def _log_tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return "(no log)"
-        return " | ".join(lines[-5:])
 
     def reload(self, rules: Mapping[str, str]) -> None:
         """Replace the rule files and ask the running Prometheus to reload them."""
         self.rules = dict(rules)
         self.write_config()
-        if self._process is not None and self._process.poll() is None:
-            status = self._get("/-/reload", method="POST")
+        if self.running:
+            status = self.server.request("/-/reload", method="POST")
             if status != 200:
                 raise LocalPrometheusError(f"prometheus refused to reload (HTTP {status})")
-
-    @property
-    def running(self) -> bool:
-        """True while the process is alive."""
-        return self._process is not None and self._process.poll() is None
-
-    def stop(self) -> None:
-        """Stop Prometheus: SIGTERM (it flushes its data), SIGKILL after a grace period."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        # Only once it is gone: a stop cut short (a second Ctrl-C) leaves the pid file to
-        # the next start, which stops the process.
-        self.pid_path.unlink(missing_ok=True)
-
-    def __enter__(self) -> LocalPrometheus:
-        """Start on entering the block."""
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop on leaving the block."""
-        self.stop()

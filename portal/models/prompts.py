@@ -18,6 +18,7 @@ from pathlib import Path
 
 from portal.integrations.git import GitError
 from portal.integrations.gitops_clone import GitOpsClone
+from portal.integrations.mlflow import ModelRegistry
 from portal.models.prompt_files import PromptSet, read_prompt_folder, read_prompt_set
 from portal.slo.runtime import Cached
 
@@ -74,10 +75,15 @@ def read_prompts(repo: GitOpsClone, commit: str) -> PromptsIndex:
 
 @dataclass
 class ModelsRuntime:
-    """What the Models routes use: the prompts index of main, cached briefly and per commit."""
+    """What the Models routes use: the prompts index of main, cached briefly and per commit.
+
+    ``registry`` is the MLflow model registry (None: not configured), which the promotion
+    routes read; the registry pages read it through ``RegistryRuntime``.
+    """
 
     gitops: Callable[[], GitOpsClone]
     seconds: float = PROMPTS_SECONDS
+    registry: ModelRegistry | None = None
     _by_commit: dict[str, PromptsIndex] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 

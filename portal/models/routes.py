@@ -1,8 +1,12 @@
-"""The Models page (``/models``) and ``GET /api/prompts``: every service's prompts on main.
+"""The Models pages and their JSON API: the MLflow registry's models and every service's prompts.
 
-Per service, each prompt with its versions (note, model parameters, variables, template)
-and the labels pointing at each. Model versions arrive with the MLflow registry (issue 16);
-the page says so instead of showing anything simulated.
+``/models`` shows the registered models grouped by catalog component and team (champion,
+challenger, what each environment serves) above the prompts of every service on main
+(each prompt's versions and the labels pointing at them). ``/models/{name}`` shows one
+model: its versions with their metrics, a chart per metric, what each environment serves,
+and the promotion and rollback forms with their audit (:mod:`portal.models.promotion_view`).
+When MLflow is not configured or does not answer the pages say so (never a 5xx); the API
+answers 503 with the reason.
 """
 
 from __future__ import annotations
@@ -14,9 +18,19 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from portal.api_errors import error_responses
+from portal.db import SessionDep
 from portal.deps import from_app_state
+from portal.models.promotion_view import promotion_context
 from portal.models.prompt_files import PromptSet
 from portal.models.prompts import ModelsRuntime, PromptsIndex
+from portal.models.registry_api import (
+    ModelDetailOut,
+    ModelsOut,
+    charts_json,
+    detail_out,
+    models_out,
+)
+from portal.models.registry_runtime import RegistryRuntime
 from portal.ui.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -24,10 +38,10 @@ api_router = APIRouter(prefix="/api", tags=["models"])
 
 app_models = from_app_state("models", ModelsRuntime)
 ModelsDep = Annotated[ModelsRuntime, Depends(app_models)]
+app_model_registry = from_app_state("model_registry", RegistryRuntime)
+RegistryDep = Annotated[RegistryRuntime, Depends(app_model_registry)]
 
-MODEL_REGISTRY_NOTE = (
-    "Model versions, their metrics and lineage come with the MLflow model registry (issue 16)."
-)
+MODEL_REGISTRY_NOTE = "Model versions and their metrics: GET /api/models (the MLflow registry)."
 
 
 class PromptVersionOut(BaseModel):
@@ -107,11 +121,59 @@ def prompts_out(index: PromptsIndex) -> PromptsOut:
 
 
 @router.get("/models", response_class=HTMLResponse)
-def models_page(request: Request, runtime: ModelsDep) -> HTMLResponse:
-    """Prompts and their versions per service, with the labels that point at each."""
+def models_page(request: Request, runtime: ModelsDep, registry: RegistryDep) -> HTMLResponse:
+    """Show the registry's models by component and team, then every service's prompts."""
     index = runtime.prompts()
-    context = {"active": "models", "view": prompts_out(index), "problems": index.problems}
+    context = {
+        "active": "models",
+        "overview": registry.overview(),
+        "view": prompts_out(index),
+        "problems": index.problems,
+    }
     return page(request, "models/models.html", context)
+
+
+@router.get("/models/{name}", response_class=HTMLResponse)
+def model_page(
+    request: Request, session: SessionDep, registry: RegistryDep, name: str
+) -> HTMLResponse:
+    """One model: versions, metrics and charts, serving, promotion, rollback and audit."""
+    detail = registry.detail(name)
+    if detail is None:
+        raise HTTPException(404, f"There is no model {name} in the registry or the catalog.")
+    context = {
+        "active": "models",
+        "detail": detail,
+        "charts": charts_json(detail),
+        **promotion_context(request, session, detail),
+    }
+    return page(request, "models/model.html", context)
+
+
+@api_router.get("/models", response_model=ModelsOut, responses=error_responses(503))
+def models_api(registry: RegistryDep) -> ModelsOut:
+    """Return every model by component and team (503 when MLflow does not answer)."""
+    overview = registry.overview()
+    if overview.registry.state == "unreachable":
+        raise HTTPException(503, overview.registry.error or "MLflow does not answer")
+    return models_out(overview)
+
+
+@api_router.get(
+    "/models/{name}",
+    response_model=ModelDetailOut,
+    responses=error_responses(
+        422, 503, described={404: "No such model in the registry or catalog"}
+    ),
+)
+def model_api(registry: RegistryDep, name: str) -> ModelDetailOut:
+    """Return one model's versions, metrics and serving (503 when MLflow does not answer)."""
+    detail = registry.detail(name)
+    if detail is None:
+        raise HTTPException(404, f"There is no model {name} in the registry or the catalog.")
+    if detail.registry.state == "unreachable":
+        raise HTTPException(503, detail.registry.error or "MLflow does not answer")
+    return detail_out(detail)
 
 
 @api_router.get("/prompts", response_model=PromptsOut, responses=error_responses(503))

@@ -11,8 +11,9 @@ stored as ``checking``, so the check stage takes it from there (there is nothing
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session
 
@@ -38,13 +39,19 @@ class ProposalRefusedError(RefusedError):
 
 @dataclass(frozen=True)
 class Proposal:
-    """What a proposer sends: the service, why, the evidence and the edits."""
+    """What a proposer sends: the service, why, the evidence and the edits.
+
+    ``answers`` are stored with the change's own (a model promotion records
+    ``answers["model"]``, see :mod:`portal.models.promote`); the environments are always
+    computed here, never taken from them.
+    """
 
     service: str
     title: str
     reason: str
     edits: Sequence[Edit]
     evidence: Sequence[EvidenceItem] = ()
+    answers: Mapping[str, Any] = field(default_factory=dict)
 
 
 def branch_for(service: str, change_id: str) -> str:
@@ -98,6 +105,20 @@ def _environments(
     return [env for env in settings.environments if env in present]
 
 
+def refuse_proposer(
+    session: Session, identity: Identity, service: str, settings: Settings
+) -> str | None:
+    """Raise 403 unless ``identity`` may propose changes to ``service``; return its owner.
+
+    For callers that do slower work before :func:`propose` (which checks again): a
+    proposer who may not propose is told so first.
+    """
+    _refuse_proposer(identity, service, None, settings.admin_group)
+    owner = service_owner(session, service)
+    _refuse_proposer(identity, service, owner, settings.admin_group)
+    return owner
+
+
 def propose(
     session: Session,
     repo: GitOpsRepo,
@@ -143,7 +164,10 @@ def propose(
         # The person accountable: the proposer, or the token's creator (so they cannot
         # approve what their token proposed either).
         requester_ref=grant.created_by if grant else identity.user_ref,
-        answers={"environments": _environments(repo, base, service, list(edited.files), settings)},
+        answers={
+            **proposal.answers,
+            "environments": _environments(repo, base, service, list(edited.files), settings),
+        },
         branch=branch_for(service, change_id),
         status=ChangeStatus.CHECKING,
         proposed_by=proposer,

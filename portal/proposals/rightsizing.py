@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import yaml
 from fastapi import APIRouter, Form, Request
@@ -27,6 +27,7 @@ from portal.auth.identity import Identity
 from portal.auth.tokens import SERVICE_NAME, service_owner
 from portal.changes.edits import Edit
 from portal.changes.gitops import gitops_unavailable
+from portal.changes.overlay_patches import FileReader, OverlayRefusedError, kustomization_listing
 from portal.changes.yaml_objects import Target
 from portal.cost.deployed import gather_advice, overlay_path, usage_window
 from portal.cost.model import cents
@@ -42,7 +43,6 @@ from portal.yaml_source import YamlStream
 
 router = APIRouter(include_in_schema=False)
 PATCH_FILE = "right-sizing.yaml"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _HEADER = (
     "# Requests lowered to measured use: p95 over {days} days + {headroom}% headroom,\n"
     "# proposed from the portal's cost page (/cost/{service}). Listed last in this\n"
@@ -56,18 +56,6 @@ class RightSizingRefusedError(Exception):
     def __init__(self, message: str, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
-
-
-class FileReader(Protocol):
-    """What building the edits reads of the GitOps repository at one commit."""
-
-    def list_files(self, ref: str, prefix: str = "") -> list[str]:
-        """Return the file paths at ``ref`` under ``prefix``."""
-        ...
-
-    def read_file(self, ref: str, path: str) -> bytes:
-        """Return the bytes of ``path`` at ``ref``."""
-        ...
 
 
 Workload = tuple[str, str]  # (kind, metadata.name)
@@ -127,35 +115,6 @@ def _objects(text: str) -> set[Workload]:
     return found
 
 
-def _kustomization_edit(repo: FileReader, base: str, overlay: str, files: list[str]) -> Edit | None:
-    """Return the edit listing the patch file in the overlay's patches, None if it is listed."""
-    path = next(
-        (f"{overlay}/{name}" for name in KUSTOMIZATION_FILES if f"{overlay}/{name}" in files), None
-    )
-    if path is None:
-        raise RightSizingRefusedError(f"{overlay} has no kustomization.yaml on main")
-    data = next(iter(YamlStream(repo.read_file(base, path).decode("utf-8", "replace"))), None)
-    content = data.data if data is not None else None
-    if not isinstance(content, dict) or content.get("kind") != "Kustomization":
-        raise RightSizingRefusedError(
-            f"{path} does not say kind: Kustomization, so the portal cannot edit it safely; "
-            f"list {PATCH_FILE} in its patches by hand"
-        )
-    patches = content.get("patches")
-    if isinstance(patches, list) and any(
-        isinstance(item, dict) and item.get("path") == PATCH_FILE for item in patches
-    ):
-        return None
-    if PATCH_FILE in (content.get("patchesStrategicMerge") or []):
-        return None
-    operation = (
-        {"op": "add", "path": "/patches/-", "value": {"path": PATCH_FILE}}
-        if isinstance(patches, list)
-        else {"op": "add", "path": "/patches", "value": [{"path": PATCH_FILE}]}
-    )
-    return Edit(path, None, "json6902", Target("Kustomization"), [operation])
-
-
 def right_sizing_edits(
     repo: FileReader,
     base: str,
@@ -186,7 +145,10 @@ def right_sizing_edits(
         header = _HEADER.format(days=WINDOW_DAYS, headroom=headroom, service=service)
         documents = "---\n".join(_document(w, containers) for w, containers in workloads.items())
         edits.append(Edit(patch_path, content=header + documents))
-    listing = _kustomization_edit(repo, base, overlay, files)
+    try:
+        listing = kustomization_listing(repo, base, overlay, files, PATCH_FILE)
+    except OverlayRefusedError as exc:
+        raise RightSizingRefusedError(str(exc)) from None
     return [*edits, *([listing] if listing else [])]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,11 +35,13 @@ from portal.integrations.kubernetes import (
     kustomize_build,
 )
 from portal.integrations.kubernetes_schemas import validate_objects
+from portal.integrations.mlflow import ModelRegistry
 from portal.integrations.promtool import Promtool
 from portal.integrations.rag_eval import RagEvaluator
 from portal.review.collisions import find_collisions
 from portal.review.cost_check import MainService, PricesOf, cost_outcome
 from portal.review.local_paths import find_local_paths
+from portal.review.model_validation import PinChange, VersionLookup, changed_pins, validate_pin
 from portal.review.policy import evaluate_objects, evaluate_service_files
 from portal.review.prompt_versions import check_prompt_versions, has_prompts
 from portal.review.rag_eval import RAG_FILE, rag_eval_outcome
@@ -106,6 +108,9 @@ class CheckTools:
     machine_roots: tuple[str, ...] = ()
     # Runs a RAG service's own evaluation (`rag eval`); None leaves that check out.
     rag_evaluator: RagEvaluator | None = None
+    # Where model versions are read when a change moves a pin; None: such a change's
+    # model validation is an error (a pin is never validated by nobody).
+    model_registry: ModelRegistry | None = None
 
 
 @dataclass
@@ -270,6 +275,16 @@ def _rag_eval(service_dir: Path, main_dir: Path | None, evaluator: RagEvaluator)
     return _Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
 
 
+def _model_validation(
+    change: PinChange,
+    service_dir: Path,
+    lookup: VersionLookup,
+    model_change: Mapping[str, Any] | None,
+) -> _Outcome:
+    found = validate_pin(change, service_dir, lookup, model_change)
+    return _Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
+
+
 def _same_prices(prices: Prices) -> PricesOf:
     return lambda _environment: prices
 
@@ -282,6 +297,7 @@ def run_manifest_checks(
     tools: CheckTools | None = None,
     cluster_files: Callable[[], TreeFiles] | None = None,
     main: MainService | None = None,
+    model_change: Mapping[str, Any] | None = None,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -301,7 +317,9 @@ def run_manifest_checks(
     (the service at the change's base), ``cost (env)`` says the delta against it.
     A service with ``prompts/`` gets ``prompts`` (:mod:`portal.review.prompt_versions`);
     one with ``rag.yaml`` gets ``rag eval`` when an evaluator is configured, comparing its
-    figures with main's (:mod:`portal.review.rag_eval`).
+    figures with main's (:mod:`portal.review.rag_eval`). Each environment whose model pin
+    differs from main's gets ``model validation (env)`` (:mod:`portal.review.model_validation`;
+    ``model_change`` is the change's ``answers["model"]``, which marks a rollback).
     """
     tools = tools or CheckTools()
     sheets = price_sheet if callable(price_sheet) else _same_prices(price_sheet)
@@ -338,6 +356,10 @@ def run_manifest_checks(
     if tools.checkov is not None and built:
         scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)
         results.append(_run("checkov", None, scan))
+    lookup = VersionLookup(tools.model_registry)
+    for pin in changed_pins(service_dir, main_dir, environments):
+        validate = partial(_model_validation, pin, service_dir, lookup, model_change)
+        results.append(_run("model validation", pin.environment, validate))
     if tools.rag_evaluator is not None and (service_dir / RAG_FILE).is_file():
         rag = partial(_rag_eval, service_dir, main_dir, tools.rag_evaluator)
         results.append(_run("rag eval", None, rag))

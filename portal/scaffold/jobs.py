@@ -19,10 +19,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -199,6 +200,8 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         session.commit()
         service, commit = change.service, change.commit_sha
         environments = environments_of(change, ctx.settings)
+        model = change.answers.get("model")  # a promotion's or rollback's (portal.models)
+        model_change = model if isinstance(model, dict) else None
     started = time.perf_counter()
     try:
         if not commit:
@@ -212,6 +215,7 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
                 _owner_exists(ctx.engine),
                 ctx.check_tools,
                 workdir,
+                model_change,
             )
     except Exception as exc:
         with Session(ctx.engine) as session:
@@ -251,12 +255,14 @@ def check_commit(
     owner_exists: Callable[[str], bool],
     tools: CheckTools,
     workdir: Path,
+    model_change: Mapping[str, Any] | None = None,
 ) -> list[CheckResult]:
     """Run the checks of ``services/<service>`` at ``commit``, in the empty folder ``workdir``.
 
     Prices come from the commit's own price sheets (``cost/prices/<env>.yaml``), and the
     cost check compares with the service at the change's base on main: the commit's first
-    parent, for a scaffold, a revision and an edit alike.
+    parent, for a scaffold, a revision and an edit alike. ``model_change`` is the change's
+    ``answers["model"]`` (a promotion or rollback), for the model validation check.
     """
     repo.export_tree(commit, workdir / "change", [f"services/{service}"])
     main = export_main_service(repo, repo.parent_of(commit), service, workdir / "main")
@@ -268,6 +274,7 @@ def check_commit(
         tools,
         cluster_files=partial(cluster_tree, repo, commit),
         main=main,
+        model_change=model_change,
     )
 
 

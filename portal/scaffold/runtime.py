@@ -20,6 +20,7 @@ from portal.integrations import copier
 from portal.integrations.checkov import CheckovError, CheckovFailure, find_checkov
 from portal.integrations.checkov_warm import WarmCheckov
 from portal.integrations.gitops import GitOpsRepo
+from portal.integrations.mlflow import MlflowRegistry, mlflow_registry
 from portal.integrations.promtool import (
     Promtool,
     PromtoolCli,
@@ -88,6 +89,7 @@ def check_tools(settings: Settings) -> CheckTools:
         rag_evaluator=rag_evaluator(
             settings.resolved_rag_eval_python(), settings.rag_eval_timeout_seconds
         ),
+        model_registry=mlflow_registry(settings),
     )
 
 
@@ -150,7 +152,7 @@ class ScaffoldRuntime:
             self.worker.wake()
 
     def stop(self) -> None:
-        """Stop the workers, the render processes and the warm checkov."""
+        """Stop the workers, the render processes, the warm checkov and the registry client."""
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
@@ -158,6 +160,9 @@ class ScaffoldRuntime:
         checkov = self.context.check_tools.checkov
         if isinstance(checkov, WarmCheckov):
             checkov.close()
+        registry = self.context.check_tools.model_registry
+        if isinstance(registry, MlflowRegistry):
+            registry.close()  # its pooled connections, which would outlive the app
 
 
 ScaffoldDep = Annotated[ScaffoldRuntime, Depends(from_app_state("scaffold", ScaffoldRuntime))]

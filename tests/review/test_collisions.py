@@ -71,8 +71,9 @@ def test_the_seed_with_an_ordinary_service_has_no_collision(kubectl: Path) -> No
 
     assert findings == []
     # Per cluster: the GitRepository, the root, infrastructure and service Kustomizations; the
-    # monitoring Namespace, 3 HelmRepositories and 3 HelmReleases; the service's Namespace.
-    assert subject == "36 objects in the cluster builds of dev, prod, staging"
+    # monitoring Namespace, 3 HelmRepositories and 3 HelmReleases; MLflow's Namespace,
+    # Deployment, Service and NetworkPolicy; the service's Namespace.
+    assert subject == "48 objects in the cluster builds of dev, prod, staging"
 
 
 def test_a_service_named_flux_system_collides_with_the_root_kustomization(kubectl: Path) -> None:
@@ -146,8 +147,8 @@ def test_a_target_namespace_moves_the_objects_it_applies(kubectl: Path) -> None:
 
     _, findings = find_collisions(files, "none", {}, kubectl=kubectl)
 
-    # Moved to another namespace the HelmReleases no longer collide; the Namespace does.
-    assert [obj for obj, _ in errors(findings)] == ["Namespace/monitoring"]
+    # Moved to another namespace the namespaced objects no longer collide; the Namespaces do.
+    assert [obj for obj, _ in errors(findings)] == ["Namespace/mlflow", "Namespace/monitoring"]
 
 
 def test_unreadable_files_and_broken_builds_are_findings(kubectl: Path) -> None:

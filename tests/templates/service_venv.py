@@ -224,7 +224,7 @@ def unlocked_requirements(
 
 
 def run_generated_tests(
-    service: Path, template: str, timeout: float = 180
+    service: Path, template: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run a rendered service's own tests in the venv of its test lock; return the result.
 

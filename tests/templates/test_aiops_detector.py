@@ -1,5 +1,6 @@
 """What is specific to the aiops-detector template's render: its questions, the answers in the
-rendered settings and Deployment, the portal token as a Secret reference, the remediation
+rendered settings and Deployment, the portal token as a Secret reference, the model registry
+(its URL, the egress to it, each overlay's pin, the catalog's annotations), the remediation
 rules as a hashed ConfigMap mounted read-only, and the anomaly alerts. The generated app,
 served as the image runs it, is tested in test_aiops_served_app.py.
 
@@ -66,7 +67,7 @@ def test_the_template_is_registered_with_its_questions() -> None:
     assert (info.title, info.owner, info.version) == (
         "AIOps anomaly detector",
         "platform-team",
-        "0.3.0",
+        "0.4.0",
     )
     questions = {q.name: q for q in info.questions}
     defaults = {
@@ -156,6 +157,71 @@ def test_custom_answers_reach_the_settings_and_the_deployment(custom_service: Re
     rules = load(custom_service.dest / "deploy" / "base" / "remediation.yaml")
     assert (rules["dry_run"], rules["rules"]) == (False, [])
     assert rules["detector_url"] == "http://search-anomalies.search-anomalies.svc.cluster.local"
+
+
+PIN = """\
+# The model version the {env} environment of {service} serves: a version of
+# {service}-detector in the MLflow model registry. Changes are proposed from the
+# portal's Models page and reviewed like any other; empty: the service serves the model
+# it trains itself.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {service}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          env:
+            - name: MODEL_VERSION
+              value: ""
+"""
+
+
+def _egress(objects: list[dict[str, Any]]) -> list[tuple[str | None, int]]:
+    """Return each egress rule's namespace (None: any destination) and port."""
+    rules = by_kind(objects)["NetworkPolicy"]["spec"]["egress"]
+    found = []
+    for rule in rules:
+        namespaces = [
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in rule.get("to", [])
+        ] or [None]
+        found += [(ns, port["port"]) for ns in namespaces for port in rule["ports"]]
+    return found
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("which", ["default", "custom"])
+def test_the_model_registry_is_reachable_and_each_overlay_pins_a_version(
+    which: str, default_service: Rendered, custom_service: Rendered
+) -> None:
+    """MLFLOW_TRACKING_URI in every overlay, egress to it, an empty pin per environment."""
+    service = default_service if which == "default" else custom_service
+    name = str(service.answers["name"])
+    for environment, objects in built_overlays(service.dest).items():
+        pin = service.dest / "deploy" / "overlays" / environment / "model.yaml"
+        assert pin.read_text(encoding="utf-8") == PIN.format(env=environment, service=name)
+        kustomization = load(pin.with_name("kustomization.yaml"))
+        assert {"path": "model.yaml"} in kustomization["patches"]
+        (container,) = by_kind(objects)["Deployment"]["spec"]["template"]["spec"]["containers"]
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
+        assert env["MODEL_VERSION"] == ""
+        egress = _egress(objects)
+        assert {("mlflow", 5000), ("kube-system", 53), ("monitoring", 4318)} <= set(egress)
+        if which == "default":  # the answers' in-cluster Services, by namespace and port
+            assert {("monitoring", 9090), ("portal", 8000)} <= set(egress)
+        else:  # prometheus.observability.svc:9090 and https://portal.example.com
+            assert {("observability", 9090), (None, 443)} <= set(egress)
+    annotations = load(service.dest / "catalog-info.yaml")["metadata"]["annotations"]
+    assert {key: value for key, value in annotations.items() if "model" in key} == {
+        "portal.platform/models": f"{name}-detector",
+        "portal.platform/model-metric": "holdout_f1",
+        "portal.platform/model-metric-direction": "higher",
+        "portal.platform/model-tolerance": "0.02",
+    }
 
 
 @pytest.mark.integration

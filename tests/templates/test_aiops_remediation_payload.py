@@ -129,13 +129,13 @@ def render_deploy(service: str) -> dict[str, bytes]:
         if name:  # a file name that renders empty is not created (Copier's rule)
             text = env.get_template(source.relative_to(root).as_posix()).render(values)
             files[f"services/{service}/deploy/base/{name}"] = text.encode()
-    for environment in ENVIRONMENTS:
-        include = "{% set env = '" + environment + "' %}"
-        include += "{% include 'includes/overlay-kustomization.yaml.jinja' %}"
-        text = env.from_string(include).render(values)
-        files[f"services/{service}/deploy/overlays/{environment}/kustomization.yaml"] = (
-            text.encode()
-        )
+    # Every file of every overlay (the kustomization, a model pin, ...), as Copier would.
+    for overlay in sorted((root / "template" / "deploy" / "overlays").iterdir()):
+        environment = env.from_string(overlay.name).render(values)
+        for source in sorted(overlay.glob("*.jinja")) if environment else []:
+            text = env.get_template(source.relative_to(root).as_posix()).render(values)
+            name = source.name.removesuffix(".jinja")
+            files[f"services/{service}/deploy/overlays/{environment}/{name}"] = text.encode()
     files.update(flux_kustomizations(service, ENVIRONMENTS))
     return files
 

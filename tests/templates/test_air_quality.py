@@ -1,6 +1,8 @@
 """What is specific to the air-quality-monitor template: its questions, the city and the
 pollutants in the rendered settings, the recorded fixtures, the models' volume and token,
-the freshness SLO, the per-environment replicas, and the generated app in Chromium.
+the freshness SLO, the per-environment replicas, the model registry's wiring (tracking URI,
+egress, the pin file of each overlay, the catalog annotations), and the generated app in
+Chromium. The service against a real MLflow server: test_air_quality_mlflow.py.
 
 Everything every template provides (files, objects of every overlay, review checks, probes,
 metrics, traces, the generated tests from the lock) is checked by test_contract.py."""
@@ -71,6 +73,7 @@ APP_FILES = [
     *(f"app/{module}.py" for module in ("anomaly", "forecast", "model_store", "chart")),
     *(f"app/{module}.py" for module in ("telemetry", "metrics", "monitor", "timeline")),
     *(f"app/{module}.py" for module in ("pages", "api", "probes", "observe", "dependencies")),
+    *(f"app/{module}.py" for module in ("snapshot", "model_record", "registry", "pinned")),
     "app/templates/index.html",
     *(f"app/static/{name}" for name in ("htmx.min.js", "htmx.LICENSE", "chart.js")),
     *(f"app/static/{name}" for name in ("uPlot.iife.min.js", "uPlot.min.css", "uPlot.LICENSE")),
@@ -110,7 +113,7 @@ def custom_service(
 
 def test_the_template_is_registered_with_its_questions() -> None:
     (info,) = [i for i in discover(TEMPLATES_DIR) if i.name == "air-quality-monitor"]
-    assert info.title == "Air-quality monitor" and info.version == "0.3.0"
+    assert info.title == "Air-quality monitor" and info.version == "0.4.0"
     questions = {q.name: q for q in info.questions}
     assert [q.name for q in info.questions][:3] == ["name", "owner", "system"]
     defaults = {name: questions[name].default for name in ("city", "latitude", "longitude")}
@@ -220,6 +223,60 @@ def test_slo_has_data_freshness_and_the_catalog_the_model_card(default_service: 
     assert entity["metadata"]["annotations"]["portal.platform/model-card"] == "/api/model"
 
 
+# The pin file of every overlay, as the portal's Models page reads and writes it.
+PIN = """# The model version the {env} environment of {name} serves: a version of
+# {name}-air-quality in the MLflow model registry. Changes are proposed from the
+# portal's Models page and reviewed like any other; empty: the service serves the model
+# it trains itself.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          env:
+            - name: MODEL_VERSION
+              value: ""
+"""
+
+
+def test_the_registry_is_wired_and_each_overlay_has_an_empty_pin(custom_service: Rendered) -> None:
+    dest, name = custom_service.dest, CUSTOM["name"]
+    for environment in custom_service.environments:
+        overlay = dest / "deploy" / "overlays" / environment
+        pin = (overlay / "model.yaml").read_text(encoding="utf-8")
+        assert pin == PIN.format(env=environment, name=name)
+        patches = load(overlay / "kustomization.yaml")["patches"]
+        assert patches[-1] == {"path": "model.yaml"}  # last: it wins over earlier patches
+    assert not (dest / "deploy" / "overlays" / "staging").exists()
+    deployment = load(dest / "deploy" / "base" / "deployment.yaml")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
+    policy = load(dest / "deploy" / "base" / "networkpolicy.yaml")["spec"]
+    assert "Egress" in policy["policyTypes"]
+    to_mlflow = [
+        rule
+        for rule in policy["egress"]
+        if {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "mlflow"}}}
+        in rule.get("to", [])
+    ]
+    assert [rule["ports"] for rule in to_mlflow] == [[{"port": 5000, "protocol": "TCP"}]]
+    annotations = load(dest / "catalog-info.yaml")["metadata"]["annotations"]
+    assert annotations["portal.platform/models"] == f"{name}-air-quality"
+    assert annotations["portal.platform/model-metric"] == "holdout_relative_mae"
+    assert annotations["portal.platform/model-metric-direction"] == "lower"
+    assert annotations["portal.platform/model-tolerance"] == "0.02"
+    # Every model version records the template version: the one the portal publishes.
+    settings = (dest / "app" / "settings.py").read_text(encoding="utf-8")
+    assert f'TEMPLATE_VERSION = "{custom_service.template.version}"' in settings
+    dockerfile = (dest / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG GIT_COMMIT=unknown" in dockerfile and "GIT_COMMIT=${GIT_COMMIT}" in dockerfile
+
+
 @pytest.mark.integration
 def test_each_overlay_names_its_environment_and_its_own_replicas(custom_service: Rendered) -> None:
     overlays = built_overlays(custom_service.dest)
@@ -229,6 +286,7 @@ def test_each_overlay_names_its_environment_and_its_own_replicas(custom_service:
         container = kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
         env = {item["name"]: item.get("value") for item in container["env"]}
         assert env["DEPLOY_ENVIRONMENT"] == environment
+        assert env["MODEL_VERSION"] == ""  # the pin patch applies: unpinned until promoted
         hpa = kinds["HorizontalPodAutoscaler"]["spec"]
         minimum = {"dev": 1, "prod": 3}[environment]
         assert (hpa["minReplicas"], hpa["maxReplicas"]) == (minimum, 6)

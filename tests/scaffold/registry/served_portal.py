@@ -131,6 +131,7 @@ def served_portal(
         PORTAL_RUN_WORKER="false",
         # No local Prometheus: nothing here reads the SLO pages.
         PORTAL_PROMETHEUS_URL="http://127.0.0.1:9",
+        PORTAL_MLFLOW_URL="http://127.0.0.1:9",  # no local MLflow: not what these tests are about
         **{f"PORTAL_{name.upper()}": value for name, value in settings.items()},
     )
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,9 @@
-"""The JSON API: ``POST /train``, ``POST /detect`` and the cards of the models held.
+"""The JSON API: ``POST /train``, ``POST /detect``, the models' cards and the model served.
+
+``GET /api/models`` lists the card of every model held, ``GET /api/model`` the model served.
+
+With a model registry (``MLFLOW_TRACKING_URI``) every training is also logged as a new
+version (:mod:`.versioning`); a replica pinned to a version keeps serving it.
 
 Reading Prometheus and fitting models block, so both run in a worker thread; trainings
 run one at a time per replica (they use a core each), detections side by side.
@@ -46,7 +51,7 @@ async def _frozen_heap(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(lifespan=_frozen_heap)
 
 
-def _train(runtime: Runtime, request: TrainRequest) -> list[dict[str, Any]]:
+def _train(runtime: Runtime, request: TrainRequest) -> dict[str, Any]:
     # Every source is read and checked before any is trained: a refusal trains nothing.
     sets = training_sets(request, runtime.prometheus)
     settings = runtime.settings
@@ -60,13 +65,25 @@ def _train(runtime: Runtime, request: TrainRequest) -> list[dict[str, Any]]:
             )
         except NotEnoughDataError as error:
             raise ApiError(item.field, str(error)) from error
-        trained.append((item, model))
-    answers = []
-    for item, model in trained:
-        saved = runtime.registry.add(model)
-        metrics.TRAININGS.labels(saved.source.kind).inc()
-        answers.append(training_json(item, saved))
-    return answers
+        trained.append(model)
+    pinned = runtime.serving.pinned
+    # A pinned replica serves its registry version only: what it trains is a candidate.
+    models = trained if pinned else [runtime.registry.add(model) for model in trained]
+    for model in models:
+        metrics.TRAININGS.labels(model.source.kind).inc()
+    answer: dict[str, Any] = {
+        "models": [training_json(item, model) for item, model in zip(sets, models, strict=True)]
+    }
+    registered = None
+    if runtime.versioning is not None:
+        registered = runtime.versioning.log_training(sets, models, rate, now)
+        answer["registry"] = {
+            "name": settings.registered_model,
+            "version": None if registered is None else registered.version,
+            "pinned": pinned,
+        }
+    runtime.serving.trained(models, registered)
+    return answer
 
 
 def _detect(runtime: Runtime, request: DetectRequest) -> list[dict[str, Any]]:
@@ -90,13 +107,16 @@ def _detect(runtime: Runtime, request: DetectRequest) -> list[dict[str, Any]]:
 async def train(request: TrainRequest, runtime: RuntimeDep) -> JSONResponse:
     """Train a model per query (read from Prometheus) or per inline series; answer their cards."""
     async with runtime.training:
-        models = await asyncio.to_thread(_train, runtime, request)
-    return JSONResponse({"models": models})
+        answer = await asyncio.to_thread(_train, runtime, request)
+    return JSONResponse(answer)
 
 
 @router.post("/detect")
 async def detect(request: DetectRequest, runtime: RuntimeDep) -> JSONResponse:
     """Score each query's (or inline series') points with its model: anomalies and windows."""
+    waiting = runtime.serving.waiting()
+    if waiting is not None:
+        raise ApiError("model", waiting, status=503)
     results = await asyncio.to_thread(_detect, runtime, request)
     return JSONResponse({"results": results})
 
@@ -105,6 +125,29 @@ async def detect(request: DetectRequest, runtime: RuntimeDep) -> JSONResponse:
 async def models(runtime: RuntimeDep) -> JSONResponse:
     """Return the card of every model this replica holds."""
     return JSONResponse({"models": [dict(model.card) for model in runtime.registry.all()]})
+
+
+@router.get("/api/model")
+async def served_model(runtime: RuntimeDep) -> JSONResponse:
+    """Return the model served: name, version, its models' cards and ``registry``.
+
+    ``registry`` is ``{name, version, pinned, source, sha256}``; ``source`` is ``mlflow`` for
+    a registry version (pinned, or registered by the newest training), else ``local``.
+    """
+    waiting = runtime.serving.waiting()
+    if waiting is not None:
+        raise ApiError("model", waiting, status=503)
+    current = runtime.serving.current
+    if current is None:
+        raise ApiError("model", "no model yet: POST /train first", status=404)
+    return JSONResponse(
+        {
+            "name": current.name,
+            "version": current.version,
+            "models": [dict(model.card) for model in runtime.registry.all()],
+            "registry": current.as_json(),
+        }
+    )
 
 
 @router.get("/api")  # "/" is left to the page
@@ -121,6 +164,7 @@ async def index(runtime: RuntimeDep) -> JSONResponse:
                 "POST /train",
                 "POST /detect",
                 "GET /api/models",
+                "GET /api/model",
                 "GET /api/remediations",
                 "GET /",
             ],

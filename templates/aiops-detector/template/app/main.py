@@ -4,8 +4,9 @@ The routes live beside it: :mod:`.pages` (the page), :mod:`.api` (training, dete
 model cards), :mod:`.proposals` (the remediations list) and :mod:`.probes` (health,
 readiness, metrics); :mod:`.observe` measures and traces every request. The lifespan here
 loads the remediation rules (a file with a problem stops the start, every problem listed
-with its line and field), then the stored models, and runs the background evaluation,
-which hands each anomaly window to remediation.
+with its line and field), then the stored models (or, pinned to a model-registry version,
+fetches that version in the background), and runs the background evaluation, which hands
+each anomaly window to remediation.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import api, errors, pages, probes, proposals
+from .mlflow_log import MlflowRegistry
 from .model_store import ModelStore
 from .monitor import Evaluator
 from .observe import observe
@@ -34,8 +36,10 @@ from .registry import Registry
 from .remediation import Remediator
 from .rules import RulesError, load_rules_file
 from .runtime import Clock, Runtime
-from .settings import VERSION, Settings
+from .serving import ServingState
+from .settings import VERSION, Settings, SettingsError
 from .telemetry import configure_logging, configure_tracing
+from .versioning import Versioning
 
 HERE = Path(__file__).parent
 logger = logging.getLogger(__name__)
@@ -85,11 +89,24 @@ def lifespan_of(
         state = PrometheusState(settings.prometheus_url, client, rules.state.environment_label)
         remediations = Remediations(Remediator(rules, clock), state, portal)
         registry = Registry(ModelStore(settings.model_dir))
-        loaded = await asyncio.to_thread(registry.load_stored)
-        runtime = Runtime(settings, registry, source, clock, remediations)
-        task = None
+        serving = ServingState(settings.registered_model, settings.model_version)
+        versioning = None
+        if settings.mlflow_tracking_uri:
+            tracking = MlflowRegistry(settings.mlflow_tracking_uri, settings.registered_model)
+            versioning = Versioning(settings, tracking, serving)
+        if settings.pinned and versioning is None:
+            raise SettingsError("MODEL_VERSION pins a registry version: set MLFLOW_TRACKING_URI")
+        tasks: list[asyncio.Task[None]] = []
+        loaded = 0
+        if versioning is not None and settings.pinned:
+            # Never the volume's models: only the pinned version, once it is verified.
+            tasks.append(asyncio.create_task(versioning.keep_loading(registry)))
+        else:
+            loaded = await asyncio.to_thread(registry.load_stored)
+            serving.trained(registry.all(), None)
+        runtime = Runtime(settings, registry, source, clock, remediations, serving, versioning)
         if settings.background_detect:
-            task = asyncio.create_task(Evaluator(runtime).run())
+            tasks.append(asyncio.create_task(Evaluator(runtime).run()))
         app.state.runtime = runtime
         app.state.remediations = remediations
         logger.info(
@@ -100,6 +117,8 @@ def lifespan_of(
                 "rules": len(rules.rules),
                 "remediation_file": str(settings.remediation_file),
                 "dry_run": remediations.dry_run,
+                "model_registry": settings.mlflow_tracking_uri or None,
+                "pinned_version": settings.model_version or None,
             },
         )
         try:
@@ -107,7 +126,7 @@ def lifespan_of(
         finally:
             app.state.runtime = None
             app.state.remediations = None
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

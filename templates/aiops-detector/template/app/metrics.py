@@ -33,3 +33,15 @@ EVALUATIONS = Counter(
 )
 TRAININGS = Counter("aiops_trainings", "Models trained, by source kind.", ["kind"])
 MODELS = Gauge("aiops_models", "Models this replica holds (one per query or inline series).")
+MODEL_INFO = Gauge(
+    "model_info",
+    "The model this replica serves: its registered name and version (the registry's version "
+    "number, or the local version of the newest model when nothing was registered).",
+    ["name", "version"],
+)
+REGISTRY_ERRORS = Counter(
+    "model_registry_errors",
+    "Failed calls to the model registry (MLflow), by operation (log, load); a failed log "
+    "never fails a training.",
+    ["operation"],
+)

@@ -62,7 +62,8 @@ def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def _artifact(model: TrainedModel) -> dict[str, Any]:
+def artifact_content(model: TrainedModel) -> dict[str, Any]:
+    """Return what a skops file holds of one model: the forest, calibration and baselines."""
     detector = model.detector
     return {
         "format": ARTIFACT_FORMAT,
@@ -103,7 +104,8 @@ def _slot_array(item: Mapping[str, Any], name: str, dtype: type, where: str) -> 
     return array.astype(dtype)
 
 
-def _detector(content: Any, where: str) -> tuple[Source, Detector]:
+def detector_from(content: Any, where: str) -> tuple[Source, Detector]:
+    """Rebuild a model's source and detector from :func:`artifact_content` (``where`` names it)."""
     if not isinstance(content, dict) or content.get("format") != ARTIFACT_FORMAT:
         raise ModelStoreError(f"{where}: unknown artifact format")
     if not isinstance(content.get("forest"), IsolationForest):
@@ -150,6 +152,14 @@ def _detector(content: Any, where: str) -> tuple[Source, Detector]:
     return source, detector
 
 
+def load_trusted(artifact: Path) -> Any:
+    """Load a skops file, refusing it when it holds a type beyond skops' and ours."""
+    untrusted = set(sio.get_untrusted_types(file=artifact)) - set(TRUSTED_TYPES)
+    if untrusted:
+        raise ModelStoreError(f"{artifact.name}: untrusted types {sorted(untrusted)}")
+    return sio.load(artifact, trusted=TRUSTED_TYPES)
+
+
 def _order(card: Path) -> tuple[str, int]:
     stamp, _, suffix = card.stem.removeprefix("model-").partition("-")
     return stamp, int(suffix) if suffix.isdigit() else 1
@@ -176,7 +186,7 @@ class ModelStore:
         suffix = max((n for stamp, n in taken if stamp == model.version), default=0) + 1
         version = model.version if suffix == 1 else f"{model.version}-{suffix}"
         artifact = folder / f"model-{version}.skops"
-        content = _artifact(model)
+        content = artifact_content(model)
         _write_atomically(
             artifact, lambda path: sio.dump(content, path, compression=zipfile.ZIP_DEFLATED)
         )
@@ -212,10 +222,7 @@ class ModelStore:
             raise ModelStoreError(f"{card_path.name}: artifact {file_name!r} is missing")
         if sha256_of(artifact) != expected:
             raise ModelStoreError(f"{artifact.name}: sha256 does not match its card")
-        untrusted = set(sio.get_untrusted_types(file=artifact)) - set(TRUSTED_TYPES)
-        if untrusted:
-            raise ModelStoreError(f"{artifact.name}: untrusted types {sorted(untrusted)}")
-        source, detector = _detector(sio.load(artifact, trusted=TRUSTED_TYPES), artifact.name)
+        source, detector = detector_from(load_trusted(artifact), artifact.name)
         if card.get("source") != source.as_dict():
             raise ModelStoreError(f"{card_path.name}: the card and the artifact name other sources")
         return TrainedModel(source, detector, str(card["version"]), trained_at, card)

@@ -2,7 +2,9 @@
 
 Training is on demand (``POST /train``) and each replica keeps what it trained: a model
 is found by the query or series name it was trained for. Saving happens before the model
-is used, so a restarted container finds on its volume what it answered before.
+is used, so a restarted container finds on its volume what it answered before. A replica
+pinned to a model-registry version holds that version's models only (:meth:`replace_all`).
+Not to be confused with the model registry (MLflow, :mod:`.mlflow_log`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ class Registry:
             self._models[saved.source] = saved
             metrics.MODELS.set(len(self._models))
         return saved
+
+    def replace_all(self, models: list[TrainedModel]) -> None:
+        """Serve exactly ``models`` (a pinned registry version), keeping nothing else."""
+        with self._lock:
+            self._models = {model.source: model for model in models}
+            metrics.MODELS.set(len(self._models))
 
     def get(self, source: Source) -> TrainedModel | None:
         """Return the model of a source, if this replica was trained for it."""

@@ -1,4 +1,7 @@
-"""What the routes share while the app runs: settings, models, Prometheus, clock, remediation."""
+"""What the routes share while the app runs: settings, models, Prometheus, clock, remediation.
+
+Also what is served (:mod:`.serving`) and the model registry (:mod:`.versioning`).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,9 @@ from .prometheus import RangeSource
 from .proposals import Remediations
 from .recent import RecentScores
 from .registry import Registry
+from .serving import ServingState
 from .settings import Settings
+from .versioning import Versioning
 
 Clock = Callable[[], datetime]
 
@@ -28,6 +33,9 @@ class Runtime:
     prometheus: RangeSource
     clock: Clock
     remediations: Remediations
+    serving: ServingState
+    # The model registry (None without MLFLOW_TRACKING_URI: nothing logged, nothing pinned).
+    versioning: Versioning | None = None
     recent: RecentScores = dataclasses.field(default_factory=RecentScores)
     # Training is CPU-bound: one at a time per replica, the others wait their turn.
     training: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)

@@ -52,3 +52,40 @@ def test_a_bad_value_stops_the_service_naming_the_variable(
     """The service does not start on a value it cannot use."""
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Settings.from_env(env)
+
+
+def test_the_model_registry_and_the_pin_are_read() -> None:
+    """MODEL_URI wins over MODEL_VERSION; the registered name is the service's plus -detector."""
+    env = {"MLFLOW_TRACKING_URI": "http://mlflow.mlflow.svc.cluster.local:5000/"}
+    settings = Settings.from_env({**env, "MODEL_VERSION": "3", "GIT_COMMIT": "abc123"})
+    assert settings.mlflow_tracking_uri == "http://mlflow.mlflow.svc.cluster.local:5000"
+    assert (settings.model_version, settings.pinned, settings.git_commit) == ("3", True, "abc123")
+    name = f"{Settings().service_name}-detector"
+    assert settings.registered_model == name
+    uri = {"MODEL_URI": f"models:/{name}/7", "MODEL_VERSION": "3"}
+    assert Settings.from_env({**env, **uri}).model_version == "7"
+    unpinned = Settings.from_env({**env, "MODEL_VERSION": ""})
+    assert (unpinned.pinned, unpinned.git_commit) == (False, "unknown")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MODEL_VERSION": "3"}, "MODEL_VERSION pins a registry version: set MLFLOW_TRACKING_URI"),
+        ({"MLFLOW_TRACKING_URI": "http://m:5000", "MODEL_VERSION": "v3"}, "MODEL_VERSION must"),
+        ({"MLFLOW_TRACKING_URI": "http://m:5000", "MODEL_VERSION": "0"}, "MODEL_VERSION must"),
+        (
+            {"MLFLOW_TRACKING_URI": "http://m:5000", "MODEL_URI": "runs:/abc/model"},
+            "MODEL_URI must",
+        ),
+        (
+            {"MLFLOW_TRACKING_URI": "http://m:5000", "MODEL_URI": "models:/other-detector/2"},
+            "MODEL_URI names 'other-detector'",
+        ),
+        ({"MLFLOW_TRACKING_URI": "mlflow:5000"}, "MLFLOW_TRACKING_URI must be an http(s) URL"),
+    ],
+)
+def test_a_pin_the_service_cannot_honour_stops_it(env: dict[str, str], message: str) -> None:
+    """Never another model, never a guess: the service does not start."""
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Settings.from_env(env)

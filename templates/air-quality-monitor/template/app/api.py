@@ -11,7 +11,7 @@ from . import metrics
 from .check_form import parse_check
 from .dependencies import MonitorDep, submitted, unavailable
 from .monitor import NoDataError, TrainingBusyError
-from .serialize import assessment_json, forecast_json, history_json, verdict_json
+from .serialize import assessment_json, forecast_json, history_json, model_json, verdict_json
 from .training import NotEnoughDataError
 
 router = APIRouter()
@@ -67,15 +67,16 @@ async def api_check(request: Request, monitor: MonitorDep) -> JSONResponse:
 
 @router.get("/api/model")
 async def api_model(monitor: MonitorDep) -> JSONResponse:
-    """Return the card of the model in use (read by the portal's model registry)."""
+    """Return the card of the model in use and where it comes from (read by the portal)."""
     if monitor.models is None:
-        return JSONResponse({"error": True, "reason": "no model trained yet"}, status_code=503)
-    return JSONResponse(dict(monitor.models.card))
+        reason = monitor.waiting_for() if monitor.pinned else "no model trained yet"
+        return JSONResponse({"error": True, "reason": reason}, status_code=503)
+    return JSONResponse(model_json(monitor, monitor.models))
 
 
 @router.post("/train")
 async def train(request: Request, monitor: MonitorDep) -> JSONResponse:
-    """Retrain now on the latest data; answers the new model's card."""
+    """Retrain now on the latest data; answers the new model's card (a candidate if pinned)."""
     if not _authorised(request, monitor.settings.train_token):
         return JSONResponse({"error": True, "reason": "a valid token is required"}, 401)
     try:
@@ -84,4 +85,4 @@ async def train(request: Request, monitor: MonitorDep) -> JSONResponse:
         return JSONResponse({"error": True, "reason": str(error)}, status_code=409)
     except (NoDataError, NotEnoughDataError) as error:
         return JSONResponse({"error": True, "reason": str(error)}, status_code=503)
-    return JSONResponse(dict(trained.card))
+    return JSONResponse({**model_json(monitor, trained), "serving": trained is monitor.models})

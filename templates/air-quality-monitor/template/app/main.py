@@ -2,7 +2,8 @@
 
 The routes live beside it: :mod:`.pages` (the page and the manual check), :mod:`.api` (the
 JSON API and training), :mod:`.probes` (health, readiness, metrics); :mod:`.observe` measures
-and traces every request, and the lifespan here starts and stops the monitor.
+and traces every request, and the lifespan here starts and stops the monitor (and, when
+``MLFLOW_TRACKING_URI`` is set, opens the model registry and loads a pinned version).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from . import api, metrics, pages, probes
+from .model_record import ModelRegistry, RegistryError
 from .model_store import ModelStore
 from .monitor import Clock, Monitor
 from .observe import observe
@@ -40,6 +42,20 @@ def _fastapi_options() -> dict[str, Any]:
     return {}
 
 
+def open_registry(settings: Settings) -> ModelRegistry | None:
+    """Return the MLflow registry when ``MLFLOW_TRACKING_URI`` is set (None otherwise)."""
+    if not settings.mlflow_tracking_uri:
+        return None
+    from .registry import MlflowRegistry  # the MLflow client loads only when it is used
+
+    try:
+        return MlflowRegistry(settings)
+    except RegistryError as error:  # the service runs on; a pinned version then never loads
+        metrics.REGISTRY_ERRORS.labels("connect").inc()
+        logger.warning("model registry not used: %s", error)
+        return None
+
+
 def lifespan_of(
     settings: Settings, clock: Clock | None, transport: httpx.AsyncBaseTransport | None
 ) -> Lifespan:
@@ -54,16 +70,20 @@ def lifespan_of(
             headers={"User-Agent": f"{settings.service_name}/{VERSION}"},
             follow_redirects=False,
         )
-        monitor = Monitor(settings, client, ModelStore(settings.model_dir), clock=clock)
+        registry = await asyncio.to_thread(open_registry, settings)
+        store = ModelStore(settings.model_dir)
+        monitor = Monitor(settings, client, store, clock=clock, registry=registry)
         await asyncio.to_thread(monitor.load_stored_models)
         metrics.DATA_AGE.set_function(lambda: monitor.age_seconds() or 0.0)
         app.state.monitor = monitor
-        task = asyncio.create_task(monitor.run()) if settings.background_refresh else None
+        tasks = [asyncio.create_task(monitor.run())] if settings.background_refresh else []
+        if monitor.pinned:  # not ready until the pinned version is served; retried till then
+            tasks.append(asyncio.create_task(monitor.keep_loading_pin()))
         logger.info("started", extra={"city": settings.city, "pollutants": settings.pollutants})
         try:
             yield
         finally:
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

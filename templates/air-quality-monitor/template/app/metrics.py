@@ -53,3 +53,15 @@ MODEL_INFO = Gauge("air_quality_model_info", "1 for the model version in use.", 
 MANUAL_CHECKS = Counter(
     "air_quality_manual_checks", "Manual anomaly checks, by verdict or invalid.", ["verdict"]
 )
+SERVED_MODEL = Gauge(
+    "model_info",
+    "1 for the model served: its registered name and version (the MLflow version when it "
+    "came from or was logged to the registry, else the local version).",
+    ["name", "version"],
+)
+REGISTRY_ERRORS = Counter(
+    "model_registry_errors",
+    "Failed model registry operations (log: a trained model not logged; load: the pinned "
+    "version not loaded), by operation.",
+    ["operation"],
+)

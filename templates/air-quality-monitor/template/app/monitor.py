@@ -5,6 +5,10 @@ many requests arrive (one refresh at a time; the others wait for it and share it
 When Open-Meteo fails, the last good data stays in service and says how old it is, and the
 next attempt waits ``failure_backoff_seconds`` so a failing API is not hammered. Training
 and the number crunching run in a worker thread, never on the event loop.
+
+With a model registry every trained model is also logged there (a failure is a warning and
+a counter, never a failed training). With a pinned version the service serves that version
+only, once downloaded and verified; what it trains meanwhile is logged as a candidate.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from . import metrics
-from .assessment import AnomalyScore, Level, Reading, Verdict, judge
-from .chart import Chart, build_chart
-from .forecast import Skill
+from .assessment import Level, Reading, Verdict, judge
+from .model_record import ModelRegistry
 from .model_store import ModelStore
 from .openmeteo import OpenMeteoError, fetch_air_quality
+from .pinned import PinError, load_pinned
 from .settings import Settings
+from .snapshot import Snapshot, build_snapshot, score_readings
 from .timeline import Timeline, split_timeline
 from .training import NotEnoughDataError, TrainedModels, train_models
 
@@ -41,89 +46,6 @@ class NoDataError(RuntimeError):
     """There is no data yet to work with; the message says why."""
 
 
-@dataclasses.dataclass(frozen=True)
-class PollutantForecast:
-    """Tomorrow's average of one pollutant: the service's model beside the CAMS forecast."""
-
-    pollutant: str
-    model: float | None
-    method: str | None
-    cams: float | None
-    skill: Skill | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
-    """Everything the pages and the API show, computed once per refresh."""
-
-    fetched_at: datetime
-    timeline: Timeline
-    readings: tuple[Reading, ...]
-    verdict: Verdict | None
-    forecasts: tuple[PollutantForecast, ...]
-    charts: tuple[Chart, ...]
-    model_version: str | None
-
-
-def current_readings(timeline: Timeline, pollutants: tuple[str, ...]) -> tuple[Reading, ...]:
-    """Return the current 24-hour average of each pollutant, or why it is unavailable."""
-    readings = []
-    for pollutant in pollutants:
-        if pollutant in timeline.data.missing:
-            note = "Open-Meteo has no data for it at this place"
-            readings.append(Reading(pollutant, None, note=note))
-            continue
-        value = timeline.window_mean(pollutant)
-        note = "" if value is not None else "no recent values from Open-Meteo"
-        readings.append(Reading(pollutant, value, timeline.latest(pollutant), note))
-    return tuple(readings)
-
-
-def score_readings(
-    models: TrainedModels | None, values: Mapping[str, float]
-) -> AnomalyScore | None:
-    """Score concentrations with the anomaly model, when it knows every one it needs."""
-    anomaly = models.anomaly if models else None
-    if anomaly is None or any(name not in values for name in anomaly.features):
-        return None
-    return anomaly.score(values)
-
-
-def build_snapshot(
-    timeline: Timeline, models: TrainedModels | None, settings: Settings, fetched_at: datetime
-) -> Snapshot:
-    """Assess the data, forecast tomorrow and build the charts."""
-    readings = current_readings(timeline, settings.pollutants)
-    values = {r.pollutant: r.value for r in readings if r.value is not None}
-    verdict = None
-    if values:
-        verdict = judge(readings, score_readings(models, values), settings.city)
-    forecasts = []
-    charts = []
-    for pollutant in settings.pollutants:
-        forecaster = models.forecasters.get(pollutant) if models else None
-        tomorrow = forecaster.predict(timeline) if forecaster else None
-        forecasts.append(
-            PollutantForecast(
-                pollutant,
-                tomorrow,
-                forecaster.method if forecaster else None,
-                timeline.cams_tomorrow(pollutant),
-                forecaster.skill if forecaster else None,
-            )
-        )
-        charts.append(build_chart(timeline, pollutant, forecaster, tomorrow))
-    return Snapshot(
-        fetched_at=fetched_at,
-        timeline=timeline,
-        readings=readings,
-        verdict=verdict,
-        forecasts=tuple(forecasts),
-        charts=tuple(charts),
-        model_version=models.version if models else None,
-    )
-
-
 class Monitor:
     """Fetches, caches, assesses and trains for one city."""
 
@@ -134,13 +56,17 @@ class Monitor:
         store: ModelStore,
         *,
         clock: Clock | None = None,
+        registry: ModelRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
+        self.registry = registry
         self.clock: Clock = clock or (lambda: datetime.now(UTC))
         self.snapshot: Snapshot | None = None
-        self.models: TrainedModels | None = None
+        self.models: TrainedModels | None = None  # the models served
+        self.latest_trained: TrainedModels | None = None  # a candidate while pinned
+        self.pin_error: str | None = None
         self.last_error: OpenMeteoError | None = None
         self.last_error_at: datetime | None = None
         self._timeline: Timeline | None = None
@@ -154,6 +80,20 @@ class Monitor:
     def ready(self) -> bool:
         """Ready to serve: data and a model are loaded."""
         return self.snapshot is not None and self.models is not None
+
+    @property
+    def pinned(self) -> bool:
+        """Tell whether the environment pins a registered version (the only one served)."""
+        return bool(self.settings.model_version)
+
+    def waiting_for(self) -> str:
+        """Say what readiness still waits for ("" when ready)."""
+        if self.pinned and self.models is None:
+            reason = self.pin_error or "loading"
+            return f"pinned model version {self.settings.model_version} not loaded: {reason}"
+        if self.snapshot is None:
+            return "no data yet"
+        return "" if self.models is not None else "no model yet"
 
     def age_seconds(self) -> float | None:
         """Return how old the data served is, or None without data."""
@@ -175,10 +115,10 @@ class Monitor:
         return age is None or age >= self.settings.refresh_seconds
 
     def retrain_due(self) -> bool:
-        """Tell whether the model in use is older than the retraining interval."""
-        if self.models is None:
+        """Tell whether the newest model trained here is older than the retraining interval."""
+        if self.latest_trained is None:
             return True
-        age = (self.clock() - self.models.trained_at).total_seconds()
+        age = (self.clock() - self.latest_trained.trained_at).total_seconds()
         return age >= self.settings.retrain_seconds
 
     def load_stored_models(self) -> None:
@@ -190,6 +130,9 @@ class Monitor:
         if not set(anomaly.features) <= set(self.settings.pollutants):
             logger.info("stored model %s is for other pollutants; not used", models.version)
             return
+        self.latest_trained = models
+        if self.pinned:
+            return  # only the pinned version is served; this one only dates the last training
         self._use(models)
         logger.info("using stored model %s", models.version)
 
@@ -197,6 +140,37 @@ class Monitor:
         self.models = models
         metrics.MODEL_INFO.clear()
         metrics.MODEL_INFO.labels(models.version).set(1)
+        metrics.SERVED_MODEL.clear()
+        version = models.registered_version or models.version
+        metrics.SERVED_MODEL.labels(self.settings.registered_model, version).set(1)
+
+    # --- the pinned version ----------------------------------------------------------------
+
+    async def load_pin(self) -> bool:
+        """Try once to download, verify and serve the pinned version; True once served."""
+        version = self.settings.model_version
+        try:
+            if self.registry is None:
+                raise PinError("no model registry to load it from (see the start-up warning)")
+            models = await asyncio.to_thread(load_pinned, self.registry, self.settings)
+        except Exception as error:  # whatever failed, nothing unverified is served; retried
+            self.pin_error = str(error) or type(error).__name__
+            metrics.REGISTRY_ERRORS.labels("load").inc()
+            logger.warning("pinned model version %s not loaded: %s", version, self.pin_error)
+            return False
+        self.pin_error = None
+        self._use(models)
+        async with self._refresh_lock:  # after a refresh that began before the pin was in use
+            await self._rebuild()
+        logger.info("serving pinned model version %s", version, extra={"local": models.version})
+        return True
+
+    async def keep_loading_pin(self) -> None:
+        """Retry loading the pinned version until it is served (the service is not ready)."""
+        while True:
+            if await self.load_pin():
+                return
+            await asyncio.sleep(self.settings.registry_retry_seconds)
 
     # --- refresh ---------------------------------------------------------------------------
 
@@ -272,12 +246,36 @@ class Monitor:
                 logger.warning("model not trained: %s", error)
                 return None
             metrics.TRAININGS.labels("ok").inc()
-            self._use(trained)
+            self.latest_trained = trained
+            if not self.pinned:  # pinned: a candidate, logged but never served here
+                self._use(trained)
             return trained
 
     def _train_and_save(self, timeline: Timeline) -> TrainedModels:
         trained = train_models(timeline, self.settings, self.clock())
-        return self.store.save(trained)
+        return self._register(self.store.save(trained))
+
+    def _register(self, saved: TrainedModels) -> TrainedModels:
+        if self.registry is None:
+            return saved
+        artifact = self.store.directory / str(saved.card["artifact"]["file"])
+        try:
+            version = self.registry.log(saved, artifact)
+        except Exception as error:  # the registry must never fail a training: warn and count
+            metrics.REGISTRY_ERRORS.labels("log").inc()
+            logger.warning("model %s not logged to the registry: %s", saved.version, error)
+            return saved
+        logger.info("model %s logged as version %s", saved.version, version)
+        return dataclasses.replace(saved, registered_version=version)
+
+    async def _rebuild(self) -> None:
+        """Rebuild the snapshot with the models served now (after a training or a pin)."""
+        if self.snapshot is None or self._timeline is None:
+            return
+        self.snapshot = await asyncio.to_thread(
+            build_snapshot, self._timeline, self.models, self.settings, self.snapshot.fetched_at
+        )
+        self._export(self.snapshot)
 
     async def train(self) -> TrainedModels:
         """Retrain now on the latest data (``POST /train``) and rebuild the snapshot."""
@@ -292,11 +290,7 @@ class Monitor:
         trained = await self._train(timeline)
         if trained is None:
             raise NotEnoughDataError("not enough history to train on")
-        if self.snapshot is not None:
-            self.snapshot = await asyncio.to_thread(
-                build_snapshot, timeline, trained, self.settings, self.snapshot.fetched_at
-            )
-            self._export(self.snapshot)
+        await self._rebuild()
         return trained
 
     # --- manual check ----------------------------------------------------------------------
@@ -319,7 +313,7 @@ class Monitor:
             try:
                 if self.refresh_due():
                     await self.refresh()
-                elif self.models is not None and self.retrain_due():
+                elif self.latest_trained is not None and self.retrain_due():
                     await self.train()
                 self.record_freshness()
             except asyncio.CancelledError:

@@ -13,9 +13,10 @@ from . import metrics
 from .assessment import UNIT, Verdict
 from .check_form import PLAUSIBLE_MAX, CheckInput, parse_check
 from .dependencies import MonitorDep, submitted
-from .monitor import Monitor, Snapshot
+from .monitor import Monitor
 from .serialize import ATTRIBUTION
 from .settings import VERSION
+from .snapshot import Snapshot
 
 HERE = Path(__file__).parent
 router = APIRouter()

@@ -19,13 +19,11 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: data and a model are loaded."""
+    """Readiness: data and a model (the pinned version, when one is pinned) are loaded."""
     monitor = getattr(request.app.state, "monitor", None)
     if isinstance(monitor, Monitor) and monitor.ready and monitor.models is not None:
         return JSONResponse({"status": "ready", "model_version": monitor.models.version})
-    missing = "not started"
-    if isinstance(monitor, Monitor):
-        missing = "no data yet" if monitor.snapshot is None else "no model yet"
+    missing = monitor.waiting_for() if isinstance(monitor, Monitor) else "not started"
     return JSONResponse({"status": "starting", "missing": missing}, status_code=503)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .assessment import LABELS, UNIT, WHO_24H_LIMITS, AnomalyScore, Reading, Verdict
-from .monitor import Monitor, PollutantForecast, Snapshot
+from .monitor import Monitor
+from .snapshot import PollutantForecast, Snapshot
+from .training import TrainedModels
 
 ATTRIBUTION = {
     "text": "Air-quality data: Copernicus Atmosphere Monitoring Service (CAMS) via Open-Meteo.com",
@@ -132,3 +134,20 @@ def forecast_json(monitor: Monitor, snapshot: Snapshot) -> dict[str, Any]:
         "model_version": snapshot.model_version,
         "attribution": ATTRIBUTION,
     }
+
+
+def registry_json(monitor: Monitor, models: TrainedModels) -> dict[str, Any]:
+    """Describe where a model version comes from: the ``registry`` object of the card."""
+    artifact = models.card.get("artifact", {})
+    return {
+        "name": monitor.settings.registered_model,
+        "version": models.registered_version or models.version,
+        "pinned": monitor.pinned and models is monitor.models,
+        "source": "mlflow" if models.registered_version else "local",
+        "sha256": artifact.get("sha256"),
+    }
+
+
+def model_json(monitor: Monitor, models: TrainedModels) -> dict[str, Any]:
+    """Return a model's card with its ``registry`` object (``GET /api/model``, ``/train``)."""
+    return {**models.card, "registry": registry_json(monitor, models)}

@@ -43,6 +43,8 @@ class TrainedModels:
     anomaly: AnomalyModel | None
     forecasters: Mapping[str, Forecaster]
     card: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Its version in the model registry, once logged there (None: known only here).
+    registered_version: str | None = None
 
 
 def train_models(timeline: Timeline, settings: Settings, now: datetime) -> TrainedModels:
@@ -80,7 +82,7 @@ def describe(models: TrainedModels, timeline: Timeline, settings: Settings) -> d
             **forecaster.skill.as_dict(),
         }
     return {
-        "name": f"{settings.service_name}-air-quality",
+        "name": settings.registered_model,
         "version": models.version,
         "created_at": models.trained_at.astimezone(UTC).isoformat(),
         "service_version": VERSION,

@@ -100,16 +100,27 @@ def test_manual_check_api_names_every_bad_field(client: TestClient) -> None:
 
 
 def test_model_card_is_served_and_matches_the_file(client: TestClient, settings: Settings) -> None:
-    """GET /api/model: the card of the model in use, its digest that of the file."""
+    """GET /api/model: the card of the model in use, its digest that of the file.
+
+    Without a model registry it says the model is the local version trained here.
+    """
     client.get("/readyz")
     client.get("/")
     card = client.get("/api/model").json()
+    registry = card.pop("registry")
     assert card["version"] == "20261011T090000Z"
     artifact = settings.model_dir / card["artifact"]["file"]
     assert card["artifact"]["sha256"] == sha256_of(artifact)
     assert json.loads((settings.model_dir / f"model-{card['version']}.json").read_text()) == card
     for key in ("metrics", "parameters", "training_window", "sklearn_version"):
         assert card[key]
+    assert registry == {
+        "name": settings.registered_model,
+        "version": "20261011T090000Z",
+        "pinned": False,
+        "source": "local",
+        "sha256": sha256_of(artifact),
+    }
 
 
 def test_train_on_demand(client: TestClient, clock: Clock) -> None:
