@@ -326,7 +326,7 @@ class MlflowRegistry:
         path = "model-versions/search"
         found = self._pages("GET", path, {"filter": name_filter(name)}, "model_versions")
         versions = [v for v in (self._version(item, path) for item in found) if v.name == name]
-        metrics = self.runread_metrics([v.run_id for v in versions if v.run_id])
+        metrics = self.run_metrics([v.run_id for v in versions if v.run_id])
         aliases: dict[str, list[str]] = {}
         for alias, version in sorted(model.aliases.items()):
             aliases.setdefault(version, []).append(alias)
@@ -340,7 +340,7 @@ class MlflowRegistry:
         ]
         return sorted(done, key=lambda version: version.number)
 
-    def runread_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    def run_metrics(self, run_ids: Sequence[str]) -> dict[str, dict[str, float]]:
         """Return the latest metrics of each run (by id), in a few ``runs/search`` calls."""
         wanted = sorted({run_id for run_id in run_ids if RUN_ID.fullmatch(run_id)})
         if not wanted:

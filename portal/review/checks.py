@@ -278,10 +278,11 @@ def _rag_eval(service_dir: Path, main_dir: Path | None, evaluator: RagEvaluator)
 def _model_validation(
     change: PinChange,
     service_dir: Path,
+    main_dir: Path | None,
     lookup: VersionLookup,
     model_change: Mapping[str, Any] | None,
 ) -> _Outcome:
-    found = validate_pin(change, service_dir, lookup, model_change)
+    found = validate_pin(change, service_dir, lookup, model_change, main_dir)
     return _Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
 
 
@@ -358,7 +359,7 @@ def run_manifest_checks(
         results.append(_run("checkov", None, scan))
     lookup = VersionLookup(tools.model_registry)
     for pin in changed_pins(service_dir, main_dir, environments):
-        validate = partial(_model_validation, pin, service_dir, lookup, model_change)
+        validate = partial(_model_validation, pin, service_dir, main_dir, lookup, model_change)
         results.append(_run("model validation", pin.environment, validate))
     if tools.rag_evaluator is not None and (service_dir / RAG_FILE).is_file():
         rag = partial(_rag_eval, service_dir, main_dir, tools.rag_evaluator)

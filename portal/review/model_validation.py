@@ -4,9 +4,11 @@ It runs for each environment whose pin (``deploy/overlays/<env>/model.yaml``, se
 :mod:`portal.models.pins`) differs between the change and main. The candidate (the
 change's pinned version) and the serving version (main's) are read from the model
 registry, and the metric the model is judged by is compared: the policy comes from the
-change's ``catalog-info.yaml`` annotations (``portal.platform/model-metric``,
-``-metric-direction``, ``-tolerance``), with the candidate's ``primary_metric`` and
-``primary_metric_direction`` tags and a tolerance of 0 as defaults. A candidate worse
+``catalog-info.yaml`` annotations (``portal.platform/model-metric``,
+``-metric-direction``, ``-tolerance``) of main, or of the change where main sets none or
+the change is stricter (:func:`stricter`: a change cannot loosen its own judge), with the
+candidate's ``primary_metric`` and ``primary_metric_direction`` tags and a tolerance of 0
+as defaults. A candidate worse
 than the serving version by more than the tolerance (a fraction of the serving figure)
 fails, naming both figures; otherwise the check passes, naming them too.
 
@@ -258,11 +260,26 @@ def _find(
     return found
 
 
+def stricter(change: ValidationPolicy, main: ValidationPolicy) -> ValidationPolicy:
+    """Return the policy a change is judged by: main's, unless the change's is stricter.
+
+    A change may not loosen its own judge: main's metric and direction win when set, and
+    the smaller tolerance holds (a change that also raises the tolerance is judged by
+    main's until it merges).
+    """
+    return ValidationPolicy(
+        metric=main.metric or change.metric,
+        direction=main.direction or change.direction,
+        tolerance=min(change.tolerance, main.tolerance),
+    )
+
+
 def validate_pin(
     change: PinChange,
     service_dir: Path,
     lookup: VersionLookup,
     model_change: Mapping[str, Any] | None = None,
+    main_dir: Path | None = None,
 ) -> ValidationOutcome:
     """Validate one environment's new pin against main's (see the module's docstring)."""
     new, old = change.new, change.old
@@ -283,6 +300,8 @@ def validate_pin(
             "no registry version to validate"
         )
     policy, problems = validation_policy(annotations)
+    if main_dir is not None and (main_dir / CATALOG_FILE).is_file():
+        policy = stricter(policy, validation_policy(_annotations(main_dir)[0])[0])
     outcome = _against_main(context, lookup, policy)
     for problem in problems:
         outcome.findings.append(

@@ -74,10 +74,15 @@ def validate(
     main: Mapping[str, str | None],
     annotations: Mapping[str, str] | None = None,
     model_change: Mapping[str, Any] | None = None,
+    main_annotations: Mapping[str, str] | None = None,
 ) -> dict[str, CheckResult]:
-    """Run the checks of the change against main; return the model validation results."""
+    """Run the checks of the change against main; return the model validation results.
+
+    Main's catalog carries ``main_annotations`` when given, else the change's.
+    """
     change_dir = write_service(tmp_path / "change" / SERVICE, change, annotations)
-    main_dir = write_service(tmp_path / "main" / SERVICE, main, annotations)
+    on_main = annotations if main_annotations is None else main_annotations
+    main_dir = write_service(tmp_path / "main" / SERVICE, main, on_main)
     results = run_manifest_checks(
         change_dir,
         list(change),
@@ -154,6 +159,22 @@ def test_the_tolerance_of_the_catalog_lets_a_slightly_worse_candidate_pass(
     check = lenient["model validation (prod)"]
     assert check.status is CheckStatus.PASSED, check
     assert check.summary.endswith("tolerance 2.0%): worse by 1.0%, within the tolerance")
+
+
+def test_a_change_cannot_loosen_its_own_judge(tmp_path: Path, registry: FakeModelRegistry) -> None:
+    # The change raises the tolerance and turns the direction round in the same commit
+    # as the worse pin: main's stricter policy still judges it.
+    loose = {"portal.platform/model-tolerance": "0.5"}
+    strict = {"portal.platform/model-tolerance": "0"}
+    check = validate(tmp_path / "a", registry, {"prod": "4"}, {"prod": "2"}, loose, None, strict)
+    assert check["model validation (prod)"].status is CheckStatus.FAILED
+    flipped = {"portal.platform/model-metric-direction": "higher"}
+    lower = {"portal.platform/model-metric-direction": "lower"}
+    check = validate(tmp_path / "b", registry, {"prod": "3"}, {"prod": "2"}, flipped, None, lower)
+    assert check["model validation (prod)"].status is CheckStatus.FAILED
+    # A change that tightens its tolerance is judged by its own, stricter one.
+    tight = validate(tmp_path / "c", registry, {"prod": "4"}, {"prod": "2"}, strict, None, loose)
+    assert tight["model validation (prod)"].status is CheckStatus.FAILED
 
 
 def test_the_catalog_names_the_metric_and_its_direction(
