@@ -11,7 +11,9 @@ from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, GRACE, runtime
 from tests.review.test_pages import stored
 
-PAGE_LIMIT = 200_000
+# 172 KB at v0.3.0 of the template; v0.4.0 (the MLflow wiring: three pin files, more
+# settings and README) puts its answer-shaped files on the page in about 202 KB.
+PAGE_LIMIT = 220_000
 SERVICE = "services/munich-air"
 
 

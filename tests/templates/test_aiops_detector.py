@@ -69,6 +69,10 @@ def test_the_template_is_registered_with_its_questions() -> None:
         "platform-team",
         "0.4.0",
     )
+    # Every model version records the template's version: written as a literal (a value
+    # read from Copier's answers would keep the template from rendering from its snapshot).
+    settings = TEMPLATES_DIR / "aiops-detector" / "template" / "app" / "settings.py.jinja"
+    assert f'TEMPLATE_VERSION = "{info.version}"' in settings.read_text(encoding="utf-8")
     questions = {q.name: q for q in info.questions}
     defaults = {
         name: questions[name].default
