@@ -62,7 +62,12 @@ from portal.scaffold.runtime import ScaffoldRuntime
 from portal.slo.api import router as slo_api_router
 from portal.slo.routes import router as slo_router
 from portal.slo.runtime import SLORuntime
-from portal.ui.areas import router as areas_router
+from portal.traces.api import router as traces_api_router
+from portal.traces.ingest_routes import RECEIVER_PATH
+from portal.traces.ingest_routes import router as traces_ingest_router
+from portal.traces.retention import TraceRetention
+from portal.traces.routes import router as traces_router
+from portal.traces.runtime import runtime_from_settings as traces_runtime_from_settings
 from portal.ui.docs import add_api_docs
 from portal.ui.render import STATIC_DIR, build_environment, error_page
 
@@ -109,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The SLO pages read the GitOps repository in request threads: bounded like every request.
     slo = SLORuntime(settings, engine, changes.request_gitops)
     cost = runtime_from_settings(settings, changes.request_gitops, engine)
+    trace_retention = TraceRetention(engine, settings.trace_retention)
     registry = mlflow_registry(settings)  # None without PORTAL_MLFLOW_URL (and local MLflow)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
@@ -119,7 +125,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         migrate(engine)
         scaffold.start()
+        trace_retention.start()
         yield
+        trace_retention.stop()
         cost.stop()
         scaffold.stop()
         if isinstance(registry, MlflowRegistry):
@@ -147,6 +155,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.model_registry = RegistryRuntime(
         registry, engine, changes.request_gitops, settings.environments
     )
+    # The Traces pages read Tempo when PORTAL_TEMPO_URL is set, else the embedded store.
+    app.state.traces = traces_runtime_from_settings(settings, engine)
     app.state.jinja = build_environment()
     # The change page collapses the files a change copies verbatim from its template.
     app.state.template_files = TemplateFiles(template_repositories(scaffold))
@@ -163,7 +173,11 @@ def create_app(settings: Settings) -> FastAPI:
         same_site="lax",
         https_only=settings.secure_cookies,
     )
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        own_limits=frozenset({RECEIVER_PATH}),
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -193,7 +207,9 @@ def create_app(settings: Settings) -> FastAPI:
         models_api_router,
         promote_router,
         promote_api_router,
-        areas_router,
+        traces_router,
+        traces_api_router,
+        traces_ingest_router,
     ]
     for router in routers:
         app.include_router(router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +28,7 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 _URL_SHOWN = {
     "template_public_base_url": "it is written into git",
     "mlflow_url": "it is shown on the Models page and in the log",
+    "tempo_url": "it is shown on the Traces page and in the log",
 }
 
 
@@ -212,6 +214,39 @@ class Settings(BaseSettings):
         description="How long one request to MLflow may take before the Models page says it "
         "is unreachable.",
     )
+    trace_retention: timedelta = Field(
+        default=timedelta(days=3),
+        description="How long the embedded trace store keeps a trace (from its start): an ISO "
+        "8601 duration (P3D), seconds, or a number of hours with an h (72h); pruned in the "
+        "background.",
+    )
+    trace_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Largest OTLP request body /v1/traces reads, both as sent and decompressed "
+        "(413 above).",
+    )
+    trace_max_spans: int = Field(
+        default=10_000, gt=0, description="Most spans one OTLP request may carry (400 above)."
+    )
+    trace_max_attribute_bytes: int = Field(
+        default=4096,
+        ge=64,
+        description="Longest stored attribute value (UTF-8 bytes); longer ones are truncated, "
+        "marked with a trailing '…[truncated]', and the exporter told in partial_success: "
+        "one oversized value (an SQL statement, a prompt) must not cost the whole batch.",
+    )
+    tempo_url: str | None = Field(
+        default=None,
+        description="Grafana Tempo the Traces pages query; unset: the portal's own store, "
+        "fed by its OTLP receiver (/v1/traces answers 404 while Tempo is set).",
+    )
+    tempo_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long one request to Tempo may take.",
+    )
     scratch_dir: Path | None = Field(
         default=None,
         description="Where renders are written before they are committed; unset: /dev/shm "
@@ -251,7 +286,23 @@ class Settings(BaseSettings):
         """
         return value.absolute()
 
-    @field_validator("template_public_base_url", "mlflow_url")
+    @field_validator("trace_retention", mode="before")
+    @classmethod
+    def _hours(cls, value: object) -> object:
+        """Accept ``72h`` (hours) besides pydantic's ISO 8601 durations and seconds."""
+        if isinstance(value, str) and value.strip().lower().endswith("h"):
+            return timedelta(hours=float(value.strip()[:-1]))
+        return value
+
+    @field_validator("trace_retention")
+    @classmethod
+    def _positive_retention(cls, value: timedelta) -> timedelta:
+        """Refuse a retention of zero or less (every trace would be pruned as it arrives)."""
+        if value <= timedelta(0):
+            raise ValueError("the trace retention must be positive")
+        return value
+
+    @field_validator("template_public_base_url", "mlflow_url", "tempo_url")
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Accept an http(s) URL without credentials, query or fragment (no trailing slash)."""

@@ -37,11 +37,19 @@ def too_large(limit: int) -> str:
 
 
 class BodyLimitMiddleware:
-    """Refuses request bodies larger than ``max_bytes`` with 413."""
+    """Refuses request bodies larger than ``max_bytes`` with 413.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``own_limits`` are paths whose route counts its body against a limit of its own (the
+    OTLP receiver: batches of spans are larger than forms, and its refusals must be OTLP
+    statuses); their Content-Length is still checked for being one number.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, own_limits: frozenset[str] = frozenset()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.own_limits = own_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, then count the body as the app reads it."""
@@ -52,6 +60,9 @@ class BodyLimitMiddleware:
         if lengths and (len(lengths) > 1 or not all(_DIGITS.fullmatch(value) for value in lengths)):
             reason = "The Content-Length header must be one number of bytes."
             await refusal(scope, 400, reason)(scope, receive, send)
+            return
+        if scope["path"] in self.own_limits:
+            await self.app(scope, receive, send)
             return
         if lengths and int(lengths.pop()) > self.max_bytes:
             await refusal(scope, 413, too_large(self.max_bytes))(scope, receive, send)

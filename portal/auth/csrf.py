@@ -5,6 +5,10 @@ Forms carry the session's token in a ``csrf_token`` field, htmx sends it in ``X-
 ``Content-Type: application/json``: a browser cannot send that cross-site without a CORS
 preflight, and the portal answers every preflight with 403. The same holds for git's smart
 HTTP requests (``application/x-git-upload-pack-request``), which fetch template repositories.
+The OTLP receiver (``/v1/traces``) is exempt whatever its type: it accepts only
+``application/x-protobuf`` and ``application/json`` (415 for anything else, so a cross-site
+form stores nothing), authenticates by token or loopback, never by the session cookie, and
+bounds its own body (an exporter's batch may exceed the form limit).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from portal.http_limits import too_large
 from portal.ui.refusal import refusal
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+OTLP_TRACES = "/v1/traces"
 HEADER = "x-csrf-token"
 FIELD = "csrf_token"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -79,7 +84,7 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type in TOKENLESS_MEDIA_TYPES:
+        if media_type in TOKENLESS_MEDIA_TYPES or scope["path"].rstrip("/") == OTLP_TRACES:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive, self.max_body_bytes)

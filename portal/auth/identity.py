@@ -2,10 +2,11 @@
 
 An ``Authorization: Bearer pst_...`` header on the JSON API (``/api/...``) authenticates a
 service-account token instead (:mod:`portal.auth.tokens`), whatever the session or proxy
-headers say (other ``Authorization`` headers are not the portal's and are ignored). A
-token identity belongs to no group, so it has no approval rights, and it may make exactly
-one kind of write: ``POST /api/changes`` (propose). A bad, expired or revoked token is
-refused with 401; any other write with a token with 403.
+headers say (other ``Authorization`` headers are not the portal's and are ignored); so does
+one on the OTLP receiver (``/v1/traces``). A token identity belongs to no group, so it has
+no approval rights, and it may make two kinds of write: proposals (``POST /api/changes``,
+model promotions) and trace exports (``POST /v1/traces``; the route checks the scope and
+services). A bad, expired or revoked token is refused with 401; any other write with 403.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from portal.catalog.refs import RefError, parse_ref
 from portal.config import AuthMode, Settings
 from portal.ui.refusal import refusal
 
+OTLP_TRACES = "/v1/traces"  # the OTLP/HTTP receiver: exporters authenticate with a token
 # The writes a token may make, as (method, path): it proposes, and nothing else. A model
 # promotion or rollback is a proposal too (the service scope is checked when proposing).
-TOKEN_WRITES = frozenset({("POST", "/api/changes")})
+TOKEN_WRITES = frozenset({("POST", "/api/changes"), ("POST", OTLP_TRACES)})
 TOKEN_WRITE_PATHS = re.compile(r"^/api/models/[^/]+/(promote|rollback)$")
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _token_may_write(method: str, path: str) -> bool:
-    """Say whether an API token may make this write: proposals, and nothing else."""
+    """Say whether an API token may make this write: proposals and trace exports only."""
     return (method, path) in TOKEN_WRITES or (
         method == "POST" and TOKEN_WRITE_PATHS.fullmatch(path) is not None
     )
@@ -137,8 +139,9 @@ class IdentityMiddleware:
                     method, scope["path"].rstrip("/")
                 ):
                     reason = (
-                        f"{identity.display_name} may only propose changes (POST /api/changes); "
-                        f"{method} {scope['path']} needs a person"
+                        f"{identity.display_name} may only propose changes (POST /api/changes) "
+                        f"and send traces (POST {OTLP_TRACES}); {method} {scope['path']} needs "
+                        "a person"
                     )
                     await _token_refusal(403, reason)(scope, receive, send)
                     return
@@ -151,11 +154,13 @@ class IdentityMiddleware:
     def _bearer(scope: Scope) -> str | None:
         """Return the portal API token of an ``Authorization: Bearer pst_...`` header, if any.
 
-        Only on the JSON API (pages ignore it), and only a portal token: a proxy in front of
+        Only on the JSON API and the OTLP receiver (pages ignore it), and only a portal
+        token: a proxy in front of
         the portal may pass on its own ``Authorization`` header (an OIDC token), which must
         not shadow the identity headers it sets.
         """
-        if not str(scope.get("path", "")).startswith("/api/"):
+        path = str(scope.get("path", ""))
+        if not path.startswith("/api/") and path.rstrip("/") != OTLP_TRACES:
             return None
         scheme, _, credentials = Headers(scope=scope).get("authorization", "").partition(" ")
         credentials = credentials.strip()

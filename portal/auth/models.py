@@ -11,8 +11,10 @@ from sqlmodel import Field, SQLModel
 from portal.clock import utcnow
 
 PROPOSE_SCOPE = "changes:propose"
-"""The one scope a token can hold: propose changes to the services it names."""
-SCOPES = (PROPOSE_SCOPE,)
+"""Propose changes to the services the token names."""
+TRACES_WRITE_SCOPE = "traces:write"
+"""Send the spans of the services the token names to the portal's OTLP receiver."""
+SCOPES = (PROPOSE_SCOPE, TRACES_WRITE_SCOPE)
 
 
 class ServiceToken(SQLModel, table=True):
@@ -55,3 +57,7 @@ class TokenGrant:
     def may_propose(self, service: str) -> bool:
         """Tell whether the token may propose changes to ``service``."""
         return PROPOSE_SCOPE in self.scopes and service in self.services
+
+    def may_write_traces(self) -> bool:
+        """Tell whether the token may send spans (of its services) to ``/v1/traces``."""
+        return TRACES_WRITE_SCOPE in self.scopes

@@ -96,7 +96,7 @@ def _person(request: Request) -> Identity:
 def api_create_token(
     body: TokenIn, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Any:
-    """Create a token scoped to ``changes:propose`` for the named services.
+    """Create a token for the named services: ``changes:propose`` (default), ``traces:write``.
 
     Platform admins, or members of the team owning every named service. The ``token`` in
     the answer is the only time the secret is shown; send it as

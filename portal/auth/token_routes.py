@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from portal.auth.identity import Identity
+from portal.auth.models import PROPOSE_SCOPE, TRACES_WRITE_SCOPE
 from portal.auth.tokens import (
     TokenRequestError,
     create_token,
@@ -31,6 +32,10 @@ router = APIRouter(prefix="/settings/tokens", include_in_schema=False)
 
 PATH = "/settings/tokens"
 DEFAULT_DAYS = 90
+SCOPE_LABELS = {
+    PROPOSE_SCOPE: "propose changes to these services (POST /api/changes)",
+    TRACES_WRITE_SCOPE: "send these services' traces to the portal (OTLP, POST /v1/traces)",
+}
 MAX_DAYS = 3650
 
 
@@ -71,7 +76,14 @@ def _tokens_page(
         context |= {
             "tokens": visible_tokens(session, identity, settings.admin_group),
             "services": token_services(session, identity, settings.admin_group),
-            "form": form or {"name": "", "services": [], "expires_days": str(DEFAULT_DAYS)},
+            "form": form
+            or {
+                "name": "",
+                "services": [],
+                "expires_days": str(DEFAULT_DAYS),
+                "scopes": [PROPOSE_SCOPE],
+            },
+            "scopes": SCOPE_LABELS,
             "errors": errors or {},
         }
     return page(request, "auth/tokens.html", context, status_code=status_code)
@@ -94,13 +106,16 @@ def create_token_form(
     name: Annotated[str, Form()] = "",
     services: Annotated[list[str] | None, Form()] = None,
     expires_days: Annotated[str, Form()] = "",
+    scopes: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Create a token: its secret on the result page (this once), or the form with errors."""
     identity: Identity | None = request.state.identity
     if identity is None:
         return _tokens_page(request, session, settings, status_code=401)
     chosen = services or []
-    form = {"name": name, "services": chosen, "expires_days": expires_days}
+    # None ticked (or a client that predates the field): the original scope, proposing.
+    granted = scopes or [PROPOSE_SCOPE]
+    form = {"name": name, "services": chosen, "expires_days": expires_days, "scopes": granted}
     errors: dict[str, str] = {}
     days = _expiry_days(expires_days, errors)
     if errors:
@@ -112,6 +127,7 @@ def create_token_form(
             settings.admin_group,
             name=name,
             services=chosen,
+            scopes=granted,
             expires_at=utcnow() + timedelta(days=days) if days else None,
         )
     except TokenRequestError as exc:

@@ -1,9 +1,10 @@
 """Service-account API tokens: created by a person, shown once, stored hashed, revocable.
 
 A token reads ``pst_<id>_<secret>``. The id finds the row; the secret (``secrets.token_urlsafe``,
-256 bits) is compared by its SHA-256 with :func:`hmac.compare_digest`. A token carries the
-scope ``changes:propose`` for the services it names and nothing else: it proposes changes
-(``POST /api/changes``), never decides on them (see :func:`portal.review.decide.may_review`).
+256 bits) is compared by its SHA-256 with :func:`hmac.compare_digest`. A token carries
+scopes for the services it names: ``changes:propose`` proposes changes (``POST
+/api/changes``), never decides on them (see :func:`portal.review.decide.may_review`);
+``traces:write`` sends those services' spans to the OTLP receiver (``POST /v1/traces``).
 
 Who may create one: a platform admin, or a member of the team that owns every service it
 names (the catalog Component of the same name). Who may see or revoke one: a platform

@@ -29,6 +29,7 @@ from portal.db import SessionDep
 from portal.deps import SettingsDep
 from portal.models.owners import model_names
 from portal.slo.routes import SloDep, entity_slos
+from portal.traces.routes import entity_traces
 from portal.ui.render import page
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
@@ -166,6 +167,7 @@ def entity_page(
         "source_yaml": yaml.safe_dump(entity.document, sort_keys=False, allow_unicode=True),
         "slos": entity_slos(slo, entity),
         "models": component_models(entity),
+        "traces": entity_traces(getattr(request.app.state, "traces", None), entity),
         "monthly_cost": entity_monthly_cost(
             getattr(request.app.state, "cost", None), entity.kind_key, entity.namespace, entity.name
         ),

@@ -16,11 +16,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import httpx
 
 from portal.config import Settings
+from portal.integrations.json_http import JsonHttpServer
 from portal.integrations.mlflow_json import read_metrics, read_pairs, read_text, read_time
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
@@ -29,7 +30,6 @@ PAGE_SIZE = 1000  # the most registered-models/search returns per page
 RUN_BATCH = 100  # run ids per runs/search filter: a short, bounded IN (...) list
 EXPERIMENT_BATCH = 1000  # experiment ids per runs/search: a bounded SQL IN list server-side
 RUN_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")  # MLflow's are 32 hex digits
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 class RegistryError(RuntimeError):
@@ -154,12 +154,7 @@ def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     return (items[start : start + size] for start in range(0, len(items), size))
 
 
-def _public(url: str) -> str:
-    # A URL may carry basic-auth credentials; messages and pages never show them.
-    return re.sub(r"//[^/@]*@", "//", url.rstrip("/"))
-
-
-class MlflowRegistry:
+class MlflowRegistry(JsonHttpServer):
     """MLflow's model registry over its REST API 2.0, read with httpx.
 
     Every list is read in pages of ``page_size``; a version's metrics come from
@@ -178,40 +173,12 @@ class MlflowRegistry:
         run_batch: int = RUN_BATCH,
     ) -> None:
         """Talk to the MLflow tracking server at ``url``; each call gives up after ``timeout`` s."""
-        self._url = _public(url)
-        self.timeout = timeout
+        super().__init__(url, timeout, transport, API_PATH)
         self.page_size = page_size
         self.run_batch = run_batch
-        # trust_env off: no proxy from the environment stands between the portal and MLflow.
-        self._client = httpx.Client(
-            base_url=url.rstrip("/") + API_PATH,
-            timeout=timeout,
-            transport=transport,
-            trust_env=False,
-            headers={"Accept": "application/json"},
-        )
-
-    @property
-    def url(self) -> str:
-        """The tracking server's URL without credentials."""
-        return self._url
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
     def _unreachable(self, error: Exception) -> RegistryUnavailableError:
-        if isinstance(error, httpx.TimeoutException):
-            reason = f"no answer within {self.timeout:g} s"
-        else:
-            errno = _ERRNO.search(str(error))
-            reason = errno.group(1).strip().lower() if errno else str(error)[:200] or repr(error)
+        reason = self.unreachable_reason(error)
         return RegistryUnavailableError(f"MLflow at {self.url} is not reachable ({reason})")
 
     def _call(

@@ -20,7 +20,7 @@ from portal.deps import app_jinja, app_settings
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DOMAINS = ("catalog", "auth", "ui", "scaffold", "review", "slo", "home", "cost", "models")
+DOMAINS = ("catalog", "auth", "ui", "scaffold", "review", "slo", "home", "cost", "models", "traces")
 
 NAVIGATION = [
     ("catalog", "Catalog", "/catalog"),

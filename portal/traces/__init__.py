@@ -1,0 +1,1 @@
+"""Traces: the embedded OTLP/HTTP receiver, the span store and its retention (issue 17)."""

@@ -1,0 +1,151 @@
+"""POST /v1/traces: the embedded OTLP/HTTP receiver.
+
+Answers as OTLP/HTTP says: 200 with an ExportTraceServiceResponse in the request's
+encoding; 400 with a google.rpc.Status for a malformed request (nothing stored); 413 over
+the body limit (the body is counted as it streams, never read whole first); 415 for other
+content types or encodings; 401/403 for the token; 503 when the database does not answer
+(the exporter retries). While ``PORTAL_TEMPO_URL`` is set traces go to Tempo, not here:
+404 (not 503, which exporters retry forever) with a Status saying so.
+
+Who may send: a token with the scope ``traces:write`` whose services include every span's
+``service.name``; or, in local auth mode, anyone on loopback (``make run``: services on
+the same machine). Behind a proxy (trusted-header mode) every request looks like loopback,
+so there a token is always needed.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import ClientDisconnect
+
+from portal.auth.identity import Identity
+from portal.config import AuthMode, Settings
+from portal.http_limits import BodyTooLarge
+from portal.traces import otlp
+from portal.traces.otlp import OtlpError
+from portal.traces.store import write_spans
+
+router = APIRouter(tags=["traces"])
+# The OTLP/HTTP path exporters post to; it counts its body against its own limit.
+RECEIVER_PATH = "/v1/traces"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_UNAVAILABLE = 14  # google.rpc.Code UNAVAILABLE
+
+
+def _too_large(limit: int) -> OtlpError:
+    return OtlpError(
+        413,
+        f"the request body is larger than the limit of {limit} bytes "
+        "(PORTAL_TRACE_MAX_BODY_BYTES): send smaller batches",
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """Return the body, refusing it as soon as it is known to exceed ``limit``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+    except BodyTooLarge as exc:  # the portal-wide PORTAL_MAX_BODY_BYTES, counted upstream
+        raise OtlpError(413, str(exc.detail)) from exc
+    except ClientDisconnect as exc:
+        raise OtlpError(400, "the client went away before sending the whole body") from exc
+    return b"".join(chunks)
+
+
+def _check_sender(request: Request, settings: Settings, services: set[str]) -> None:
+    """Refuse a sender that may not write these services' spans (401 or 403)."""
+    identity: Identity | None = getattr(request.state, "identity", None)
+    grant = identity.token if identity is not None else None
+    if grant is None:
+        host = request.client.host if request.client is not None else ""
+        if settings.auth_mode is AuthMode.LOCAL and host in LOOPBACK:
+            return
+        raise OtlpError(
+            401,
+            "sending traces needs an API token with the scope traces:write "
+            "(Authorization: Bearer pst_...); only loopback senders of a local portal need none",
+        )
+    if not grant.may_write_traces():
+        raise OtlpError(
+            403, f"API token {grant.token_id} ({grant.name}) lacks the scope traces:write"
+        )
+    if foreign := sorted(services - grant.services):
+        raise OtlpError(
+            403,
+            f"API token {grant.token_id} ({grant.name}) may not send spans of "
+            f"{', '.join(foreign)} (service.name); it holds {', '.join(sorted(grant.services))}",
+        )
+
+
+def _ingest(engine: Engine, settings: Settings, request: Request, body: bytes, kind: str) -> bytes:
+    """Decode, authorise and store one export (in a worker thread: it parses and writes)."""
+    data = otlp.decompress(
+        body, request.headers.get("content-encoding", ""), settings.trace_max_body_bytes
+    )
+    decoded = otlp.decode(
+        otlp.parse(data, kind), settings.trace_max_spans, settings.trace_max_attribute_bytes
+    )
+    _check_sender(request, settings, decoded.services)
+    try:
+        write_spans(engine, decoded.spans, decoded.attributes)
+    except SQLAlchemyError as exc:
+        raise OtlpError(503, f"the portal's database did not store the spans: {exc.code}") from exc
+    return otlp.success(kind, decoded)
+
+
+_CODES = {401: otlp.UNAUTHENTICATED, 403: otlp.PERMISSION_DENIED, 404: otlp.NOT_FOUND}
+_CODES[503] = _UNAVAILABLE
+
+
+@router.post(
+    RECEIVER_PATH,
+    response_class=Response,
+    responses={
+        200: {"description": "Stored (ExportTraceServiceResponse, protobuf or JSON)"},
+        400: {"description": "Malformed export (google.rpc.Status); nothing stored"},
+        401: {"description": "No token, and not from loopback"},
+        403: {"description": "The token lacks traces:write or a span's service"},
+        404: {"description": "Traces go to Tempo (PORTAL_TEMPO_URL)"},
+        413: {"description": "Body over PORTAL_TRACE_MAX_BODY_BYTES"},
+        415: {"description": "Not application/x-protobuf or application/json"},
+        503: {"description": "The database did not answer; retry"},
+    },
+)
+async def receive_traces(request: Request) -> Response:
+    """Receive an OTLP/HTTP trace export (protobuf or JSON, maybe gzip) and store its spans."""
+    settings: Settings = request.app.state.settings
+    engine: Engine = request.app.state.engine
+    kind = otlp.media_type(request.headers.get("content-type", ""))
+    answer_kind = kind if kind in otlp.MEDIA_TYPES else otlp.JSON
+    try:
+        if settings.tempo_url:
+            raise OtlpError(
+                404,
+                f"this portal reads traces from Tempo ({settings.tempo_url}): "
+                "export to Tempo's OTLP receiver (the OTel collector) instead",
+            )
+        if kind not in otlp.MEDIA_TYPES:
+            raise OtlpError(
+                415,
+                f"Content-Type {kind or '(none)'!r} is not an OTLP encoding: send "
+                f"{otlp.PROTOBUF} or {otlp.JSON}",
+            )
+        body = await _read_body(request, settings.trace_max_body_bytes)
+        content = await run_in_threadpool(_ingest, engine, settings, request, body, kind)
+    except OtlpError as exc:
+        code = _CODES.get(exc.status, otlp.INVALID_ARGUMENT)
+        content = otlp.failure(answer_kind, code, exc.message)
+        return Response(content, status_code=exc.status, media_type=answer_kind)
+    return Response(content, media_type=kind)

@@ -1,0 +1,1 @@
+"""Tests of the Traces pages, API, receiver and store."""
