@@ -146,8 +146,9 @@ def api_search_traces(request: Request, runtime: TracesDep) -> Any:
     "/{trace_id}",
     response_model=TraceOut,
     responses=error_responses(
+        422,
         described={400: "The trace id is not 32 hexadecimal characters", 404: "No such trace"}
-        | SOURCE_FAILED
+        | SOURCE_FAILED,
     ),
 )
 def api_get_trace(runtime: TracesDep, trace_id: str) -> TraceOut:

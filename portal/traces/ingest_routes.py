@@ -15,9 +15,12 @@ so there a token is always needed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
@@ -109,18 +112,33 @@ _CODES = {401: otlp.UNAUTHENTICATED, 403: otlp.PERMISSION_DENIED, 404: otlp.NOT_
 _CODES[503] = _UNAVAILABLE
 
 
+class RpcStatus(BaseModel):
+    """A refused export, as OTLP/HTTP answers it: a ``google.rpc.Status``.
+
+    Shown in its JSON form; a protobuf request gets the same message in protobuf.
+    """
+
+    code: int
+    message: str
+    details: list[dict[str, Any]] = []
+
+
+def _refusal(description: str) -> dict[str, Any]:
+    return {"model": RpcStatus, "description": description}
+
+
 @router.post(
     RECEIVER_PATH,
     response_class=Response,
     responses={
         200: {"description": "Stored (ExportTraceServiceResponse, protobuf or JSON)"},
-        400: {"description": "Malformed export (google.rpc.Status); nothing stored"},
-        401: {"description": "No token, and not from loopback"},
-        403: {"description": "The token lacks traces:write or a span's service"},
-        404: {"description": "Traces go to Tempo (PORTAL_TEMPO_URL)"},
-        413: {"description": "Body over PORTAL_TRACE_MAX_BODY_BYTES"},
-        415: {"description": "Not application/x-protobuf or application/json"},
-        503: {"description": "The database did not answer; retry"},
+        400: _refusal("Malformed export; nothing stored"),
+        401: _refusal("No token, and not from loopback"),
+        403: _refusal("The token lacks traces:write or a span's service"),
+        404: _refusal("Traces go to Tempo (PORTAL_TEMPO_URL)"),
+        413: _refusal("Body over PORTAL_TRACE_MAX_BODY_BYTES"),
+        415: _refusal("Not application/x-protobuf or application/json"),
+        503: _refusal("The database did not answer; retry"),
     },
 )
 async def receive_traces(request: Request) -> Response:
