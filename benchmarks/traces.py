@@ -14,9 +14,9 @@ Run ``.venv/bin/python benchmarks/traces.py [--databases sqlite,postgresql] [--f
   load, so the CPU the portal process and its database sessions spent per 1,000 spans is
   printed too (from /proc), with the 2-core rate it implies.
 - Fill: ``--fill`` spans written straight to the store (the receiver's own write path,
-  without HTTP), spread over the last day across 20 services, 2% errors; then every
-  function of ``AFTER_FILL`` is called with the filled engine (the search and waterfall
-  timings add themselves there).
+  without HTTP), spread over the last day across 20 services, 2% errors; then the Traces
+  pages' reads are timed on it (:mod:`benchmarks.trace_reads`: the searches' p95, target
+  100 ms, and a 500-span waterfall's, target 150 ms).
 """
 
 from __future__ import annotations
@@ -27,19 +27,15 @@ import os
 import platform
 import random
 import re
-import secrets
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -50,21 +46,21 @@ from sqlalchemy import Engine, text
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from portal.clock import utcnow  # noqa: E402
+from benchmarks.trace_reads import (  # noqa: E402
+    SERVICES,
+    analyse_without_autovacuum,
+    fill,
+    search_timings,
+    waterfall_timings,
+)
 from portal.config import Settings  # noqa: E402
 from portal.db import make_engine, migrate  # noqa: E402
-from portal.integrations.trace_source import TraceQuery  # noqa: E402
-from portal.traces.store import EmbeddedTraceSource, to_ns, write_spans  # noqa: E402
-from portal.traces.waterfall import build_waterfall  # noqa: E402
 from tests.browser_server import live_server  # noqa: E402
 from tests.traces.otlp_requests import batch  # noqa: E402
 
 TARGET_SPANS_PER_SECOND = 10_000
 BATCH = 512
 SENDERS = 2
-SERVICES = [f"service-{index:02d}" for index in range(20)]
-# Called with the filled engine and the span count (T3: search p95, waterfall timings).
-AFTER_FILL: list[Callable[[Engine, int], None]] = []
 
 
 @contextmanager
@@ -213,152 +209,8 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.2f}"
 
 
-def synthetic_batch(count: int, now_ns: int, rng: random.Random) -> list[dict[str, Any]]:
-    """Return ``count`` span rows in traces of 1 to 40 spans over the day before ``now_ns``."""
-    rows: list[dict[str, Any]] = []
-    while len(rows) < count:
-        trace_id = secrets.token_hex(16)
-        start = now_ns - rng.randrange(86_400 * 10**9)
-        services = rng.sample(SERVICES, 3)
-        root = secrets.token_hex(8)
-        error = rng.random() < 0.02
-        for index in range(min(rng.randint(1, 40), count - len(rows))):
-            begin = start + index * 1_000_000
-            end = begin + rng.randrange(1, 500) * 1_000_000
-            rows.append(
-                {
-                    "trace_id": trace_id,
-                    "span_id": root if index == 0 else secrets.token_hex(8),
-                    "parent_span_id": None if index == 0 else root,
-                    "service": services[index % 3],
-                    "name": "GET /api/items" if index == 0 else f"query {index % 7}",
-                    "kind": "SERVER" if index == 0 else "CLIENT",
-                    "start_ns": begin,
-                    "end_ns": end,
-                    "duration_ns": end - begin,
-                    "status": "ERROR" if error and index == 0 else "OK",
-                    "status_message": "",
-                    "attributes": {"http.route": "/api/items", "index": index},
-                    "resource": {"service.name": services[index % 3]},
-                    "events": [],
-                }
-            )
-    return rows
-
-
-def fill(engine: Engine, total: int, chunk: int = 5000) -> float:
-    """Write ``total`` synthetic spans through the store; return the seconds it took."""
-    rng = random.Random(17)
-    now_ns = to_ns(utcnow())
-    started = time.perf_counter()
-    written = 0
-    while written < total:
-        rows = synthetic_batch(min(chunk, total - written), now_ns, rng)
-        pairs = {(r["trace_id"], "http.route", "/api/items") for r in rows}
-        write_spans(engine, rows, pairs)
-        written += len(rows)
-    return time.perf_counter() - started
-
-
-# --- the Traces pages' reads (search and a 500-span waterfall) on the filled store ----------
-
-SEARCH_TARGET_MS = 100.0
-WATERFALL_TARGET_MS = 150.0
-REPEATS = 30
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-
-
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
-
-
-def search_timings(engine: Engine, total: int) -> None:
-    """Print the p95 of the page's searches (latest, service, errors, duration, attribute)."""
-    source = EmbeddedTraceSource(engine)
-    day_ago = utcnow() - timedelta(days=1)
-    queries = {
-        "latest 50": TraceQuery(),
-        "service": TraceQuery(service=SERVICES[0]),
-        "errors only": TraceQuery(errors_only=True),
-        "min 400 ms": TraceQuery(min_duration_ms=400),
-        "service+1h": TraceQuery(service=SERVICES[1], start=utcnow() - timedelta(hours=1)),
-        "attribute": TraceQuery(attribute=("http.route", "/api/items"), start=day_ago),
-    }
-    for label, query in queries.items():
-        p95 = _p95([_timed(partial(source.search, query)) for _ in range(REPEATS)])
-        verdict = "ok" if p95 < SEARCH_TARGET_MS else "ABOVE TARGET"
-        print(f"  search {label:<12} p95 {p95:8.1f} ms (target {SEARCH_TARGET_MS:.0f}) {verdict}")
-
-
-def waterfall_timings(engine: Engine, total: int) -> None:
-    """Write one 500-span trace among the ``total``; print the p95 of reading and laying it out."""
-    now_ns = to_ns(utcnow())
-    trace_id = secrets.token_hex(16)
-    ids = [secrets.token_hex(8) for _ in range(500)]
-    rows: list[dict[str, Any]] = []
-    for index, span_id in enumerate(ids):
-        begin = now_ns + index * 100_000
-        end = begin + 50_000_000 - index * 90_000
-        rows.append(
-            {
-                "trace_id": trace_id,
-                "span_id": span_id,
-                "parent_span_id": None if index == 0 else ids[(index - 1) // 4],  # a 4-ary tree
-                "service": SERVICES[index % 3],
-                "name": f"op {index % 11}",
-                "kind": "INTERNAL",
-                "start_ns": begin,
-                "end_ns": end,
-                "duration_ns": end - begin,
-                "status": "OK",
-                "status_message": "",
-                "attributes": {"index": index},
-                "resource": {"service.name": SERVICES[index % 3]},
-                "events": [],
-            }
-        )
-    write_spans(engine, rows, [])
-    source = EmbeddedTraceSource(engine)
-
-    def read_and_lay_out() -> None:
-        trace = source.trace(trace_id)
-        if trace is None or len(trace.spans) != 500:
-            raise RuntimeError(f"the 500-span trace {trace_id} did not read back whole")
-        build_waterfall(trace)
-
-    p95 = _p95([_timed(read_and_lay_out) for _ in range(REPEATS)])
-    verdict = "ok" if p95 < WATERFALL_TARGET_MS else "ABOVE TARGET"
-    print(
-        f"  waterfall of 500 spans p95 {p95:8.1f} ms (target {WATERFALL_TARGET_MS:.0f}) {verdict}"
-    )
-
-
-AFTER_FILL.extend([search_timings, waterfall_timings])
-
-
-def analyse_without_autovacuum(engine: Engine) -> None:
-    """ANALYZE the trace tables on a PostgreSQL server whose autovacuum is off.
-
-    With autovacuum on (the default) the server analyses a table after a fill like this
-    one; a test server with it off would otherwise plan the reads without statistics.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as connection:
-        if connection.scalar(text("SHOW autovacuum")) == "on":
-            return
-        connection.execute(text("ANALYZE trace_span, trace_summary, trace_attribute"))
-    print("postgresql  autovacuum is off on this server: ANALYZE the trace tables, as it would")
-
-
 def main() -> None:
-    """Measure ingestion on each database, then fill a fresh store and run AFTER_FILL."""
+    """Measure ingestion on each database, then fill a fresh store and time its reads."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -382,8 +234,8 @@ def main() -> None:
                     f"({args.fill / seconds:,.0f} spans/s, direct store writes); {load()}"
                 )
                 analyse_without_autovacuum(engine)
-                for measure in AFTER_FILL:
-                    measure(engine, args.fill)
+                search_timings(engine)
+                waterfall_timings(engine)
                 engine.dispose()
 
 

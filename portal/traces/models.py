@@ -1,12 +1,15 @@
 """The embedded trace store's tables (SQLAlchemy core: spans arrive in bulk).
 
-``trace_span`` holds every span; ``trace_summary`` one row per trace, recomputed from its
-spans on every ingest that touches it (a trace's spans may arrive in several requests), so
-searches never aggregate spans; ``trace_attribute`` the distinct ``key=value`` pairs of a
-trace's spans and resources, for the attribute search. Times are Unix nanoseconds (bigint).
+``trace_span`` holds every span; ``trace_summary`` one row per trace, written with its
+first spans and updated by each request that adds spans to it (a trace's spans may arrive
+in several requests), so searches never aggregate spans; ``trace_attribute`` the distinct
+``key=value`` pairs of a trace's spans and resources, for the attribute search. Times are
+Unix nanoseconds (bigint): :func:`to_ns` and :func:`from_ns` convert them.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel
@@ -17,7 +20,20 @@ MAX_INDEXED_VALUE = 256
 # Service and span names are indexed too; longer ones are cut (OTel names are short).
 MAX_NAME = 256
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 metadata = SQLModel.metadata
+
+
+def to_ns(moment: datetime) -> int:
+    """Return an aware datetime as Unix nanoseconds."""
+    delta = moment - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def from_ns(ns: int) -> datetime:
+    """Return Unix nanoseconds as an aware UTC datetime (microsecond precision)."""
+    return EPOCH + timedelta(microseconds=ns // 1000)
+
 
 trace_span = sa.Table(
     "trace_span",

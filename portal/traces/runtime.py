@@ -17,7 +17,7 @@ from portal.config import Settings
 from portal.deps import from_app_state
 from portal.integrations.tempo import TempoTraceSource
 from portal.integrations.trace_source import TraceSource
-from portal.traces.store import EmbeddedTraceSource
+from portal.traces.source import EmbeddedTraceSource
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""The embedded trace store: bulk writes, the TraceSource the pages read, and pruning.
+"""The embedded trace store's writes: bulk inserts of a request's spans, and pruning.
+
+What the pages read of it is :mod:`portal.traces.source`.
 
 One request is one transaction: its spans, their traces' summaries and attribute pairs are
 stored together or not at all. A span sent twice (an exporter's retry) is kept once.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,31 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from portal.integrations.trace_source import (
-    MAX_RESULTS,
-    TRACE_ID,
-    Span,
-    SpanEvent,
-    Trace,
-    TraceQuery,
-    TraceSummary,
-)
-from portal.traces.models import trace_attribute, trace_span, trace_summary
+from portal.traces.models import to_ns, trace_attribute, trace_span, trace_summary
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 500  # ids per IN (...): far below every database's bound-parameter limit
 PRUNE_BATCH = 1000  # traces per pruning transaction: ingestion never waits long
-
-
-def to_ns(moment: datetime) -> int:
-    """Return an aware datetime as Unix nanoseconds."""
-    delta = moment - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-
-
-def from_ns(ns: int) -> datetime:
-    """Return Unix nanoseconds as an aware UTC datetime (microsecond precision)."""
-    return EPOCH + timedelta(microseconds=ns // 1000)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -310,106 +291,3 @@ def prune(engine: Engine, before: datetime) -> int:
             for table in (trace_summary, trace_span, trace_attribute):
                 connection.execute(table.delete().where(table.c.trace_id.in_(ids)))
             deleted += len(ids)
-
-
-class EmbeddedTraceSource:
-    """The :class:`~portal.integrations.trace_source.TraceSource` of the portal's database."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    @property
-    def kind(self) -> str:
-        """``embedded``: the portal's own store."""
-        return "embedded"
-
-    def search(self, query: TraceQuery) -> list[TraceSummary]:
-        """Return the traces matching ``query``, newest first, at most ``query.limit``."""
-        summary = trace_summary.c
-        statement = sa.select(trace_summary)
-        if query.service:
-            member = summary.services.contains(f"|{query.service}|", autoescape=True)
-            statement = statement.where(member)
-        if query.operation:
-            spans = sa.select(trace_span.c.trace_id).where(
-                trace_span.c.trace_id == summary.trace_id, trace_span.c.name == query.operation
-            )
-            if query.service:
-                spans = spans.where(trace_span.c.service == query.service)
-            statement = statement.where(spans.exists())
-        if query.min_duration_ms is not None:
-            statement = statement.where(summary.duration_ns >= int(query.min_duration_ms * 1e6))
-        if query.max_duration_ms is not None:
-            statement = statement.where(summary.duration_ns <= int(query.max_duration_ms * 1e6))
-        if query.errors_only:
-            statement = statement.where(summary.error.is_(True))
-        if query.attribute is not None:
-            key, value = query.attribute
-            pairs = sa.select(trace_attribute.c.trace_id).where(
-                trace_attribute.c.trace_id == summary.trace_id,
-                trace_attribute.c.key == key,
-                trace_attribute.c.value == value,
-            )
-            statement = statement.where(pairs.exists())
-        if query.start is not None:
-            statement = statement.where(summary.start_ns >= to_ns(query.start))
-        if query.end is not None:
-            statement = statement.where(summary.start_ns <= to_ns(query.end))
-        limit = max(1, min(query.limit, MAX_RESULTS))
-        statement = statement.order_by(summary.start_ns.desc(), summary.trace_id).limit(limit)
-        with self.engine.connect() as connection:
-            rows = connection.execute(statement).mappings().all()
-        return [
-            TraceSummary(
-                trace_id=row["trace_id"],
-                root_service=row["root_service"],
-                root_operation=row["root_operation"],
-                start=from_ns(row["start_ns"]),
-                duration_ms=row["duration_ns"] / 1e6,
-                span_count=row["span_count"],
-                error=bool(row["error"]),
-                services=tuple(part for part in row["services"].split("|") if part),
-            )
-            for row in rows
-        ]
-
-    def trace(self, trace_id: str) -> Trace | None:
-        """Return one trace with its spans in start order, None when no span of it is stored."""
-        trace_id = trace_id.lower()
-        if not TRACE_ID.fullmatch(trace_id):
-            return None
-        statement = (
-            sa.select(trace_span)
-            .where(trace_span.c.trace_id == trace_id)
-            .order_by(trace_span.c.start_ns, trace_span.c.span_id)
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(statement).mappings().all()
-        if not rows:
-            return None
-        return Trace(trace_id=trace_id, spans=[_span(row) for row in rows])
-
-
-def _span(row: Any) -> Span:
-    return Span(
-        trace_id=row["trace_id"],
-        span_id=row["span_id"],
-        parent_span_id=row["parent_span_id"],
-        service=row["service"],
-        name=row["name"],
-        kind=row["kind"],
-        start=from_ns(row["start_ns"]),
-        end=from_ns(row["end_ns"]),
-        status=row["status"],
-        status_message=row["status_message"],
-        attributes=row["attributes"],
-        resource=row["resource"],
-        events=[
-            SpanEvent(
-                name=event["name"],
-                time=from_ns(event["time_ns"]),
-                attributes=event["attributes"],
-            )
-            for event in row["events"]
-        ],
-    )

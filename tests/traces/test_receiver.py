@@ -22,7 +22,7 @@ from portal.app import create_app
 from portal.auth.models import PROPOSE_SCOPE, TRACES_WRITE_SCOPE, ServiceToken
 from portal.config import AuthMode, Settings
 from portal.integrations.trace_source import TraceQuery
-from portal.traces.store import EmbeddedTraceSource
+from portal.traces.source import EmbeddedTraceSource
 from tests.traces.otlp_requests import SpanSpec, batch, export, new_span_id, new_trace_id
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}

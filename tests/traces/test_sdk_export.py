@@ -17,7 +17,7 @@ from opentelemetry.trace import Status, StatusCode
 from portal.config import Settings
 from portal.db import make_engine
 from portal.integrations.trace_source import TraceQuery
-from portal.traces.store import EmbeddedTraceSource
+from portal.traces.source import EmbeddedTraceSource
 from tests.browser_server import live_server
 
 

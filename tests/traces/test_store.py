@@ -22,9 +22,11 @@ from sqlalchemy import Engine
 
 from portal.integrations.trace_source import TraceQuery
 from portal.traces import store as store_module
+from portal.traces.models import from_ns, to_ns
 from portal.traces.otlp import decode
 from portal.traces.retention import TraceRetention
-from portal.traces.store import EmbeddedTraceSource, from_ns, prune, to_ns, write_spans
+from portal.traces.source import EmbeddedTraceSource
+from portal.traces.store import prune, write_spans
 from tests.traces.otlp_requests import BASE_NS, SpanSpec, export, new_span_id, new_trace_id
 
 MS = 1_000_000
