@@ -8,10 +8,8 @@
 
   var HEIGHT = 200;
 
-  function cssColor(name, fallback) {
-    var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return value || fallback;
-  }
+  var charts = window.portalCharts;
+  var cssColor = charts.cssColor;
 
   function number(value) {
     if (value == null) { return "–"; }
@@ -51,33 +49,9 @@
   }
 
   function draw(target, chart) {
-    var width = Math.max(target.clientWidth, 280);
-    var plot = new uPlot(options(chart, width), [chart.x, chart.y], target);
-    if (typeof ResizeObserver === "function") {
-      new ResizeObserver(function () {
-        var next = Math.max(target.clientWidth, 280);
-        if (Math.abs(next - plot.width) > 2) { plot.setSize({ width: next, height: HEIGHT }); }
-      }).observe(target);
-    }
+    var data = [chart.x, chart.y];
+    charts.plotIn(target, function (width) { return options(chart, width); }, data, HEIGHT);
   }
 
-  function init() {
-    var source = document.getElementById("model-chart-data");
-    if (!source || typeof uPlot !== "function") { return; }
-    var charts = {};
-    JSON.parse(source.textContent).charts.forEach(function (chart) { charts[chart.id] = chart; });
-    document.querySelectorAll("[data-model-chart]").forEach(function (target) {
-      var chart = charts[target.getAttribute("data-model-chart")];
-      if (chart && chart.x.length && !target.hasAttribute("data-drawn")) {
-        target.setAttribute("data-drawn", "");
-        draw(target, chart);
-      }
-    });
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+  charts.mount("model-chart-data", "data-model-chart", draw);
 })();

@@ -5,10 +5,8 @@
 (function () {
   "use strict";
 
-  function cssColor(name, fallback) {
-    var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
-    return value || fallback;
-  }
+  var charts = window.portalCharts;
+  var cssColor = charts.cssColor;
 
   function styleFor(role) {
     switch (role) {
@@ -78,33 +76,8 @@
 
   function draw(target, chart) {
     var data = [chart.x].concat(chart.series.map(function (line) { return line.values; }));
-    var width = Math.max(target.clientWidth, 280);
-    var plot = new uPlot(options(chart, width), data, target);
-    if (typeof ResizeObserver === "function") {
-      new ResizeObserver(function () {
-        var next = Math.max(target.clientWidth, 280);
-        if (Math.abs(next - plot.width) > 2) { plot.setSize({ width: next, height: 220 }); }
-      }).observe(target);
-    }
+    charts.plotIn(target, function (width) { return options(chart, width); }, data, 220);
   }
 
-  function init() {
-    var source = document.getElementById("slo-chart-data");
-    if (!source || typeof uPlot !== "function") { return; }
-    var charts = {};
-    JSON.parse(source.textContent).charts.forEach(function (chart) { charts[chart.id] = chart; });
-    document.querySelectorAll("[data-chart]").forEach(function (target) {
-      var chart = charts[target.getAttribute("data-chart")];
-      if (chart && chart.x.length && !target.hasAttribute("data-drawn")) {
-        target.setAttribute("data-drawn", "");
-        draw(target, chart);
-      }
-    });
-  }
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", init);
-  } else {
-    init();
-  }
+  charts.mount("slo-chart-data", "data-chart", draw);
 })();
