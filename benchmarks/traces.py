@@ -1,11 +1,14 @@
 """Traces benchmark (issue 17): OTLP ingestion over HTTP, then a store of 1,000,000 spans.
 
-Run ``.venv/bin/python benchmarks/traces.py [--databases sqlite,postgresql] [--fill 1000000]``
+Run ``.venv/bin/python benchmarks/traces.py [--databases sqlite,postgresql] [--fill 1000000]
+[--processes 0,2]``
 (PostgreSQL needs ``PORTAL_TEST_DATABASE_URL``; each run gets a schema of its own).
 
 - Ingestion: a live portal (uvicorn on loopback, as ``portal serve``) receives protobuf
   exports of 512 spans (64 traces of 8) from two sender threads for ``--seconds``; spans/s
   sustained is every stored span over the wall time. Target 10,000 spans/s on 2 cores.
+  Measured with each ``--processes`` value in turn (PORTAL_TRACE_INGEST_PROCESSES; 0, the
+  request threads, is the baseline of the default 2 worker processes).
   Every span sent is new, and half the traces of an export continue traces of the sender's
   previous one (another service's spans arriving later), so the summaries of traces
   already stored are recomputed as often as new ones are written.
@@ -130,10 +133,10 @@ class Exports:
         return b"".join(parts)
 
 
-def send(url: str, seconds: float) -> tuple[int, float, list[str]]:
+def send(url: str, seconds: float) -> tuple[int, float, list[str], int]:
     """Post 512-span exports to ``url`` from SENDERS threads for ``seconds`` (a child process).
 
-    Return the spans stored, the seconds it took and the first failures.
+    Return the spans stored, the seconds it took, the first failures and the sender's pid.
     """
     sent = [0] * SENDERS
     failures: list[str] = []
@@ -159,7 +162,7 @@ def send(url: str, seconds: float) -> tuple[int, float, list[str]]:
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(sent), time.perf_counter() - started, failures[:3]
+    return sum(sent), time.perf_counter() - started, failures[:3], os.getpid()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -193,8 +196,12 @@ def ingestion(settings: Settings, seconds: float) -> tuple[float, float, float]:
         engine = make_engine(settings)  # only to find the portal's database sessions
         database_before = _database_cpu(engine, settings)
         portal_before = time.process_time()
-        spans, elapsed, failures = senders.submit(send, url, seconds).result()
+        spans, elapsed, failures, sender = senders.submit(send, url, seconds).result()
         portal = time.process_time() - portal_before
+        # The portal's trace ingestion processes (PORTAL_TRACE_INGEST_PROCESSES): every
+        # child but the senders', started by the first export, so all their CPU is this run's.
+        workers = [child.pid for child in multiprocessing.active_children()]
+        portal += sum(_cpu_seconds(pid) for pid in workers if pid and pid != sender)
         database_after = _database_cpu(engine, settings)
         engine.dispose()
     if failures:
@@ -215,13 +222,19 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--fill", type=int, default=1_000_000)
+    parser.add_argument(
+        "--processes",
+        default="0,2",
+        help="PORTAL_TRACE_INGEST_PROCESSES values to measure ingestion with, in turn",
+    )
     args = parser.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {platform.platform()}")
     print(f"Python {platform.python_version()}; batches of {BATCH} spans, {SENDERS} senders")
     for kind in args.databases.split(","):
-        if args.seconds:
+        for processes in map(int, args.processes.split(",") if args.seconds else []):
             with tempfile.TemporaryDirectory() as folder, database(kind, Path(folder)) as settings:
-                measure_ingestion(kind, settings, args.seconds)
+                ingest = settings.model_copy(update={"trace_ingest_processes": processes})
+                measure_ingestion(kind, ingest, args.seconds)
         if args.fill:
             # A store of its own: the reads see the fill's spans only (the ingestion's are
             # dated in 2027, and would be the newest traces every search walks first).
@@ -244,14 +257,16 @@ def measure_ingestion(kind: str, settings: Settings, seconds: float) -> None:
     before = load()
     rate, portal_ms, database_ms = ingestion(settings, seconds)
     verdict = "ok" if rate >= TARGET_SPANS_PER_SECOND else "BELOW TARGET"
+    processes = settings.trace_ingest_processes
     print(
-        f"{kind:<11} ingestion over HTTP   {rate:10,.0f} spans/s  "
+        f"{kind:<11} ingestion, {processes} processes {rate:10,.0f} spans/s  "
         f"(target {TARGET_SPANS_PER_SECOND:,}) {verdict}; {before}, after {load()}"
     )
     # Two cores fully given to the portal and its database: the rate the CPU allows.
     capacity = 2 * 1_000_000 / (portal_ms + database_ms)
     print(
-        f"{kind:<11} CPU per 1,000 spans: portal {portal_ms:.1f} ms, database sessions "
+        f"{kind:<11} CPU per 1,000 spans: portal (and its ingestion processes) {portal_ms:.1f} "
+        f"ms, database sessions "
         f"{database_ms:.1f} ms: at most {capacity:,.0f} spans/s on 2 idle cores"
     )
 

@@ -63,6 +63,7 @@ from portal.slo.api import router as slo_api_router
 from portal.slo.routes import router as slo_router
 from portal.slo.runtime import SLORuntime
 from portal.traces.api import router as traces_api_router
+from portal.traces.ingest_pool import TraceIngest
 from portal.traces.ingest_routes import RECEIVER_PATH
 from portal.traces.ingest_routes import router as traces_ingest_router
 from portal.traces.retention import TraceRetention
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     slo = SLORuntime(settings, engine, changes.request_gitops)
     cost = runtime_from_settings(settings, changes.request_gitops, engine)
     trace_retention = TraceRetention(engine, settings.trace_retention)
+    trace_ingest = TraceIngest(settings, engine)
     registry = mlflow_registry(settings)  # None without PORTAL_MLFLOW_URL (and local MLflow)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
@@ -128,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
         trace_retention.start()
         yield
         trace_retention.stop()
+        trace_ingest.close()
         cost.stop()
         scaffold.stop()
         if isinstance(registry, MlflowRegistry):
@@ -157,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     # The Traces pages read Tempo when PORTAL_TEMPO_URL is set, else the embedded store.
     app.state.traces = traces_runtime_from_settings(settings, engine)
+    app.state.trace_ingest = trace_ingest
     app.state.jinja = build_environment()
     # The change page collapses the files a change copies verbatim from its template.
     app.state.template_files = TemplateFiles(template_repositories(scaffold))

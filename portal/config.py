@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         "marked with a trailing '…[truncated]', and the exporter told in partial_success: "
         "one oversized value (an SQL statement, a prompt) must not cost the whole batch.",
     )
+    trace_ingest_processes: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Worker processes that decode and store OTLP exports, so ingestion uses "
+        "more than the portal's one core; 0: in the request threads.",
+    )
     tempo_url: str | None = Field(
         default=None,
         description="Grafana Tempo the Traces pages query; unset: the portal's own store, "

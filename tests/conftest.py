@@ -148,6 +148,9 @@ def settings(tmp_path: Path, database_url: str | None) -> Settings:
         error_budget_dir=REPO / "sre" / "error-budgets",
         run_worker=False,
         checkov_path=CHECKOV_PATH,
+        # Exports are stored in the request thread: worker processes would be spawned for
+        # every test app that receives one (tests/traces/test_ingest_processes.py has them).
+        trace_ingest_processes=0,
     )
 
 

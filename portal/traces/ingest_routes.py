@@ -11,6 +11,8 @@ Who may send: a token with the scope ``traces:write`` whose services include eve
 ``service.name``; or, in local auth mode, anyone on loopback (``make run``: services on
 the same machine). Behind a proxy (trusted-header mode) every request looks like loopback,
 so there a token is always needed.
+
+Decoding and storing run in worker processes (:mod:`portal.traces.ingest_pool`).
 """
 
 from __future__ import annotations
@@ -18,19 +20,17 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import ClientDisconnect
 
 from portal.auth.identity import Identity
 from portal.config import AuthMode, Settings
 from portal.http_limits import BodyTooLarge
 from portal.traces import otlp
+from portal.traces.ingest import Export, Outcome, Sender
+from portal.traces.ingest_pool import TraceIngest
 from portal.traces.otlp import OtlpError
-from portal.traces.store import write_spans
 
 router = APIRouter(tags=["traces"])
 # The OTLP/HTTP path exporters post to; it counts its body against its own limit.
@@ -67,45 +67,27 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _check_sender(request: Request, settings: Settings, services: set[str]) -> None:
-    """Refuse a sender that may not write these services' spans (401 or 403)."""
+def _sender(request: Request, settings: Settings) -> Sender:
+    """Return whose spans the request may carry; refuse a sender without the right (401, 403).
+
+    Which services an export holds is known once it is decoded: the token's services are
+    checked against them then (:func:`portal.traces.ingest.check_services`).
+    """
     identity: Identity | None = getattr(request.state, "identity", None)
     grant = identity.token if identity is not None else None
     if grant is None:
         host = request.client.host if request.client is not None else ""
         if settings.auth_mode is AuthMode.LOCAL and host in LOOPBACK:
-            return
+            return Sender(None)
         raise OtlpError(
             401,
             "sending traces needs an API token with the scope traces:write "
             "(Authorization: Bearer pst_...); only loopback senders of a local portal need none",
         )
+    token = f"API token {grant.token_id} ({grant.name})"
     if not grant.may_write_traces():
-        raise OtlpError(
-            403, f"API token {grant.token_id} ({grant.name}) lacks the scope traces:write"
-        )
-    if foreign := sorted(services - grant.services):
-        raise OtlpError(
-            403,
-            f"API token {grant.token_id} ({grant.name}) may not send spans of "
-            f"{', '.join(foreign)} (service.name); it holds {', '.join(sorted(grant.services))}",
-        )
-
-
-def _ingest(engine: Engine, settings: Settings, request: Request, body: bytes, kind: str) -> bytes:
-    """Decode, authorise and store one export (in a worker thread: it parses and writes)."""
-    data = otlp.decompress(
-        body, request.headers.get("content-encoding", ""), settings.trace_max_body_bytes
-    )
-    decoded = otlp.decode(
-        otlp.parse(data, kind), settings.trace_max_spans, settings.trace_max_attribute_bytes
-    )
-    _check_sender(request, settings, decoded.services)
-    try:
-        write_spans(engine, decoded.spans, decoded.attributes)
-    except SQLAlchemyError as exc:
-        raise OtlpError(503, f"the portal's database did not store the spans: {exc.code}") from exc
-    return otlp.success(kind, decoded)
+        raise OtlpError(403, f"{token} lacks the scope traces:write")
+    return Sender(grant.services, token)
 
 
 _CODES = {401: otlp.UNAUTHENTICATED, 403: otlp.PERMISSION_DENIED, 404: otlp.NOT_FOUND}
@@ -144,7 +126,7 @@ def _refusal(description: str) -> dict[str, Any]:
 async def receive_traces(request: Request) -> Response:
     """Receive an OTLP/HTTP trace export (protobuf or JSON, maybe gzip) and store its spans."""
     settings: Settings = request.app.state.settings
-    engine: Engine = request.app.state.engine
+    trace_ingest: TraceIngest = request.app.state.trace_ingest
     kind = otlp.media_type(request.headers.get("content-type", ""))
     answer_kind = kind if kind in otlp.MEDIA_TYPES else otlp.JSON
     try:
@@ -160,10 +142,14 @@ async def receive_traces(request: Request) -> Response:
                 f"Content-Type {kind or '(none)'!r} is not an OTLP encoding: send "
                 f"{otlp.PROTOBUF} or {otlp.JSON}",
             )
+        sender = _sender(request, settings)
         body = await _read_body(request, settings.trace_max_body_bytes)
-        content = await run_in_threadpool(_ingest, engine, settings, request, body, kind)
+        export = Export(body, request.headers.get("content-encoding", ""), kind)
+        outcome = await trace_ingest.run(sender, export)
     except OtlpError as exc:
-        code = _CODES.get(exc.status, otlp.INVALID_ARGUMENT)
-        content = otlp.failure(answer_kind, code, exc.message)
-        return Response(content, status_code=exc.status, media_type=answer_kind)
-    return Response(content, media_type=kind)
+        outcome = Outcome(exc.status, message=exc.message)
+    if outcome.status != 200:
+        code = _CODES.get(outcome.status, otlp.INVALID_ARGUMENT)
+        content = otlp.failure(answer_kind, code, outcome.message)
+        return Response(content, status_code=outcome.status, media_type=answer_kind)
+    return Response(outcome.body, media_type=kind)
