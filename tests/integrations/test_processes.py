@@ -251,13 +251,16 @@ def test_a_rendering_copier_worker_dies_with_the_killed_portal(tmp_path: Path) -
             ]
             return bool(workers)
 
-        wait_for(worker_started, 60, "a render worker")
-        # Busy rendering (importing Copier takes about a second of CPU): it no longer reads
-        # its pipe, so only the watch on its parent can end it.
-        wait_for(lambda: cpu_seconds(workers[0]) > 3, 60, "the render to be under way")
+        def rendering() -> bool:
+            # Busy rendering (importing Copier takes about a second of CPU): it no longer
+            # reads its pipe, so only the watch on its parent can end it. The workers are
+            # listed again each time: the one rendering need not be the first one seen.
+            return worker_started() and max(map(cpu_seconds, workers)) > 3
+
+        wait_for(rendering, 90, "the render to be under way")
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        wait_for(lambda: not process_alive(workers[0]), 10, "the worker to exit")
+        wait_for(lambda: not any(map(process_alive, workers)), 10, "the workers to exit")
     finally:
         if parent.poll() is None:
             parent.kill()
