@@ -31,7 +31,10 @@ Paths = Annotated[
 ]
 Period = Annotated[
     str,
-    typer.Option(help="SLO period for specs without one (an AlertWindows file must cover it)."),
+    typer.Option(
+        help="SLO period for specs without one (windows from an AlertWindows file, else "
+        "scaled as Pyrra does)."
+    ),
 ]
 Windows = Annotated[
     Path | None,

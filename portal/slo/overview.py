@@ -31,6 +31,7 @@ from portal.slo.burn import (
     period_ms_of,
     period_window,
 )
+from portal.slo.compiler.scaled_windows import windows_for_period
 from portal.slo.compiler.windows import AlertWindows, builtin_windows
 from portal.slo.coverage import Coverage, coverage_of
 from portal.slo.store import IndexedSLO, SLOIndex
@@ -182,7 +183,12 @@ def _windows_for(entry: IndexedSLO | None, live: LiveSLO | None) -> AlertWindows
     if entry is not None:
         return entry.slo.windows
     period_ms = period_ms_of(live) if live else None
-    return builtin_windows().get(period_ms) if period_ms else None
+    if not period_ms:
+        return None
+    try:  # a period without a windows file gets Pyrra's scaled windows, as the compiler does
+        return windows_for_period(builtin_windows(), period_ms)
+    except ValueError:  # too short to scale: shown without alert conditions
+        return None
 
 
 def status_of(entry: IndexedSLO | None, live: LiveSLO | None) -> SLOStatus:

@@ -154,7 +154,7 @@ def test_openslo_sli_may_live_in_another_file_and_objectives_become_slos() -> No
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"budgetingMethod": "Timeslices"}, "spec.budgetingMethod", "Occurrences"),
+        ({"budgetingMethod": "Weekly"}, "spec.budgetingMethod", "one of Occurrences, Timeslices"),
         (
             {"timeWindow": [{"duration": "1M", "calendar": {"startTime": "2024-01-01"}}]},
             "spec.timeWindow[0]",
@@ -168,9 +168,9 @@ def test_openslo_sli_may_live_in_another_file_and_objectives_become_slos() -> No
             "exactly one",
         ),
         (
-            {"timeWindow": [{"duration": "14d", "isRolling": True}]},
+            {"timeWindow": [{"duration": "1d", "isRolling": True}]},
             "spec.timeWindow[0].duration",
-            "no AlertWindows",
+            "too short for multiwindow alerts",
         ),
         ({"alertPolicie": []}, "spec.alertPolicie", "unknown field"),
     ],
@@ -187,12 +187,25 @@ def test_openslo_errors_name_the_openslo_field(
     assert message in error.message
 
 
-def test_openslo_threshold_metrics_and_other_versions_are_rejected() -> None:
+def test_openslo_threshold_metric_errors_come_all_at_once() -> None:
     sli = copy.deepcopy(OPENSLO_SLI)
     sli["spec"] = {"thresholdMetric": {"metricSource": {"type": "Prometheus", "spec": {}}}}
-    (error,) = errors_of([sli, OPENSLO_SLO])
-    assert "only ratioMetric SLIs" in error.message
 
+    errors = errors_of([sli, OPENSLO_SLO])
+
+    # The SLI's own problem, that the SLO cannot use it, and that Occurrences cannot count a
+    # threshold metric: one run lists all three.
+    assert [(error.slo, error.field, error.line) for error in errors] == [
+        (None, "spec.thresholdMetric.metricSource.spec.query", 8),
+        ("api-availability", "spec.indicatorRef", 20),
+        ("api-availability", "spec.indicatorRef", 20),
+    ]
+    assert errors[0].message == "required: the PromQL query"
+    assert 'the SLI "api-errors" cannot be used (see its errors at slo.yaml:8)' in errors[1].message
+    assert "Occurrences budgeting needs a ratioMetric" in errors[2].message
+
+
+def test_openslo_other_versions_are_rejected() -> None:
     (error,) = errors_of([{**OPENSLO_SLO, "apiVersion": "openslo/v1alpha"}])
     assert error.field == "apiVersion"
 
@@ -266,10 +279,10 @@ def test_pyrra_disabled_alerting_and_errors() -> None:
     rules = rules_of({"slo.yaml": pyrra(gauge, alerting={"disabled": True})})
     assert not [key for key in rules if key.startswith("sloth-slo-alerts-")]
 
-    (error,) = errors_of([pyrra(gauge, window="2w")])
+    (error,) = errors_of([pyrra(gauge, window="2d")])
     assert (error.slo, error.field) == (None, "spec.window")
-    assert "no AlertWindows for the SLO period 2w" in error.message
-    (error,) = errors_of([pyrra({"latencyNative": {"latency": "1s"}})])
+    assert "the SLO period 2d is too short" in error.message
+    (error,) = errors_of([pyrra({"ratio": None, "bool_gauge": None})])
     assert (error.slo, error.field) == ("api-slo", "spec.indicator")
     (error,) = errors_of([pyrra(gauge, target="100")])
     assert error.field == "spec.target"

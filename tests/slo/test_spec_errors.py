@@ -241,9 +241,11 @@ def test_documents_that_are_not_slo_specs() -> None:
     assert "empty" in error.message
 
 
-def test_period_without_windows_is_an_error() -> None:
-    (error,) = errors_of(VALID, GenerateOptions(period="14d"))
-    assert error.message.startswith("no AlertWindows for the SLO period 14d (available: 4w, 30d)")
+def test_period_too_short_to_scale_is_an_error() -> None:
+    # Periods without a windows file get Pyrra's scaled windows; a day is too short for them.
+    (error,) = errors_of(VALID, GenerateOptions(period="1d"))
+    assert error.message.startswith("the SLO period 1d is too short for multiwindow alerts")
+    assert "(the shortest period is 2d19h12m)" in error.message
 
 
 def test_extra_labels_are_checked() -> None:

@@ -1,8 +1,9 @@
 """The SLO rule compiler: spec files in, Prometheus rules and promtool tests out.
 
 Specs (Sloth ``prometheus/v1`` and its CRD, OpenSLO v1, Pyrra) are read into one model
-(``spec``, ``openslo``, ``pyrra``, ``documents``, ``load``), resolved against alert windows
-kept as data files (``windows``, ``windows/``) with Sloth's contrib plugins applied
+(``spec``, ``openslo``, ``openslo_sli``, ``pyrra``, ``documents``, ``load``), resolved
+against alert windows kept as data files (``windows``, ``windows/``; other periods get
+Pyrra's scaled windows, ``scaled_windows``) with Sloth's contrib plugins applied
 (``plugins``, ``resolve``), turned into Sloth's recording and alerting rules (``rules``,
 ``promql``) and written as YAML text (``render``) together with promtool unit tests
 (``promtool_tests``); ``generate`` is the entry point and ``errors`` names file, line, SLO

@@ -12,7 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from portal.slo.compiler.errors import Document, Location, SpecError, dotted, friendly_message
+from portal.slo.compiler.promql import format_duration
+from portal.slo.compiler.scaled_windows import resolve_period
 from portal.slo.compiler.spec import KubernetesMeta, ServiceLevel
+from portal.slo.compiler.windows import WindowsCatalog
 from portal.yaml_source import line_of
 
 
@@ -71,6 +74,8 @@ class Translation:
     period: str | None = None
     period_location: Location = ()
     errors: list[SpecError] = field(default_factory=list)
+    slices: list[tuple[Location, int]] = field(default_factory=list)
+    """OpenSLO time slices: where each ``timeSliceWindow`` is written, and its length."""
 
 
 def validate_translation(translation: Translation) -> tuple[SpecDocument | None, list[SpecError]]:
@@ -123,8 +128,34 @@ def semantic_errors(spec: SpecDocument) -> list[SpecError]:
     return errors
 
 
-def validate_or_errors(translation: Translation) -> tuple[SpecDocument | None, list[SpecError]]:
-    """Validate a translation unless translating already failed."""
-    if translation.errors:
-        return None, translation.errors
+def validate_or_errors(
+    translation: Translation, catalog: WindowsCatalog | None = None
+) -> tuple[SpecDocument | None, list[SpecError]]:
+    """Validate a translation unless translating already failed.
+
+    With ``catalog``, the period is checked here too, so that a failed translation lists
+    every error at once (resolution, which checks it otherwise, only sees documents without
+    errors), and so are the time slices against the period's shortest alert window.
+    """
+    errors = list(translation.errors)
+    document = translation.document
+    if catalog is not None and translation.period is not None:
+        try:
+            windows = resolve_period(catalog, translation.period)
+        except ValueError as error:
+            if errors:
+                location = translation.period_location
+                errors.append(document.error(location, str(error), slo_prefix=("-",)))
+        else:
+            shortest = min(windows.sli_windows())
+            for location, slice_ms in translation.slices:
+                if slice_ms > shortest:
+                    message = (
+                        f"{format_duration(slice_ms)} is longer than the shortest alert window "
+                        f"{format_duration(shortest)} of the period {windows.period}: every "
+                        "window must hold at least one slice"
+                    )
+                    errors.append(document.error(location, message, slo_prefix=("-",)))
+    if errors:
+        return None, errors
     return validate_translation(translation)

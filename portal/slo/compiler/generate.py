@@ -91,7 +91,7 @@ def resolve_sources(sources: Mapping[str, str], options: GenerateOptions) -> lis
     if problems:
         raise InvalidSpecError(SpecError("--extra-label", problem) for problem in problems)
     catalog = windows_catalog(options)
-    specs, errors = collect_sources(sources)
+    specs, errors = collect_sources(sources, catalog)
     slos, more = collect_resolved(
         specs,
         catalog=catalog,

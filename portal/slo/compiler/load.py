@@ -24,6 +24,7 @@ from portal.slo.compiler.spec import (
     PrometheusServiceLevelCRD,
     PrometheusV1,
 )
+from portal.slo.compiler.windows import WindowsCatalog
 
 MODE_PROMETHEUS = "cli-gen-prom"
 MODE_KUBERNETES = "cli-gen-k8s"
@@ -72,8 +73,13 @@ NOT_A_SPEC = (
 )
 
 
-def collect_sources(sources: Mapping[str, str]) -> tuple[list[SpecDocument], list[SpecError]]:
-    """Read every document of every file: the valid service levels and all the errors."""
+def collect_sources(
+    sources: Mapping[str, str], catalog: WindowsCatalog | None = None
+) -> tuple[list[SpecDocument], list[SpecError]]:
+    """Read every document of every file: the valid service levels and all the errors.
+
+    With ``catalog``, the period of a document that fails translation is checked too.
+    """
     specs: list[SpecDocument] = []
     errors: list[SpecError] = []
     openslo: list[Document] = []
@@ -97,14 +103,14 @@ def collect_sources(sources: Mapping[str, str]) -> tuple[list[SpecDocument], lis
             elif isinstance(api_version, str) and api_version.startswith(OPENSLO_PREFIX):
                 openslo.append(document)
             elif api_version == PYRRA_API_VERSION:
-                spec, found = validate_or_errors(translate_pyrra(document))
+                spec, found = validate_or_errors(translate_pyrra(document), catalog)
             else:
                 found = [document.error((), NOT_A_SPEC)]
             errors.extend(found)
             if spec is not None:
                 specs.append(spec)
     for translation in translate_openslo(openslo):
-        spec, found = validate_or_errors(translation)
+        spec, found = validate_or_errors(translation, catalog)
         errors.extend(found)
         if spec is not None:
             specs.append(spec)

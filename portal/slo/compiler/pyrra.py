@@ -1,10 +1,12 @@
 """Pyrra ``ServiceLevelObjective`` resources (pyrra.dev/v1alpha1) translated into the Sloth model.
 
 Indicators: ``ratio`` (errors over total, both counters), ``latency`` (total minus the
-``le`` bucket, over total) and ``boolGauge`` (samples at 0 over all samples), each with its
-optional ``grouping``. The service is the object's namespace (else its name), the SLO its
-name, the period its ``window`` (which needs an AlertWindows file: 30d and 28d/4w are
-built in). Labels prefixed ``pyrra.dev/`` become SLO labels, as Pyrra propagates them.
+``le`` bucket, over total), ``latencyNative`` (the share above ``latency`` in a native
+histogram, ``histogram_fraction`` as in Pyrra) and ``bool_gauge`` (samples at 0 over all
+samples), each with its optional ``grouping``. The service is the object's namespace (else
+its name), the SLO its name, the period its ``window`` (any period: 30d and 28d/4w use
+Sloth's windows, others Pyrra's scaled ones, see ``scaled_windows``). Labels prefixed
+``pyrra.dev/`` become SLO labels, as Pyrra propagates them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from portal.slo.compiler.documents import Translation
 from portal.slo.compiler.errors import Document
+from portal.slo.compiler.promql import go_float, parse_duration
 
 PYRRA_API_VERSION = "pyrra.dev/v1alpha1"
 MODE_PYRRA = "cli-gen-pyrra"
@@ -55,13 +58,28 @@ class BoolGauge(_Strict):
     grouping: list[str] = []
 
 
+class LatencyNative(_Strict):
+    """Requests faster than ``latency`` in a native histogram (``total``)."""
+
+    latency: str
+    total: Metric
+    grouping: list[str] = []
+
+    @field_validator("latency")
+    @classmethod
+    def _latency(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError(f"{value!r} must be longer than 0")
+        return value
+
+
 class Indicator(_Strict):
-    """Exactly one of ``ratio``, ``latency`` and ``bool_gauge``."""
+    """Exactly one of ``ratio``, ``latency``, ``latencyNative`` and ``bool_gauge``."""
 
     ratio: Ratio | None = None
     latency: Latency | None = None
     bool_gauge: BoolGauge | None = None
-    latencyNative: dict[str, Any] | None = None  # noqa: N815 (Pyrra's field name)
+    latencyNative: LatencyNative | None = None  # noqa: N815 (Pyrra's field name)
 
 
 class Alerting(_Strict):
@@ -120,7 +138,7 @@ def _sli(indicator: Indicator) -> tuple[dict[str, Any] | None, str]:
         if getattr(indicator, name) is not None
     ]
     if len(given) != 1:
-        return None, "exactly one of ratio, latency and bool_gauge is required"
+        return None, "exactly one of ratio, latency, latencyNative and bool_gauge is required"
     w = "[{{.window}}]"
     if indicator.ratio is not None:
         by = _by(indicator.ratio.grouping)
@@ -145,7 +163,15 @@ def _sli(indicator: Indicator) -> tuple[dict[str, Any] | None, str]:
         return {"events": {"error_query": f"(\n{total}\n-\n{good}\n)", "total_query": total}}, (
             "bool_gauge"
         )
-    return None, "latencyNative (native histograms) is not supported"
+    native = indicator.latencyNative
+    assert native is not None
+    by = _by(native.grouping)
+    seconds = go_float(parse_duration(native.latency) / 1000)
+    # Pyrra's own expression: the share of requests above the latency in the histogram.
+    histogram = f"sum{by}(rate({native.total.metric}{w}))"
+    return {"raw": {"error_ratio_query": f"1 - histogram_fraction(0, {seconds}, {histogram})"}}, (
+        "latencyNative"
+    )
 
 
 def translate_pyrra(document: Document) -> Translation:
@@ -156,6 +182,8 @@ def translate_pyrra(document: Document) -> Translation:
     except ValidationError as error:
         translation.errors = document.validation_errors(error, slo_prefix=("-",))
         return translation
+    translation.period = slo.spec.window
+    translation.period_location = ("spec", "window")
     if not 0 < slo.spec.target < 100:
         translation.errors.append(
             document.error(
@@ -164,12 +192,12 @@ def translate_pyrra(document: Document) -> Translation:
                 slo=slo.metadata.name,
             )
         )
-        return translation
     sli, kind = _sli(slo.spec.indicator)
     if sli is None:
         translation.errors.append(
             document.error(("spec", "indicator"), kind, slo=slo.metadata.name)
         )
+    if translation.errors:
         return translation
     # Pyrra's alerts carry an slo label; without it two SLOs of a namespace would have
     # identical alert rules, which promtool rejects as duplicates.
@@ -198,6 +226,4 @@ def translate_pyrra(document: Document) -> Translation:
         ],
     }
     translation.origins = [("spec",)]
-    translation.period = slo.spec.window
-    translation.period_location = ("spec", "window")
     return translation

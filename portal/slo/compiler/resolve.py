@@ -2,7 +2,8 @@
 
 Resolution merges labels (service, SLO, then the generator's extra labels, as Sloth does),
 compiles the ``{{.window}}`` query templates, applies the contrib plugins and picks the
-alert windows of the SLO's period. Every problem found is collected, never just the first.
+alert windows of the SLO's period (its AlertWindows file, else Pyrra's scaled windows).
+Every problem found is collected, never just the first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from portal.slo.compiler.documents import SpecDocument
 from portal.slo.compiler.errors import SpecError
 from portal.slo.compiler.plugins import PluginEffects, apply_plugins
-from portal.slo.compiler.promql import parse_duration
+from portal.slo.compiler.scaled_windows import resolve_period
 from portal.slo.compiler.spec import SLO, Alert, KubernetesMeta
 from portal.slo.compiler.windows import AlertWindows, WindowsCatalog
 
@@ -107,21 +108,13 @@ def _windows(
 ) -> AlertWindows | None:
     period = spec.period or default_period
     try:
-        period_ms = parse_duration(period)
+        return resolve_period(catalog, period)
     except ValueError as error:
-        errors.append(spec.error(spec.period_location, str(error)))
-        return None
-    windows = catalog.get(period_ms)
-    if windows is None:
-        message = (
-            f"no AlertWindows for the SLO period {period} (available: {catalog.periods()}); "
-            "add a windows file for it"
-        )
         if spec.period is None:
-            errors.append(SpecError(spec.document.source, message))
+            errors.append(SpecError(spec.document.source, str(error)))
         else:
-            errors.append(spec.error(spec.period_location, message))
-    return windows
+            errors.append(spec.error(spec.period_location, str(error)))
+        return None
 
 
 def collect_resolved(

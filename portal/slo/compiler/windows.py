@@ -3,7 +3,8 @@
 The multiwindow, multi-burn-rate parameters (which error budget share each alert spends,
 over which short and long windows) live in YAML files, not in code: ``google-30d.yaml``
 and ``google-28d.yaml`` ship in ``windows/`` (copied from Sloth, see its README), and a
-custom file or folder replaces them, as Sloth's ``--slo-period-windows-path`` does.
+custom file or folder replaces them, as Sloth's ``--slo-period-windows-path`` does. A
+period no file covers gets Pyrra's windows scaled to it (``scaled_windows``).
 """
 
 from __future__ import annotations
@@ -75,11 +76,16 @@ class AlertWindowsFile(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """One alert condition in milliseconds."""
+    """One alert condition in milliseconds.
+
+    ``factor`` is set when the burn-rate factor is given rather than derived from the
+    budget share (Pyrra's windows, see ``scaled_windows``).
+    """
 
     error_budget_percent: float
     short_ms: int
     long_ms: int
+    factor: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,8 @@ class AlertWindows:
         Computed in Sloth's order of operations so the printed float is identical
         (``5.6000000000000005`` for 5% of 28 days over 6 hours).
         """
+        if window.factor is not None:
+            return window.factor
         needed_hours = window.error_budget_percent * duration_hours(self.period_ms) / 100
         return needed_hours / duration_hours(window.long_ms)
 
