@@ -149,7 +149,8 @@ def initialised_settings(
     Skips first when Chromium is missing, so nothing is built for tests that cannot run.
     The catalog is the repo's unless ``catalog_paths`` is among ``overrides``. With ``gitops``
     the portal gets the repo's GitOps seed (as a local remote) and templates, so services can
-    be created. The import must report no problems and at least one User to sign in as.
+    be created. The import must report no problems (but remote placeholders, never fetched)
+    and at least one User to sign in as.
     """
     require_chromium()
     fields: dict[str, Any] = {
@@ -163,7 +164,10 @@ def initialised_settings(
         fields |= {"gitops_seed_dir": REPO / "gitops-repo", "templates_dir": REPO / "templates"}
     settings = Settings(**(fields | overrides))
     report = initialise(settings, gitops=gitops)
-    assert report is not None and report.problems == [], report
+    assert report is not None, report
+    # Backstage's examples define three APIs by remote $text URLs, never fetched: reported.
+    unexpected = [p for p in report.problems if "remote placeholders" not in p.message]
+    assert unexpected == [], report
     assert report.by_kind.get("User", 0) > 0, "the catalog has no User to sign in as"
     return settings
 

@@ -10,18 +10,19 @@ from portal.catalog.models import ImportReport
 from portal.catalog.sources import Limits, read_sources
 from portal.catalog.store import apply_import, root_keys
 from portal.config import Settings
-from portal.integrations.git import GitCliReader, GitFileReader
+from portal.integrations.git import GitFileReader
+from portal.integrations.git_sources import GitCatalogReader
 
 
 def git_reader(settings: Settings) -> GitFileReader:
-    """Return the git reader that caches mirrors under the data dir."""
-    return GitCliReader(Path(settings.data_dir) / "cache" / "git")
+    """Return the git reader (files and folders) that caches mirrors under the data dir."""
+    return GitCatalogReader(Path(settings.data_dir) / "cache" / "git")
 
 
 def import_locations(
     session: Session, locations: list[str], settings: Settings, git: GitFileReader | None = None
 ) -> ImportReport:
-    """Read ``locations`` (paths, directories or ``git+URL#REF:PATH``) and store the result."""
+    """Read ``locations`` (files, folders, ``git+URL#REF:PATH``) and store the result."""
     limits = Limits(settings.catalog_max_file_bytes, settings.catalog_max_aliases)
     read = read_sources(locations, git or git_reader(settings), limits)
     return apply_import(session, read)

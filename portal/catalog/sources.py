@@ -10,18 +10,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from portal.catalog.folders import MAX_FOLDER_DEPTH, FolderListing, list_folder
 from portal.catalog.locations import LocationError, SourceLocation, parse_location
 from portal.catalog.models import ProblemReport
 from portal.catalog.parse import YamlStream
+from portal.catalog.placeholders import (
+    PlaceholderReader,
+    may_hold_placeholders,
+    resolve_placeholders,
+)
 from portal.catalog.refs import EntityRef, RefError, parse_ref
 from portal.catalog.relations import RelationRow, compute_relations, ref_field_errors
 from portal.catalog.validate import KNOWN_KINDS, FieldError, validate_document
 from portal.integrations.git import GitFileReader
 from portal.yaml_source import YamlDocument
 
-MAX_DEPTH = 20
+MAX_DEPTH = 20  # Location chain links, not folder levels
 
 
 @dataclass
@@ -32,7 +38,8 @@ class ParsedEntity:
     document: dict[str, Any]
     source_key: str
     doc_index: int
-    line: int
+    line: int  # the document's first line
+    name_line: int  # the line of metadata.name, where a duplicate's problem points
     known_kind: bool
     relations: list[RelationRow]
     content_hash: str
@@ -77,119 +84,236 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 
 def read_sources(roots: list[str], git: GitFileReader, limits: Limits) -> ReadResult:
-    """Read every root (file, directory or git file) and every Location reachable from it."""
+    """Read every root (file, folder, git file or git folder) and every Location it leads to."""
     with cyclic_gc_paused():
-        return _read_sources(roots, git, limits)
+        return _Run(git, limits).read(roots)
 
 
-def _read_sources(roots: list[str], git: GitFileReader, limits: Limits) -> ReadResult:
-    result = ReadResult()
-    seen_refs: dict[str, str] = {}
-    visited: set[str] = set()
-    queue: deque[tuple[SourceLocation, str, int]] = deque()
-    for root in roots:
+@dataclass
+class _Run:
+    """One import's reading: the queue of locations, what was seen, and the result."""
+
+    git: GitFileReader
+    limits: Limits
+    result: ReadResult = field(default_factory=ReadResult)
+    seen_refs: dict[str, str] = field(default_factory=dict)  # ref -> "file line N"
+    # Local roots' folders: a placeholder may read files inside its root's folder.
+    boundaries: dict[str, Path] = field(default_factory=dict)
+    placeholders: PlaceholderReader = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.placeholders = PlaceholderReader(
+            self.git, self.limits.max_file_bytes, self.limits.max_aliases
+        )
+
+    def read(self, roots: list[str]) -> ReadResult:
+        result = self.result
+        visited: set[str] = set()
+        queue: deque[_Queued] = deque()
+        for root in roots:
+            try:
+                location = parse_location(root)
+            except LocationError as exc:
+                result.problems.append(ProblemReport(root, str(exc)))
+                continue
+            result.root_keys.append(location.key)
+            if location.scheme == "file":
+                path = Path(location.path)
+                self.boundaries[location.key] = path if path.is_dir() else path.parent
+            queue.append(_Queued(location, location.key, 0, walked=False, named_by=None))
+        while queue:
+            location, root_key, depth, walked, named_by = queue.popleft()
+            if location.key in visited:
+                continue
+            visited.add(location.key)
+            if depth > MAX_DEPTH:
+                result.sources[location.key] = root_key
+                result.problems.append(ProblemReport(location.key, "Location chain is too deep"))
+                continue
+            try:
+                listing = list_folder(location, self.git)
+            except LocationError as exc:
+                result.problems.append(ProblemReport(location.key, str(exc)))
+                if location.key == root_key:
+                    # Nothing of the root was read (its repository cannot be fetched): it
+                    # is left out of this run, so what it yielded before is not orphaned.
+                    result.root_keys = [k for k in result.root_keys if k != root_key]
+                else:  # as any file that cannot be read: its entities are kept
+                    result.sources[location.key] = root_key
+                    result.unreadable.add(location.key)
+                continue
+            if listing is not None:
+                # A folder is no source of its own: its files are, at the folder's depth.
+                self._report_listing(location, listing, named_by or location.key)
+                queue.extend(_Queued(f, root_key, depth, True, None) for f in listing.files)
+                continue
+            result.sources[location.key] = root_key
+            for target in self._read_file(location, root_key, walked):
+                queue.append(_Queued(target, root_key, depth + 1, False, location.key))
+        return result
+
+    def _report_listing(self, folder: SourceLocation, listing: FolderListing, owner: str) -> None:
+        """Report a folder's problems under ``owner``: the root, or the file naming it.
+
+        Problems are replaced when their source is read again; a folder is no source, so
+        its problems belong to what the next import reads again to reach it.
+        """
+        problems = self.result.problems
+        for path, reason in listing.unlisted:
+            problems.append(ProblemReport(owner, f"{path}: {reason}"))
+        for path in listing.too_deep:
+            problems.append(
+                ProblemReport(
+                    owner,
+                    f"{path} not read: deeper than {MAX_FOLDER_DEPTH} folders below {folder.key}",
+                )
+            )
+        if not listing.files:
+            where = "" if owner == folder.key else f" from {folder.key}"
+            problems.append(
+                ProblemReport(
+                    owner,
+                    f"0 files read{where}: no *.yaml or *.yml file in the folder or its "
+                    f"subfolders (up to {MAX_FOLDER_DEPTH} levels down; names starting with a "
+                    "dot are skipped)",
+                )
+            )
+
+    def _read_file(
+        self, location: SourceLocation, root_key: str, walked: bool
+    ) -> list[SourceLocation]:
+        """Read one catalog file; return the Location targets its documents name.
+
+        A file found by walking a folder may be no catalog file at all (an OpenAPI spec or
+        Helm values beside ``catalog-info.yaml``): its documents that are not mappings with
+        an ``apiVersion`` or a ``kind`` are passed over. A file named by a root or a
+        Location is a catalog file, and such documents are problems in it.
+        """
+        result = self.result
         try:
-            location = parse_location(root)
-        except LocationError as exc:
-            result.problems.append(ProblemReport(root, str(exc)))
-            continue
-        result.root_keys.append(location.key)
-        for child in _expand_directory(location):
-            queue.append((child, location.key, 0))
-    while queue:
-        location, root_key, depth = queue.popleft()
-        if location.key in visited:
-            continue
-        visited.add(location.key)
-        result.sources[location.key] = root_key
-        if depth > MAX_DEPTH:
-            result.problems.append(ProblemReport(location.key, "Location chain is too deep"))
-            continue
-        try:
-            text = location.read(git, limits.max_file_bytes)
+            text = location.read(self.git, self.limits.max_file_bytes)
         except LocationError as exc:
             result.unreadable.add(location.key)
             result.problems.append(ProblemReport(location.key, str(exc)))
-            continue
+            return []
+        targets: list[SourceLocation] = []
         # Documents are handled as they are read, so each node tree is dropped right away.
-        stream = YamlStream(text, max_aliases=limits.max_aliases)
+        stream = YamlStream(text, max_aliases=self.limits.max_aliases)
+        placeholders = may_hold_placeholders(text)
         for document in stream:
-            for target in _read_document(document, location, git, limits, seen_refs, result):
-                queue.append((target, root_key, depth + 1))
+            if walked and not _looks_like_entity(document.data):
+                continue
+            targets += self._read_document(document, location, root_key, placeholders)
         if stream.error:
             result.problems.append(
                 ProblemReport(location.key, stream.error, stream.count, stream.error_line)
             )
-    return result
+        return targets
 
-
-def _expand_directory(location: SourceLocation) -> list[SourceLocation]:
-    if location.scheme == "file" and Path(location.path).is_dir():
-        folder = Path(location.path)
-        files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-        return [SourceLocation("file", str(file)) for file in files]
-    return [location]
-
-
-def _read_document(
-    document: YamlDocument,
-    location: SourceLocation,
-    git: GitFileReader,
-    limits: Limits,
-    seen_refs: dict[str, str],
-    result: ReadResult,
-) -> list[SourceLocation]:
-    """Validate one document, record it or its problems, and return Location targets."""
-    if document.data is None:
-        return []
-    checked = validate_document(document.data)
-    if isinstance(checked, list):
-        _reject(result, location, document, checked, _identity(document.data))
-        return []
-    envelope = checked.envelope
-    ref = EntityRef(
-        KNOWN_KINDS.get(envelope.kind.lower(), envelope.kind),
-        envelope.metadata.namespace,
-        envelope.metadata.name,
-    )
-    spec = envelope.spec or {}
-    ref_errors = ref_field_errors(ref.kind, spec)
-    if ref_errors:
-        _reject(result, location, document, ref_errors, ref.key)
-        return []
-    if ref.key in seen_refs:
-        result.problems.append(
-            ProblemReport(
-                location.key,
-                f"{ref} is already defined in {seen_refs[ref.key]}; this copy is ignored",
-                document.index,
-                document.line,
-                "metadata.name",
-                ref.key,
+    def _read_document(
+        self,
+        document: YamlDocument,
+        location: SourceLocation,
+        root_key: str,
+        placeholders: bool,
+    ) -> list[SourceLocation]:
+        """Validate one document, record it or its problems, and return Location targets."""
+        result = self.result
+        if document.data is None:
+            return []
+        data: Any = document.data
+        if placeholders and isinstance(data, dict):
+            # Placeholders first, as Backstage does: `description: {$text: ./README.md}`
+            # is only a valid description once it has been replaced by the file's text.
+            data = self._resolve_placeholders(data, document, location, root_key)
+        checked = validate_document(data)
+        if isinstance(checked, list):
+            _reject(result, location, document, checked, _identity(data))
+            return []
+        envelope = checked.envelope
+        ref = EntityRef(
+            KNOWN_KINDS.get(envelope.kind.lower(), envelope.kind),
+            envelope.metadata.namespace,
+            envelope.metadata.name,
+        )
+        spec = envelope.spec or {}
+        ref_errors = ref_field_errors(ref.kind, spec)
+        if ref_errors:
+            _reject(result, location, document, ref_errors, ref.key)
+            return []
+        name_line = document.line_of(["metadata", "name"])
+        if ref.key in self.seen_refs:
+            result.problems.append(
+                ProblemReport(
+                    location.key,
+                    f"{ref} is already defined in {self.seen_refs[ref.key]}; this copy is ignored",
+                    document.index,
+                    name_line,
+                    "metadata.name",
+                    ref.key,
+                )
+            )
+            return []
+        self.seen_refs[ref.key] = f"{location.key} line {name_line}"
+        digest = hashlib.sha256(
+            json.dumps([data, location.key], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        result.entities.append(
+            ParsedEntity(
+                ref=ref,
+                document=data,
+                source_key=location.key,
+                doc_index=document.index,
+                line=document.line,
+                name_line=name_line,
+                known_kind=checked.known_kind,
+                relations=compute_relations(ref, spec),
+                content_hash=digest,
             )
         )
-        return []
-    seen_refs[ref.key] = location.key
-    data: dict[str, Any] = document.data
-    data = _resolve_placeholders(data, location, git, limits, result, document)
-    digest = hashlib.sha256(
-        json.dumps([data, location.key], sort_keys=True, default=str).encode()
-    ).hexdigest()
-    result.entities.append(
-        ParsedEntity(
-            ref=ref,
-            document=data,
-            source_key=location.key,
-            doc_index=document.index,
-            line=document.line,
-            known_kind=checked.known_kind,
-            relations=compute_relations(ref, spec),
-            content_hash=digest,
-        )
-    )
-    if ref.kind != "Location":
-        return []
-    return _location_targets(spec, location, document, result)
+        if ref.kind != "Location":
+            return []
+        return _location_targets(spec, location, document, result)
+
+    def _resolve_placeholders(
+        self,
+        data: dict[str, Any],
+        document: YamlDocument,
+        location: SourceLocation,
+        root_key: str,
+    ) -> dict[str, Any]:
+        boundary = self.boundaries.get(root_key) if location.scheme == "file" else None
+        resolved, problems = resolve_placeholders(data, location, boundary, self.placeholders)
+        identity = _identity(data) if problems else None
+        for problem in problems:
+            self.result.problems.append(
+                ProblemReport(
+                    location.key,
+                    problem.message,
+                    document.index,
+                    document.line_of([*problem.path, problem.key]),
+                    FieldError(problem.path, problem.message).dotted,
+                    identity,
+                )
+            )
+        return resolved
+
+
+class _Queued(NamedTuple):
+    """A location waiting to be read, with its root and Location-chain depth.
+
+    ``walked``: found by walking a folder; ``named_by``: the file whose Location named it.
+    """
+
+    location: SourceLocation
+    root_key: str
+    depth: int
+    walked: bool
+    named_by: str | None
+
+
+def _looks_like_entity(data: Any) -> bool:
+    return isinstance(data, dict) and ("apiVersion" in data or "kind" in data)
 
 
 def _identity(data: Any) -> str | None:
@@ -244,37 +368,3 @@ def _location_targets(
                 )
             )
     return resolved
-
-
-def _resolve_placeholders(
-    data: dict[str, Any],
-    location: SourceLocation,
-    git: GitFileReader,
-    limits: Limits,
-    result: ReadResult,
-    document: YamlDocument,
-) -> dict[str, Any]:
-    """Replace ``spec.definition: {$text: ./file}`` with the file's text, as Backstage does."""
-    spec = data.get("spec")
-    if not isinstance(spec, dict):
-        return data
-    definition = spec.get("definition")
-    if not (isinstance(definition, dict) and set(definition) == {"$text"}):
-        return data
-    target = definition["$text"]
-    if not isinstance(target, str) or "://" in target:
-        return data  # remote placeholders stay as they are: nothing is fetched from outside
-    try:
-        text = location.resolve(target).read(git, limits.max_file_bytes)
-    except LocationError as exc:
-        result.problems.append(
-            ProblemReport(
-                location.key,
-                f"$text placeholder {target!r}: {exc}",
-                document.index,
-                document.line_of(["spec", "definition"]),
-                "spec.definition",
-            )
-        )
-        return data
-    return {**data, "spec": {**spec, "definition": text}}

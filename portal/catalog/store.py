@@ -232,7 +232,7 @@ def _conflicts(
                 parsed.source_key,
                 f"{parsed.ref} is already defined in {current.source_key}; this copy is ignored",
                 parsed.doc_index,
-                parsed.line,
+                parsed.name_line,
                 "metadata.name",
                 key,
             )

@@ -7,23 +7,45 @@ addresses (``169.254.0.0/16``, ``fe80::/10``: cloud metadata services) are refus
 for a listed host. For http(s) the addresses checked are the ones git connects to (pinned
 with ``http.curloptResolve``, redirects off), so a second DNS answer cannot point
 elsewhere; ssh and git resolve the name again themselves.
+
+The catalog's reader of git locations lives here too (:class:`GitCatalogReader`): besides
+files it lists folders, so ``git+URL#REF:catalogs`` reads every file under ``catalogs``.
+Its values are checked and kept apart from options like every other git call.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from portal.integrations.git_args import GitArgumentError, url_scheme
+from portal.integrations.git import (
+    GitCliReader,
+    GitError,
+    GitFileReader,
+    GitTimeoutError,
+    git_env,
+    run_bounded,
+)
+from portal.integrations.git_args import (
+    CATALOG_SCHEMES,
+    GitArgumentError,
+    check_ref,
+    check_repo_path,
+    check_url,
+    url_scheme,
+)
 
 Resolver = Callable[[str, int], list[str]]
 """``resolve(host, port)`` returns the IP addresses a connection to ``host`` would try."""
 
 KNOWN_SCHEMES = frozenset({"https", "http", "ssh", "git", "file"})
 _DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git": 9418}
+_REGULAR_FILE_MODES = frozenset({"100644", "100755"})
 
 
 class SourceRefusedError(ValueError):
@@ -117,3 +139,55 @@ def vet_source(url: str, policy: SourcePolicy, resolve: Resolver = system_resolv
         options += ["-c", f"http.curloptResolve={host}:{port}:{pinned}"]
         options += ["-c", "http.followRedirects=false"]
     return options
+
+
+@runtime_checkable
+class GitFolderReader(GitFileReader, Protocol):
+    """Reads files of a repository, and lists the files of a folder in it."""
+
+    def list_folder(self, url: str, ref: str, path: str) -> list[str] | None:
+        """Return every file under folder ``path`` at ``ref`` (relative to it), or None.
+
+        None means ``path`` is not a folder (a file, or nothing): the caller reads it as a
+        file, and reading says what is wrong.
+        """
+        ...
+
+
+class GitCatalogReader(GitCliReader):
+    """The catalog's git reader: files as :class:`GitCliReader` reads them, and folders."""
+
+    def list_folder(self, url: str, ref: str, path: str) -> list[str] | None:
+        """Return the regular files under ``path`` at ``ref``, relative to ``path``, or None.
+
+        One ``git ls-tree -r`` of the path: a folder yields the files below it, a file
+        yields itself (None here). Symbolic links and submodules are left out: a link's
+        blob is its target's name, not YAML, and a submodule is another repository.
+        """
+        try:
+            check_url(url, CATALOG_SCHEMES, "repository URL")
+            check_ref(ref)
+            check_repo_path(path)
+        except GitArgumentError as exc:
+            raise GitError(str(exc)) from None
+        mirror = self._mirror(url)
+        # Literal pathspecs: a path such as ":(glob)**" names a folder, not a pattern.
+        command = ["git", "--literal-pathspecs", "--git-dir", str(mirror), "ls-tree"]
+        command += ["-r", "-z", "--full-tree", "--end-of-options", ref, "--", path]
+        try:
+            result = run_bounded(command, timeout=60, env=git_env())
+        except subprocess.TimeoutExpired as exc:
+            raise GitTimeoutError(f"timed out listing {path} at {ref} from {url}") from exc
+        if result.returncode != 0:
+            message = result.stderr.decode(errors="replace").strip()
+            raise GitError(f"cannot list {path} at {ref} from {url}: {message}")
+        prefix = "" if path == "." else path.rstrip("/") + "/"
+        entries = [e.partition("\t") for e in result.stdout.decode(errors="replace").split("\0")]
+        names = [(info.split(" ")[0], name) for info, _, name in entries if name]
+        if not names or any(name == path for _, name in names):
+            return None  # nothing there, or a file: reading it says which
+        return [
+            name.removeprefix(prefix)
+            for mode, name in names
+            if mode in _REGULAR_FILE_MODES and name.startswith(prefix)
+        ]

@@ -23,7 +23,9 @@ CATALOG_FIXTURES = [
 
 def _client(settings: Settings, paths: list[str]) -> Iterator[TestClient]:
     report = initialise(settings.model_copy(update={"catalog_paths": paths}))
-    assert report is not None and report.problems == []
+    assert report is not None
+    # Backstage's examples define three APIs by remote $text URLs, never fetched: reported.
+    assert [p for p in report.problems if "remote placeholders" not in p.message] == []
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -144,7 +144,12 @@ def test_same_entity_in_two_files_keeps_the_first(
     second = write(tmp_path / "b.yaml", component("dup", owner="team-b"))
     report = import_locations(session, [str(first), str(second)], settings)
     assert report.added == 1
-    assert "already defined" in report.problems[0].message
+    [problem] = report.problems
+    assert problem.message == (
+        f"component:default/dup is already defined in {first} line 4; this copy is ignored"
+    )
+    # The duplicate's own metadata.name line, not its document's first line (apiVersion).
+    assert (problem.source, problem.line, problem.field_path) == (str(second), 4, "metadata.name")
     stored = entity(session, "component:default/dup")
     assert stored is not None and stored.owner_ref == "group:default/team-a"
 

@@ -100,6 +100,12 @@ def test_special_files_in_a_walked_folder_and_as_location_targets(
         """),
         encoding="utf-8",
     )
+    walked = import_locations(session, [str(tmp_path)], settings)
+    assert walked.added == 1  # the component; the FIFO beside it is a problem, not a hang
+    assert [(p.source, p.message) for p in walked.problems] == [
+        (str(fifo), "is a FIFO (named pipe), not a regular file")
+    ]
+    # Written after the walk: folder imports are recursive, and this test is about targets.
     location = tmp_path / "elsewhere" / "all.yaml"
     location.parent.mkdir()
     targets = [f"../{fifo.name}", *([str(ZERO)] if ZERO.is_char_device() else [])]
@@ -108,11 +114,6 @@ def test_special_files_in_a_walked_folder_and_as_location_targets(
         f"spec: {{targets: {json.dumps(targets)}}}\n",
         encoding="utf-8",
     )
-    walked = import_locations(session, [str(tmp_path)], settings)
-    assert walked.added == 1  # the component; the FIFO beside it is a problem, not a hang
-    assert [(p.source, p.message) for p in walked.problems] == [
-        (str(fifo), "is a FIFO (named pipe), not a regular file")
-    ]
     followed = import_locations(session, [str(location)], settings)
     messages = {problem.source: problem.message for problem in followed.problems}
     assert messages[str(fifo)] == "is a FIFO (named pipe), not a regular file"
