@@ -126,7 +126,7 @@ def test_templates_list_and_scaffold(env: Settings, monkeypatch: pytest.MonkeyPa
     bad = runner.invoke(
         app, ["scaffold", "fastapi-service", "--name", "Bad_Name", "--owner", "platform-team"]
     )
-    assert bad.exit_code == 1 and "name" in bad.output
+    assert bad.exit_code == 2 and "name" in bad.output  # refused input
     good = runner.invoke(
         app,
         [

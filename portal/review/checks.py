@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 # Environment names become a path (deploy/overlays/<env>): DNS labels only, no separators.
 SLO_FILE = "slo.yaml"
+CATALOG_FILE = "catalog-info.yaml"
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
@@ -199,13 +200,15 @@ def _policy(objects: list[dict[str, Any]]) -> _Outcome:
     return _Outcome(_count(findings, f"policy on {len(objects)} objects"), findings)
 
 
-def _service_policy(service_dir: Path, owner_exists: Callable[[str], bool]) -> _Outcome:
+def _service_policy(
+    service_dir: Path, owner_exists: Callable[[str], bool], deploys: bool
+) -> _Outcome:
+    slo = service_dir / SLO_FILE if deploys else None  # an SLO is of something running
     findings = evaluate_service_files(
-        owner_exists=owner_exists,
-        catalog_info=service_dir / "catalog-info.yaml",
-        slo=service_dir / SLO_FILE,
+        owner_exists=owner_exists, catalog_info=service_dir / CATALOG_FILE, slo=slo
     )
-    return _Outcome(_count(findings, "catalog-info.yaml and slo.yaml"), findings)
+    subject = f"{CATALOG_FILE} and {SLO_FILE}" if deploys else CATALOG_FILE
+    return _Outcome(_count(findings, subject), findings)
 
 
 def _semantics(objects: list[dict[str, Any]], slo_file: Path) -> _Outcome:
@@ -299,6 +302,8 @@ def run_manifest_checks(
     cluster_files: Callable[[], TreeFiles] | None = None,
     main: MainService | None = None,
     model_change: Mapping[str, Any] | None = None,
+    *,
+    deploys: bool = True,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -321,13 +326,19 @@ def run_manifest_checks(
     figures with main's (:mod:`portal.review.rag_eval`). Each environment whose model pin
     differs from main's gets ``model validation (env)`` (:mod:`portal.review.model_validation`;
     ``model_change`` is the change's ``answers["model"]``, which marks a rollback).
+    A folder that deploys nothing (``deploys=False``: a library, a repository skeleton) gets
+    only the checks of its files: ``policy`` of its ``catalog-info.yaml`` if it has one,
+    ``semantics`` and ``prompts``; no manifest, SLO, budget or cost checks.
     """
     tools = tools or CheckTools()
     sheets = price_sheet if callable(price_sheet) else _same_prices(price_sheet)
-    results = [_run("policy", None, partial(_service_policy, service_dir, owner_exists))]
-    if (service_dir / SLO_FILE).is_file():
+    results: list[CheckResult] = []
+    if deploys or (service_dir / CATALOG_FILE).is_file():
+        policy = partial(_service_policy, service_dir, owner_exists, deploys)
+        results.append(_run("policy", None, policy))
+    if deploys and (service_dir / SLO_FILE).is_file():
         results.append(_run("slo rules", None, partial(_slo_rules, service_dir, tools.promtool)))
-    if tools.budget_policies is not None:
+    if deploys and tools.budget_policies is not None:
         budget = partial(_budget, service_dir.name, tools.budget_policies, tools.budget_remaining)
         results.append(_run("error budget", None, budget))
     paths = partial(_local_paths, service_dir, tools.machine_roots)
@@ -335,6 +346,8 @@ def run_manifest_checks(
     main_dir = main.service_dir if main is not None else None
     if has_prompts(service_dir, main_dir):
         results.append(_run("prompts", None, partial(_prompts, service_dir, main_dir)))
+    if not deploys:
+        return results
     built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []

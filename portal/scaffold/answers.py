@@ -185,6 +185,15 @@ def _text_rules(field: Field, text: str, multiline: bool) -> None:
         raise InvalidAnswerError("must be a relative path without '..'")
 
 
+def copier_variables(name: object) -> dict[str, Any]:
+    """Return the variables Copier itself gives a render of the service ``name``.
+
+    Copier renders into ``services/<name>``, so its ``_folder_name`` is the service name;
+    templates use it as a default (``package_name: "{{ _folder_name }}"``).
+    """
+    return {"_folder_name": name if isinstance(name, str) else ""}
+
+
 def validate_answers(
     fields: Sequence[Field], raw: Mapping[str, object]
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -194,6 +203,8 @@ def validate_answers(
     hidden ``"false"`` followed by ``"true"``) or JSON-native values. A question absent
     from ``raw`` takes its rendered default; one without a default is required. Questions
     whose ``when`` is false are not answered: Copier computes them from their default.
+
+    The template's expressions also see Copier's own variables (:func:`copier_variables`).
 
     Returns ``(answers, errors)``: the typed answers of every applicable question, plus
     ``name`` (always validated), and one message per field name for everything wrong.
@@ -209,7 +220,7 @@ def validate_answers(
         elif _has_syntax(value, syntax):
             errors[key] = "must not contain template syntax such as '{{', '{%' or '{#'"
     answers: dict[str, Any] = {}
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = copier_variables(raw.get(NAME_FIELD))
     for field in fields:
         try:
             if field.secret:

@@ -11,15 +11,22 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
+from portal.changes.models import ChangeStatus
 from portal.changes.store import checks_of, get_change
 from portal.config import Settings
 from portal.db import make_engine, migrate
 from portal.integrations import copier
+from portal.review.checks import CheckStatus
 from portal.scaffold.jobs import process_change
 from portal.scaffold.registry.from_git import unregister
 from portal.scaffold.registry.manifest import TemplateError
 from portal.scaffold.request import ScaffoldRequestError, request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
+
+# Exit codes of `portal scaffold`; 0 is a change ready for review with no failed check.
+FAILED = 1
+REFUSED = 2
+BLOCKING = frozenset({CheckStatus.FAILED.value, CheckStatus.ERROR.value})
 
 templates_app = typer.Typer(help="Templates the portal offers.", no_args_is_help=True)
 console = Console()
@@ -121,7 +128,13 @@ def scaffold(
         str, typer.Option(help="Catalog User requesting it (default: your login name).")
     ] = "",
 ) -> None:
-    """Render a template, commit it on scaffold/NAME, run the checks; exit 1 on any error."""
+    """Render a template, commit it on scaffold/NAME and run the checks.
+
+    Exit 0 when the change is ready for review with no failed check (warnings allowed),
+    1 when a check failed or could not run (error) or the change failed, 2 when the
+    request was refused and nothing was written (a bad name or owner, an unknown template,
+    a refused answer).
+    """
     settings = Settings()
     engine = make_engine(settings)
     try:
@@ -143,7 +156,7 @@ def scaffold(
             except ScaffoldRequestError as exc:
                 for field, message in exc.errors.items():
                     errors.print(f"[red]{field}[/red]: {message}", highlight=False)
-                raise typer.Exit(1) from exc
+                raise typer.Exit(REFUSED) from exc
             change_id = change.id
         status = process_change(runtime.context, change_id)
         with Session(engine) as session:
@@ -153,13 +166,21 @@ def scaffold(
             table = Table(title=f"Change {change_id}: {status.value}")
             for column in ("check", "status", "summary"):
                 table.add_column(column)
-            for run in checks_of(session, change_id):
+            runs = checks_of(session, change_id)
+            for run in runs:
                 table.add_row(run.name, run.status, run.summary)
             console.print(table)
             console.print(f"branch {done.branch} commit {done.commit_sha}")
             if done.error:
                 errors.print(f"[red]failed[/red]: {done.error}", highlight=False)
-                raise typer.Exit(1)
+                raise typer.Exit(FAILED)
+            blocking = [run.name for run in runs if run.status in BLOCKING]
+            if blocking:
+                shown = ", ".join(blocking)
+                errors.print(f"[red]checks not passed[/red]: {shown}", highlight=False)
+                raise typer.Exit(FAILED)
+            if status != ChangeStatus.READY:  # e.g. taken over and decided meanwhile
+                raise typer.Exit(FAILED)
     finally:
         copier.shutdown()
         engine.dispose()

@@ -25,7 +25,7 @@ from sqlmodel import Session
 from portal.auth.identity import Identity
 from portal.catalog.search import EntityQuery, list_entities
 from portal.changes.models import Change
-from portal.scaffold.answers import validate_answers
+from portal.scaffold.answers import copier_variables, validate_answers
 from portal.scaffold.questions import (
     Field,
     InvalidAnswerError,
@@ -225,7 +225,7 @@ def _question_views(
     refresh = _dependents(questions)
     asked_names = {field.name for field in questions} | {"name"}
     answers, _ = validate_answers(questions, {k: v for k, v in raw.items() if k in asked_names})
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = copier_variables(raw.get("name"))
     views: list[FieldView] = []
     asked: dict[str, FieldView] = {}
     for field in questions:

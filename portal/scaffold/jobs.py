@@ -40,6 +40,7 @@ from portal.integrations.gitops import GitOpsRepo
 from portal.review.checks import CheckResult, CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
 from portal.review.cost_check import export_main_service, tree_price_sheets
+from portal.scaffold.deploys import commit_deploys, template_deploys
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
@@ -47,6 +48,7 @@ from portal.scaffold.scratch import scratch_folder
 logger = logging.getLogger(__name__)
 # The audit log's actor for what the pipeline itself did (the detail names the worker).
 WORKER_ACTOR = "portal"
+NOT_DEPLOYED = "no Kubernetes manifests: no Flux wiring, only the checks of its files"
 
 
 @dataclass
@@ -105,7 +107,8 @@ def _render_and_commit(
 ) -> Path:
     """Render into ``workdir`` and push the branch (new, or one more revision on ``head``).
 
-    Return the rendered service folder.
+    The Flux wiring is committed beside the service only when it deploys
+    (:mod:`portal.scaffold.deploys`). Return the rendered service folder.
     """
     template = ctx.registry.get(change.template)
     if template is None:
@@ -118,7 +121,8 @@ def _render_and_commit(
         f"services/{change.service}/{path}": (service_dir / path).read_bytes()
         for path in result.files
     }
-    files.update(flux_kustomizations(change.service, environments_of(change, ctx.settings)))
+    if template_deploys(template.info, result.files):
+        files.update(flux_kustomizations(change.service, environments_of(change, ctx.settings)))
     executable = [
         f"services/{change.service}/{path}"
         for path in result.files
@@ -165,7 +169,8 @@ def render_change(
                 session.commit()
                 with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
                     _render_and_commit(ctx, change, workdir, head)
-                set_step(change, "render", "done")
+                deploys = commit_deploys(repo, change.commit_sha or "", change.service)
+                set_step(change, "render", "done", "" if deploys else NOT_DEPLOYED)
                 audit(session, change.id, WORKER_ACTOR, "rendered", _by(ctx, change))
             set_step(change, "commit", "done", change.commit_sha or "")
             change.status = ChangeStatus.CHECKING
@@ -263,7 +268,10 @@ def check_commit(
     cost check compares with the service at the change's base on main: the commit's first
     parent, for a scaffold, a revision and an edit alike. ``model_change`` is the change's
     ``answers["model"]`` (a promotion or rollback), for the model validation check.
+    A service that deploys nothing (no Flux wiring, no manifests under ``deploy/``) gets
+    only the checks of its files.
     """
+    deploys = commit_deploys(repo, commit, service)
     repo.export_tree(commit, workdir / "change", [f"services/{service}"])
     main = export_main_service(repo, repo.parent_of(commit), service, workdir / "main")
     return run_manifest_checks(
@@ -275,6 +283,7 @@ def check_commit(
         cluster_files=partial(cluster_tree, repo, commit),
         main=main,
         model_change=model_change,
+        deploys=deploys,
     )
 
 

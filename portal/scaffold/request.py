@@ -20,6 +20,7 @@ from portal.integrations.gitops import GitOpsRepo
 from portal.review.decide import DecisionError, may_revise
 from portal.scaffold.answers import check_service_name, text_problem, validate_answers
 from portal.scaffold.names import repository_reason
+from portal.scaffold.questions import NAME_FIELD
 from portal.scaffold.registry.offered import OfferedTemplate, TemplateRegistry
 
 PORTAL_FIELDS = ("name", "owner", "system")
@@ -118,8 +119,12 @@ def _validate(
     owner_ref = None if "owner" in errors else _group_ref(session, owner, errors)
     system = str(raw.get("system", "") or "").strip()
     system_ref = None if "system" in errors else _system_ref(session, system, errors)
-    questions = {question.name for question in template.info.questions}
+    # The portal's fields answer the template's questions of the same name; otherwise they
+    # reach Copier as data only (below), never required of the template. The name goes
+    # along anyway: it is Copier's folder name, and the template may validate it too.
+    questions = {question.name for question in template.info.questions} | {NAME_FIELD}
     template_raw = {k: v for k, v in raw.items() if k in questions or k not in PORTAL_FIELDS}
+    template_raw[NAME_FIELD] = name
     answers, answer_errors = validate_answers(template.info.questions, template_raw)
     for key, message in answer_errors.items():
         errors.setdefault(key, message)

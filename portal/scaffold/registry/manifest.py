@@ -1,11 +1,13 @@
 """One template folder of the template registry, read and vetted.
 
 A template is a folder with one Copier configuration (``copier.yml`` or ``copier.yaml``)
-and a ``template.yaml`` manifest (title, description, tags, owner, version); the manifest
-is optional for templates registered by git URL. Templates that need Copier's unsafe
-features (``_tasks``, ``_migrations``, ``_jinja_extensions``), ask ``secret`` questions,
-use git submodules or carry links that leave the template are refused: the portal renders
-with ``unsafe=False``.
+and a ``template.yaml`` manifest (title, description, tags, owner, version, and optionally
+``deploys``); the manifest is optional for templates registered by git URL. Whether a
+template deploys (Flux wiring and manifest checks) is declared by ``deploys``, or without
+it detected from each render (:mod:`portal.scaffold.deploys`). Templates that need
+Copier's unsafe features (``_tasks``, ``_migrations``, ``_jinja_extensions``), ask
+``secret`` questions, use git submodules or carry links that leave the template are
+refused: the portal renders with ``unsafe=False``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from portal.yaml_source import YamlStream, line_of
 
 MANIFEST = "template.yaml"
 COPIER_FILES = ("copier.yml", "copier.yaml")
-MANIFEST_FIELDS = ("title", "description", "tags", "owner", "version")
+MANIFEST_FIELDS = ("title", "description", "tags", "owner", "version", "deploys")
 UNSAFE_SETTINGS = {
     "_tasks": "tasks",
     "_migrations": "migrations",
@@ -54,6 +56,9 @@ class TemplateInfo:
     version: str
     questions: tuple[Field, ...]
     path: Path | None = None
+    # True: Kubernetes manifests Flux applies; False: files only (a library, a skeleton);
+    # None: not declared, detected from what each render writes.
+    deploys: bool | None = None
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -103,12 +108,14 @@ def _read_manifest(path: Path) -> dict[str, Any]:
         "tags": not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags),
         "owner": not _OWNER_RE.match(data["owner"]),
         "version": not _VERSION_RE.match(data["version"]),
+        "deploys": not isinstance(data.get("deploys", False), bool),
     }
     hints = {
         "description": "must be text",
         "tags": "must be a list of text",
         "owner": "must be a catalog Group, e.g. platform-team",
         "version": "must be a version like 1.2.0 (quoted if YAML reads it as a number)",
+        "deploys": "must be true or false",
     }
     for key, bad in problems.items():
         if bad:
@@ -175,4 +182,5 @@ def load_template(folder: Path, name: str | None = None, *, manifest: bool = Tru
         version=data["version"],
         questions=questions,
         path=folder if manifest else None,
+        deploys=data.get("deploys"),
     )

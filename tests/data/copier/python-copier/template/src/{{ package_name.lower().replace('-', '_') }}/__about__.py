@@ -1,0 +1,2 @@
+# This is used by `hatch` to determine the version dynamically
+__version__ = "0.0.1"
