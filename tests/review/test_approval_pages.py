@@ -20,6 +20,9 @@ from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, GRACE, REPO, csrf_token, runtime
+from tests.databases import PAGES_ON_SQLITE
+
+pytestmark = PAGES_ON_SQLITE
 
 # Of the owning team, not a platform admin (ADA is both; GRACE requests the changes).
 LINUS = {"X-Forwarded-User": "linus", "X-Forwarded-Groups": "platform-team"}

@@ -14,7 +14,10 @@ from fastapi.testclient import TestClient
 
 from portal.config import Settings
 from tests.conftest import GRACE
+from tests.databases import PAGES_ON_SQLITE
 from tests.review.test_pages import request_change, stored
+
+pytestmark = PAGES_ON_SQLITE
 
 HTMX = {"HX-Request": "true"}
 COLLAPSED = re.compile(

@@ -15,6 +15,9 @@ from portal.integrations.copier import FakeRenderer
 from portal.review.diff_view import clear_caches
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
+from tests.databases import PAGES_ON_SQLITE
+
+pytestmark = PAGES_ON_SQLITE
 
 POLL = {"HX-Request": "true", "HX-Target": "progress"}
 

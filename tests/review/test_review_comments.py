@@ -13,9 +13,12 @@ from markupsafe import escape
 from portal.config import Settings
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
+from tests.databases import PAGES_ON_SQLITE
 from tests.proposals.seed import seed_service
 from tests.proposals.test_flow import DEPLOYMENT, LIMIT, bearer, new_token, propose
 from tests.review.test_pages import request_change, stored
+
+pytestmark = PAGES_ON_SQLITE
 
 HTMX = {"HX-Request": "true"}
 CATALOG = "services/payments/catalog-info.yaml"

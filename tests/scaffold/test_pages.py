@@ -19,6 +19,9 @@ from portal.config import AuthMode, Settings
 from portal.scaffold.jobs import run_pending
 from portal.scaffold.runtime import ScaffoldRuntime
 from tests.conftest import REPO, csrf_token
+from tests.databases import PAGES_ON_SQLITE
+
+pytestmark = PAGES_ON_SQLITE
 
 ADA = {"X-Forwarded-User": "ada.lovelace", "X-Forwarded-Groups": "platform-team,platform-admins"}
 HTMX = {"HX-Request": "true"}

@@ -15,7 +15,10 @@ from portal.clock import utcnow
 from portal.config import Settings
 from portal.scaffold.jobs import revision_of, run_pending
 from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
+from tests.databases import PAGES_ON_SQLITE
 from tests.scaffold.test_flow import scaffold
+
+pytestmark = PAGES_ON_SQLITE
 
 
 def git(remote: Path, *args: str) -> str:
