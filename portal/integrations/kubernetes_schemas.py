@@ -62,7 +62,7 @@ GVK = tuple[str, str, str]
 
 
 @functools.cache
-def _served(k8s_version: str) -> dict[GVK, str]:
+def served_kinds(k8s_version: str) -> dict[GVK, str]:
     """(group, version, kind) served by that Kubernetes version -> its definition name."""
     served: dict[GVK, str] = {}
     for name, definition in _definitions(k8s_version)["$defs"].items():
@@ -176,7 +176,7 @@ def _check_object(
         yield Severity.ERROR, "not-an-object", "$", "apiVersion and kind are required"
         return
     group, _, version = api_version.rpartition("/")
-    served = _served(k8s_version)
+    served = served_kinds(k8s_version)
     crd_schema = crd_schema_dir / group / f"{kind.lower()}_{version}.json"
     validator: Validator
     if (group, version, kind) in served:
@@ -212,7 +212,7 @@ def _lifecycle(
 ) -> Iterator[tuple[Severity, str, str]]:
     # Deprecated: Kubernetes' own "Deprecated:" note on the kind, or a stable version of the
     # same kind is served (a beta is deprecated once its stable version ships).
-    served = _served(k8s_version)
+    served = served_kinds(k8s_version)
     api_version = _api_version(group, version)
     definition = _definitions(k8s_version)["$defs"][served[(group, version, kind)]]
     note = re.search(r"Deprecated: ([^\n]*)", definition.get("description", ""))
@@ -233,7 +233,9 @@ def _lifecycle(
 
 def _removed_message(k8s_version: str, group: str, version: str, kind: str) -> str:
     message = f"{_api_version(group, version)} {kind} is not served by Kubernetes {k8s_version}"
-    stable = [(g, v) for g, v, k in _served(k8s_version) if k == kind and not _is_prerelease(v)]
+    stable = [
+        (g, v) for g, v, k in served_kinds(k8s_version) if k == kind and not _is_prerelease(v)
+    ]
     if stable:
         # Prefer the same group (autoscaling/v2 for autoscaling/v2beta2), then the newest.
         best = max(stable, key=lambda gv: (gv[0] == group, _version_key(gv[1])))

@@ -19,12 +19,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from portal.cost.manifests import DEFAULT_MAX_MONTHLY, CostEstimate
 from portal.cost.model import Prices
-from portal.integrations.checkov import Checkov, CheckovFailure
+from portal.integrations.checkov import Checkov
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import (
     PINNED_KUBERNETES_VERSION,
@@ -38,8 +37,10 @@ from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.mlflow import ModelRegistry
 from portal.integrations.promtool import Promtool
 from portal.integrations.rag_eval import RagEvaluator
+from portal.review.checkov_check import checkov_findings
 from portal.review.collisions import find_collisions
 from portal.review.cost_check import MainService, PricesOf, cost_outcome
+from portal.review.flux_wiring import find_flux_wiring
 from portal.review.local_paths import find_local_paths
 from portal.review.model_validation import PinChange, VersionLookup, changed_pins, validate_pin
 from portal.review.policy import evaluate_objects, evaluate_service_files
@@ -268,6 +269,19 @@ def _collisions(
     return _Outcome(_count(findings, subject), findings)
 
 
+def _flux_wiring(
+    tree_files: Callable[[], TreeFiles],
+    service_dir: Path,
+    built: dict[str, list[dict[str, Any]]],
+    k8s_version: str,
+) -> _Outcome:
+    tree = tree_files()
+    subject, findings = find_flux_wiring(
+        tree.files, service_dir.name, service_dir, built, k8s_version, too_large=tree.too_large
+    )
+    return _Outcome(_count(findings, subject), findings)
+
+
 def _prompts(service_dir: Path, main_dir: Path | None) -> _Outcome:
     subject, findings = check_prompt_versions(service_dir, main_dir)
     return _Outcome(_count(findings, subject), findings)
@@ -304,6 +318,7 @@ def run_manifest_checks(
     model_change: Mapping[str, Any] | None = None,
     *,
     deploys: bool = True,
+    source_files: Callable[[], TreeFiles] | None = None,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -316,7 +331,9 @@ def run_manifest_checks(
     checks that need its objects.
     Given ``cluster_files`` (the change's ``clusters/`` and ``infrastructure/`` files),
     ``collisions`` looks for objects defined twice in one cluster build (see
-    :mod:`portal.review.collisions`). With checkov configured, one ``checkov`` check over
+    :mod:`portal.review.collisions`), and ``flux wiring`` whether Flux would apply the service
+    there (:mod:`portal.review.flux_wiring`; it reads ``source_files``, the whole tree, when
+    given). With checkov configured, one ``checkov`` check over
     every overlay that built comes last.
     ``price_sheet`` prices every environment alike, or reads each one's sheet (a change's
     own ``cost/prices/<env>.yaml``, see :mod:`portal.review.cost_check`); given ``main``
@@ -367,6 +384,8 @@ def run_manifest_checks(
     if cluster_files is not None:
         collide = partial(_collisions, cluster_files, service_dir.name, built, tools.kubectl)
         results.append(_run("collisions", None, collide))
+        wiring = partial(_flux_wiring, source_files or cluster_files, service_dir, built)
+        results.append(_run("flux wiring", None, partial(wiring, tools.k8s_version)))
     if tools.checkov is not None and built:
         scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)
         results.append(_run("checkov", None, scan))
@@ -383,27 +402,5 @@ def run_manifest_checks(
 def _checkov(
     checkov: Checkov, built: dict[str, list[dict[str, Any]]], errors: AbstractSet[str]
 ) -> _Outcome:
-    manifests = {
-        f"{environment}.yaml": yaml.safe_dump_all(objects, sort_keys=False)
-        for environment, objects in built.items()
-    }
-    failures = checkov.scan(manifests)
-    findings = [_checkov_finding(failure, errors) for failure in failures]
-    count = sum(len(objects) for objects in built.values())
-    subject = f"checkov on {count} objects of {', '.join(built)}"
+    subject, findings = checkov_findings(checkov, built, errors)
     return _Outcome(_count(findings, subject), findings)
-
-
-def _checkov_finding(failure: CheckovFailure, errors: AbstractSet[str]) -> Finding:
-    # checkov names Kubernetes objects Kind.namespace.name; the portal writes Kind/namespace/name.
-    environment = failure.file.removesuffix(".yaml")
-    return Finding(
-        severity=Severity.ERROR if failure.check_id in errors else Severity.WARNING,
-        rule=failure.check_id,
-        object="/".join(failure.resource.split(".", 2)),
-        source=f"deploy/overlays/{environment}",
-        path=failure.keys[-1] if failure.keys else "",
-        message=failure.check_name,
-        reason="checkov Kubernetes check "
-        + ("(blocking on this platform)" if failure.check_id in errors else "(advisory)"),
-    )

@@ -40,6 +40,7 @@ from portal.integrations.gitops import GitOpsRepo
 from portal.review.checks import CheckResult, CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
 from portal.review.cost_check import export_main_service, tree_price_sheets
+from portal.review.flux_sources import flux_tree
 from portal.scaffold.deploys import commit_deploys, template_deploys
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.registry.offered import TemplateRegistry
@@ -281,6 +282,7 @@ def check_commit(
         tree_price_sheets(repo, commit),
         tools,
         cluster_files=partial(cluster_tree, repo, commit),
+        source_files=partial(flux_tree, repo, commit),
         main=main,
         model_change=model_change,
         deploys=deploys,
