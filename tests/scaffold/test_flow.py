@@ -152,6 +152,9 @@ def test_unregistered_template_and_anonymous_requests(portal: TestClient) -> Non
     assert anonymous.status_code == 401
 
 
+# PostgreSQL only: it is where replicas decide at once (row locks, not SQLite's one writer);
+# the git side, the same on both, is half a minute of the suite each time.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_twenty_concurrent_scaffolds_all_land(portal: TestClient, settings: Settings) -> None:
     names = [f"svc-{index:02d}" for index in range(20)]
     with ThreadPoolExecutor(max_workers=8) as pool:
