@@ -35,6 +35,12 @@ from portal.scaffold.runtime import ScaffoldRuntime
 pytest_plugins = ["tests.browser_server", "tests.mlflow_server"]
 
 REPO = Path(__file__).resolve().parent.parent
+# One thread per BLAS/OpenMP pool in this process and every service it starts: three test
+# workers on two cores, each running a generated service's numpy and scikit-learn with a
+# thread per core, oversubscribed the cores (the AIOps service's suite took 215 s instead
+# of 40 under that load, close to its 300 s timeout).
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 # The Makefile exports PORTAL_CHECKOV_PATH; a bare `pytest` finds `make tools`' install.
 CHECKOV_PATH = Path(
     os.environ.get("PORTAL_CHECKOV_PATH") or REPO / ".tools" / "checkov" / "bin" / "checkov"
