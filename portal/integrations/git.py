@@ -136,15 +136,19 @@ class GitCliReader:
         self._fetched.add(url)
         return target
 
-    def read_file(self, url: str, ref: str, path: str) -> bytes:
-        """Return the file's bytes; :class:`GitError` names the repository, ref and path."""
+    def _checked_mirror(self, url: str, ref: str, path: str) -> Path:
+        """Check the location's values before they reach git; return the repository's mirror."""
         try:
             check_url(url, CATALOG_SCHEMES, "repository URL")
             check_ref(ref)
             check_repo_path(path)
         except GitArgumentError as exc:
             raise GitError(str(exc)) from None
-        mirror = self._mirror(url)
+        return self._mirror(url)
+
+    def read_file(self, url: str, ref: str, path: str) -> bytes:
+        """Return the file's bytes; :class:`GitError` names the repository, ref and path."""
+        mirror = self._checked_mirror(url, ref, path)
         command = ["git", "--git-dir", str(mirror), "cat-file", "blob", "--end-of-options"]
         try:
             result = run_bounded([*command, f"{ref}:{path}"], timeout=60, env=git_env())

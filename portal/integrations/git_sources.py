@@ -32,11 +32,7 @@ from portal.integrations.git import (
     run_bounded,
 )
 from portal.integrations.git_args import (
-    CATALOG_SCHEMES,
     GitArgumentError,
-    check_ref,
-    check_repo_path,
-    check_url,
     url_scheme,
 )
 
@@ -164,13 +160,7 @@ class GitCatalogReader(GitCliReader):
         yields itself (None here). Symbolic links and submodules are left out: a link's
         blob is its target's name, not YAML, and a submodule is another repository.
         """
-        try:
-            check_url(url, CATALOG_SCHEMES, "repository URL")
-            check_ref(ref)
-            check_repo_path(path)
-        except GitArgumentError as exc:
-            raise GitError(str(exc)) from None
-        mirror = self._mirror(url)
+        mirror = self._checked_mirror(url, ref, path)
         # Literal pathspecs: a path such as ":(glob)**" names a folder, not a pattern.
         command = ["git", "--literal-pathspecs", "--git-dir", str(mirror), "ls-tree"]
         command += ["-r", "-z", "--full-tree", "--end-of-options", ref, "--", path]
