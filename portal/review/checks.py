@@ -7,21 +7,16 @@ others still run: a check that could not run is never a pass.
 
 from __future__ import annotations
 
-import logging
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from portal.cost.manifests import DEFAULT_MAX_MONTHLY, CostEstimate
+from portal.cost.manifests import DEFAULT_MAX_MONTHLY
 from portal.cost.model import Prices
 from portal.integrations.checkov import Checkov
 from portal.integrations.gitops_tree import TreeFiles
@@ -37,6 +32,14 @@ from portal.integrations.kubernetes_schemas import validate_objects
 from portal.integrations.mlflow import ModelRegistry
 from portal.integrations.promtool import Promtool
 from portal.integrations.rag_eval import RagEvaluator
+from portal.review.check_results import (
+    CheckResult,
+    CheckStatus,
+    Outcome,
+    run_check,
+    status_of,
+    summarise,
+)
 from portal.review.checkov_check import checkov_findings
 from portal.review.collisions import find_collisions
 from portal.review.cost_check import MainService, PricesOf, cost_outcome
@@ -50,44 +53,18 @@ from portal.review.semantics import evaluate_build
 from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
 from portal.slo.review import PROMTOOL_MISSING, review_slo_file
 
-logger = logging.getLogger(__name__)
-
 # Environment names become a path (deploy/overlays/<env>): DNS labels only, no separators.
+__all__ = [
+    "CheckResult",
+    "CheckStatus",
+    "CheckTools",
+    "run_manifest_checks",
+    "status_of",
+]
+
 SLO_FILE = "slo.yaml"
 CATALOG_FILE = "catalog-info.yaml"
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-class CheckStatus(StrEnum):
-    """Outcome of one check; ``error`` means the check itself could not run."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class CheckResult(BaseModel):
-    """The result of one check, e.g. ``schema (prod)``; ``model_dump(mode="json")`` stores it."""
-
-    name: str
-    check: str
-    environment: str | None = None
-    status: CheckStatus
-    summary: str
-    findings: list[Finding] = []
-    duration_ms: int = 0
-    cost: CostEstimate | None = None
-
-
-def status_of(findings: Iterable[Finding]) -> CheckStatus:
-    """Failed on any error, warning on any warning, else passed (notes do not count)."""
-    severities = {finding.severity for finding in findings}
-    if Severity.ERROR in severities:
-        return CheckStatus.FAILED
-    if Severity.WARNING in severities:
-        return CheckStatus.WARNING
-    return CheckStatus.PASSED
 
 
 @dataclass(frozen=True)
@@ -115,53 +92,7 @@ class CheckTools:
     model_registry: ModelRegistry | None = None
 
 
-@dataclass
-class _Outcome:
-    summary: str
-    findings: list[Finding] = field(default_factory=list)
-    cost: CostEstimate | None = None
-    could_not_run: bool = False  # the check ran but cannot vouch for its result: error
-
-
-def _run(check: str, environment: str | None, body: Callable[[], _Outcome]) -> CheckResult:
-    name = f"{check} ({environment})" if environment else check
-    started = time.perf_counter()
-    try:
-        outcome = body()
-    except Exception as error:  # a crashing check is reported; the others still run
-        logger.exception("check %s crashed", name)
-        return CheckResult(
-            name=name,
-            check=check,
-            environment=environment,
-            status=CheckStatus.ERROR,
-            summary=f"the check could not run: {type(error).__name__}: {error}",
-            duration_ms=round((time.perf_counter() - started) * 1000),
-        )
-    return CheckResult(
-        name=name,
-        check=check,
-        environment=environment,
-        status=CheckStatus.ERROR if outcome.could_not_run else status_of(outcome.findings),
-        summary=outcome.summary,
-        findings=outcome.findings,
-        duration_ms=round((time.perf_counter() - started) * 1000),
-        cost=outcome.cost,
-    )
-
-
-def _count(findings: Sequence[Finding], subject: str) -> str:
-    errors = sum(finding.severity == Severity.ERROR for finding in findings)
-    warnings = sum(finding.severity == Severity.WARNING for finding in findings)
-    if not errors and not warnings:
-        return f"{subject}: no problems"
-    parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
-    parts += [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else []
-    rules = sorted({finding.rule for finding in findings if finding.severity != Severity.INFO})
-    return f"{subject}: {' and '.join(parts)} ({', '.join(rules)})"
-
-
-def _build(service_dir: Path, environment: str, kubectl: Path | None, into: list[Any]) -> _Outcome:
+def _build(service_dir: Path, environment: str, kubectl: Path | None, into: list[Any]) -> Outcome:
     overlay = f"deploy/overlays/{environment}"
     if not ENVIRONMENT_NAME.match(environment):
         message = f"{environment!r} is not a valid environment name"
@@ -178,7 +109,7 @@ def _build(service_dir: Path, environment: str, kubectl: Path | None, into: list
             message = str(error)
         else:
             into.extend(objects)
-            return _Outcome(f"{len(objects)} objects rendered from {overlay}")
+            return Outcome(f"{len(objects)} objects rendered from {overlay}")
     finding = Finding(
         severity=Severity.ERROR,
         rule="kustomize-build",
@@ -187,60 +118,60 @@ def _build(service_dir: Path, environment: str, kubectl: Path | None, into: list
         path="",
         message=message,
     )
-    return _Outcome(f"{overlay} does not build", [finding])
+    return Outcome(f"{overlay} does not build", [finding])
 
 
-def _schema(objects: list[dict[str, Any]], k8s_version: str, source: str) -> _Outcome:
+def _schema(objects: list[dict[str, Any]], k8s_version: str, source: str) -> Outcome:
     findings = validate_objects(objects, k8s_version, source=source)
     subject = f"{len(objects)} objects against Kubernetes {k8s_version} and CRD schemas"
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
-def _policy(objects: list[dict[str, Any]]) -> _Outcome:
+def _policy(objects: list[dict[str, Any]]) -> Outcome:
     findings = evaluate_objects(objects)
-    return _Outcome(_count(findings, f"policy on {len(objects)} objects"), findings)
+    return Outcome(summarise(findings, f"policy on {len(objects)} objects"), findings)
 
 
 def _service_policy(
     service_dir: Path, owner_exists: Callable[[str], bool], deploys: bool
-) -> _Outcome:
+) -> Outcome:
     slo = service_dir / SLO_FILE if deploys else None  # an SLO is of something running
     findings = evaluate_service_files(
         owner_exists=owner_exists, catalog_info=service_dir / CATALOG_FILE, slo=slo
     )
     subject = f"{CATALOG_FILE} and {SLO_FILE}" if deploys else CATALOG_FILE
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
-def _semantics(objects: list[dict[str, Any]], slo_file: Path) -> _Outcome:
+def _semantics(objects: list[dict[str, Any]], slo_file: Path) -> Outcome:
     findings, subject = evaluate_build(objects, slo_file)
-    return _Outcome(_count(findings, f"semantic rules on {subject}"), findings)
+    return Outcome(summarise(findings, f"semantic rules on {subject}"), findings)
 
 
-def _local_paths(service_dir: Path, machine_roots: tuple[str, ...]) -> _Outcome:
+def _local_paths(service_dir: Path, machine_roots: tuple[str, ...]) -> Outcome:
     findings, read = find_local_paths(service_dir, machine_roots)
     subject = f"local paths in {read} committed text file{'s' * (read != 1)}"
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
-def _slo_rules(service_dir: Path, promtool: Promtool | None) -> _Outcome:
+def _slo_rules(service_dir: Path, promtool: Promtool | None) -> Outcome:
     text = (service_dir / SLO_FILE).read_text(encoding="utf-8")
     findings = review_slo_file(SLO_FILE, text, promtool)
     missing = [finding for finding in findings if finding.rule == PROMTOOL_MISSING]
     if missing:  # the tool is missing, not the spec at fault: an error, never a traceback
-        return _Outcome(missing[0].message, findings, could_not_run=True)
+        return Outcome(missing[0].message, findings, could_not_run=True)
     subject = "slo.yaml and its generated rules" + (
         " (promtool check and unit tests)" if promtool else " (spec only, no promtool)"
     )
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
 def _budget(
     service: str, policies: Callable[[], list[BudgetPolicy]], lookup: BudgetLookup | None
-) -> _Outcome:
+) -> Outcome:
     remaining = lookup(service) if lookup else None
     findings = evaluate_budget(policies(), service, remaining)
-    return _Outcome(_count(findings, f"error-budget policy of {service}"), findings)
+    return Outcome(summarise(findings, f"error-budget policy of {service}"), findings)
 
 
 def _cost(
@@ -249,11 +180,11 @@ def _cost(
     price_sheets: PricesOf,
     tools: CheckTools,
     main: MainService | None,
-) -> _Outcome:
+) -> Outcome:
     found = cost_outcome(
         objects, environment, price_sheets, tools.max_monthly_cost, main, tools.kubectl
     )
-    return _Outcome(found.summary, found.findings, found.estimate, found.could_not_run)
+    return Outcome(found.summary, found.findings, found.estimate, found.could_not_run)
 
 
 def _collisions(
@@ -261,12 +192,12 @@ def _collisions(
     service: str,
     built: dict[str, list[dict[str, Any]]],
     kubectl: Path | None,
-) -> _Outcome:
+) -> Outcome:
     tree = cluster_files()
     subject, findings = find_collisions(
         tree.files, service, built, too_large=tree.too_large, kubectl=kubectl
     )
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
 def _flux_wiring(
@@ -274,22 +205,22 @@ def _flux_wiring(
     service_dir: Path,
     built: dict[str, list[dict[str, Any]]],
     k8s_version: str,
-) -> _Outcome:
+) -> Outcome:
     tree = tree_files()
     subject, findings = find_flux_wiring(
         tree.files, service_dir.name, service_dir, built, k8s_version, too_large=tree.too_large
     )
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
-def _prompts(service_dir: Path, main_dir: Path | None) -> _Outcome:
+def _prompts(service_dir: Path, main_dir: Path | None) -> Outcome:
     subject, findings = check_prompt_versions(service_dir, main_dir)
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)
 
 
-def _rag_eval(service_dir: Path, main_dir: Path | None, evaluator: RagEvaluator) -> _Outcome:
+def _rag_eval(service_dir: Path, main_dir: Path | None, evaluator: RagEvaluator) -> Outcome:
     found = rag_eval_outcome(service_dir, main_dir, evaluator)
-    return _Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
+    return Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
 
 
 def _model_validation(
@@ -298,9 +229,9 @@ def _model_validation(
     main_dir: Path | None,
     lookup: VersionLookup,
     model_change: Mapping[str, Any] | None,
-) -> _Outcome:
+) -> Outcome:
     found = validate_pin(change, service_dir, lookup, model_change, main_dir)
-    return _Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
+    return Outcome(found.summary, found.findings, could_not_run=found.could_not_run)
 
 
 def _same_prices(prices: Prices) -> PricesOf:
@@ -352,55 +283,57 @@ def run_manifest_checks(
     results: list[CheckResult] = []
     if deploys or (service_dir / CATALOG_FILE).is_file():
         policy = partial(_service_policy, service_dir, owner_exists, deploys)
-        results.append(_run("policy", None, policy))
+        results.append(run_check("policy", None, policy))
     if deploys and (service_dir / SLO_FILE).is_file():
-        results.append(_run("slo rules", None, partial(_slo_rules, service_dir, tools.promtool)))
+        results.append(
+            run_check("slo rules", None, partial(_slo_rules, service_dir, tools.promtool))
+        )
     if deploys and tools.budget_policies is not None:
         budget = partial(_budget, service_dir.name, tools.budget_policies, tools.budget_remaining)
-        results.append(_run("error budget", None, budget))
+        results.append(run_check("error budget", None, budget))
     paths = partial(_local_paths, service_dir, tools.machine_roots)
-    results.append(_run("semantics", None, paths))
+    results.append(run_check("semantics", None, paths))
     main_dir = main.service_dir if main is not None else None
     if has_prompts(service_dir, main_dir):
-        results.append(_run("prompts", None, partial(_prompts, service_dir, main_dir)))
+        results.append(run_check("prompts", None, partial(_prompts, service_dir, main_dir)))
     if not deploys:
         return results
     built: dict[str, list[dict[str, Any]]] = {}
     for environment in environments:
         objects: list[dict[str, Any]] = []
         build = partial(_build, service_dir, environment, tools.kubectl, objects)
-        results.append(_run("kustomize", environment, build))
+        results.append(run_check("kustomize", environment, build))
         if results[-1].status != CheckStatus.PASSED:
             continue
         built[environment] = objects
         source = f"deploy/overlays/{environment}"
         schema = partial(_schema, objects, tools.k8s_version, source)
-        results.append(_run("schema", environment, schema))
-        results.append(_run("policy", environment, partial(_policy, objects)))
+        results.append(run_check("schema", environment, schema))
+        results.append(run_check("policy", environment, partial(_policy, objects)))
         cost = partial(_cost, objects, environment, sheets, tools, main)
-        results.append(_run("cost", environment, cost))
+        results.append(run_check("cost", environment, cost))
         semantics = partial(_semantics, objects, service_dir / SLO_FILE)
-        results.append(_run("semantics", environment, semantics))
+        results.append(run_check("semantics", environment, semantics))
     if cluster_files is not None:
         collide = partial(_collisions, cluster_files, service_dir.name, built, tools.kubectl)
-        results.append(_run("collisions", None, collide))
+        results.append(run_check("collisions", None, collide))
         wiring = partial(_flux_wiring, source_files or cluster_files, service_dir, built)
-        results.append(_run("flux wiring", None, partial(wiring, tools.k8s_version)))
+        results.append(run_check("flux wiring", None, partial(wiring, tools.k8s_version)))
     if tools.checkov is not None and built:
         scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)
-        results.append(_run("checkov", None, scan))
+        results.append(run_check("checkov", None, scan))
     lookup = VersionLookup(tools.model_registry)
     for pin in changed_pins(service_dir, main_dir, environments):
         validate = partial(_model_validation, pin, service_dir, main_dir, lookup, model_change)
-        results.append(_run("model validation", pin.environment, validate))
+        results.append(run_check("model validation", pin.environment, validate))
     if tools.rag_evaluator is not None and (service_dir / RAG_FILE).is_file():
         rag = partial(_rag_eval, service_dir, main_dir, tools.rag_evaluator)
-        results.append(_run("rag eval", None, rag))
+        results.append(run_check("rag eval", None, rag))
     return results
 
 
 def _checkov(
     checkov: Checkov, built: dict[str, list[dict[str, Any]]], errors: AbstractSet[str]
-) -> _Outcome:
+) -> Outcome:
     subject, findings = checkov_findings(checkov, built, errors)
-    return _Outcome(_count(findings, subject), findings)
+    return Outcome(summarise(findings, subject), findings)

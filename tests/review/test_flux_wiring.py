@@ -21,11 +21,11 @@ from portal.review.decide import DecisionError, approve
 from portal.review.flux_wiring import DEPENDS_RULE, KIND_RULE, PATH_RULE, find_flux_wiring
 from portal.scaffold import jobs
 from portal.scaffold.flux import flux_kustomizations
-from portal.scaffold.request import request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
 from tests.conftest import REPO, require_tool
 from tests.review.test_collisions import seed_tree
 from tests.review.test_decide_race import REVIEWERS, load
+from tests.scaffold.test_jobs import new_change
 
 FLUX_EXAMPLE = REPO / "tests" / "data" / "flux" / "flux2-kustomize-helm-example"
 ENVIRONMENTS = ["dev", "prod", "staging"]
@@ -303,15 +303,7 @@ def scaffold_runtime(
 def scaffold(runtime: ScaffoldRuntime, name: str) -> tuple[str, dict[str, CheckRun]]:
     """Scaffold a fastapi-service through the job runner; return the change id and its runs."""
     context = runtime.context
-    with Session(context.engine) as session:
-        change = request_scaffold(
-            session,
-            context.registry,
-            context.gitops(),
-            "fastapi-service",
-            {"name": name, "owner": "platform-team", "description": "x"},
-            "user:default/ada.lovelace",
-        )
+    change = new_change(runtime, name)
     assert jobs.run_pending(context) == 1
     with Session(context.engine) as session:
         runs = session.exec(select(CheckRun).where(CheckRun.change_id == change.id)).all()
