@@ -29,7 +29,7 @@ from portal.db import make_engine, migrate
 from portal.integrations import copier
 from portal.integrations.checkov import find_checkov
 from portal.review.checks import run_manifest_checks
-from portal.scaffold.jobs import _render_and_commit, environments_of
+from portal.scaffold.jobs import _render_and_commit, environments_of, repository_environments
 from portal.scaffold.request import request_scaffold
 from portal.scaffold.runtime import ScaffoldRuntime
 
@@ -70,7 +70,7 @@ def portal_runs(settings: Settings, runs: int) -> tuple[list[float], list[float]
                     pushed = time.perf_counter()
                     run_manifest_checks(
                         service_dir,
-                        environments_of(change, settings),
+                        environments_of(change, repository_environments(context)),
                         lambda _ref: True,
                         DEFAULT_PRICES,
                         context.check_tools,

@@ -99,7 +99,10 @@ class Settings(BaseSettings):
         f"it from its address, anything else uses {DEFAULT_TEMPLATE_BASE_URL}.",
     )
     environments: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["dev", "staging", "prod"]
+        default_factory=list,
+        description="Environments services may deploy to, in this order; each needs its "
+        "cluster folder clusters/<env>/ in the GitOps repository. Empty: every cluster folder "
+        "of the repository's main, development first and production last.",
     )
     run_worker: bool = Field(
         default=True, description="Process scaffold jobs in background threads of the app."

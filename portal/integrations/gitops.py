@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from portal.integrations.git_args import GitArgumentError, check_branch
 from portal.integrations.gitops_clone import GitOpsClone
@@ -38,6 +38,7 @@ from portal.integrations.gitops_plumbing import (
 )
 
 __all__ = [
+    "Amend",
     "Author",
     "BranchExistsError",
     "FileExistsOnMainError",
@@ -49,6 +50,10 @@ __all__ = [
     "PathRefusedError",
     "RefNotFoundError",
 ]
+
+# A portal-made edit of one file that exists at the base: its new content from the current
+# one, or None to leave it. Run under the write lock on the commit the branch is built on.
+Amend = Callable[[bytes], bytes | None]
 
 # Push rejections that mean "the ref moved since we looked": worth a fresh attempt.
 _RACE_MARKERS = (
@@ -74,10 +79,13 @@ class GitOpsRepo(GitOpsClone):
         author: Author,
         *,
         executable: Collection[str] = (),
+        amend: Mapping[str, Amend] | None = None,
     ) -> str:
         """Push a new ``branch``: one commit on top of ``main`` adding ``files``; return its sha.
 
         Refuses unsafe paths, files that ``main`` already has and a branch that exists.
+        ``amend``: the portal's own edits of files ``main`` has (never a template's), each
+        applied to the file as it is on the commit the branch is built on.
         """
         self._check_branch(branch)
         paths = checked_files(branch, files, author, executable)
@@ -86,9 +94,11 @@ class GitOpsRepo(GitOpsClone):
             if self._lookup(branch, allow_sha=False) is not None:
                 raise BranchExistsError(f"branch {branch} already exists")
             refuse_existing(self.git_dir, self.main, base, paths)
+            amended = self._amended(base, amend or {}, paths)
             identities = (author, self.committer)
-            sha = write_commit(self.git_dir, [base], files, message, identities, executable)
-            check_only_added(self.git_dir, base, sha, paths)
+            written = {**files, **amended}
+            sha = write_commit(self.git_dir, [base], written, message, identities, executable)
+            check_only_added(self.git_dir, base, sha, paths, modified=list(amended))
             self._push_new_branch(branch, sha)
         return sha
 
@@ -134,6 +144,7 @@ class GitOpsRepo(GitOpsClone):
         author: Author,
         *,
         executable: Collection[str] = (),
+        amend: Mapping[str, Amend] | None = None,
     ) -> str:
         """Push a new revision of ``branch``: its base on ``main`` plus ``files``; return the sha.
 
@@ -142,6 +153,7 @@ class GitOpsRepo(GitOpsClone):
         the whole change, as for a new branch) and its second parent the current head (so
         the branch only fast-forwards, never a force push). Refused when the branch moved
         from ``expected_head`` meanwhile (someone else revised it) or is already merged.
+        ``amend`` is applied to that base, as for :meth:`create_branch`.
         """
         self._check_branch(branch)
         paths = checked_files(branch, files, author, executable)
@@ -156,15 +168,37 @@ class GitOpsRepo(GitOpsClone):
                 raise GitOpsError(f"branch {branch} is already merged into {self.main}")
             base = self._out("merge-base", "--end-of-options", main, head)
             refuse_existing(self.git_dir, self.main, base, paths)
+            amended = self._amended(base, amend or {}, paths)
             identities = (author, self.committer)
-            sha = write_commit(self.git_dir, [base, head], files, message, identities, executable)
-            check_only_added(self.git_dir, base, sha, paths)
+            written = {**files, **amended}
+            sha = write_commit(self.git_dir, [base, head], written, message, identities, executable)
+            check_only_added(self.git_dir, base, sha, paths, modified=list(amended))
             rejected = self._push(
                 f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:{head}"
             )
             if rejected:
                 raise GitOpsError(f"branch {branch} moved meanwhile ({rejected})")
         return sha
+
+    def _amended(
+        self, base: str, amend: Mapping[str, Amend], added: Collection[str]
+    ) -> dict[str, bytes]:
+        """Return the new content of each file ``amend`` changes at ``base``.
+
+        A file ``base`` does not have, or one the change adds, is left to the change.
+        """
+        amended: dict[str, bytes] = {}
+        for path, edit in amend.items():
+            if path in added:
+                continue
+            try:
+                current = self.read_file(base, path)
+            except RefNotFoundError:
+                continue
+            new = edit(current)
+            if new is not None and new != current:
+                amended[path] = new
+        return amended
 
     def merge(self, branch: str, message: str, author: Author) -> str:
         """Merge ``branch`` into ``main`` with a merge commit, push it, return its sha.

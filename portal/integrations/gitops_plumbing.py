@@ -278,14 +278,18 @@ def check_only_written(git_dir: Path, base: str, commit: str, paths: list[str]) 
         raise GitOpsError(f"refusing a commit that changes more than its files: {changes}")
 
 
-def check_only_added(git_dir: Path, base: str, commit: str, paths: list[str]) -> None:
+def check_only_added(
+    git_dir: Path, base: str, commit: str, paths: list[str], *, modified: Sequence[str] = ()
+) -> None:
     """Prove the tree of ``commit`` is the tree of ``base`` plus ``paths`` and nothing else.
 
     git fast-import replaces a file that is in the way of a folder (and the reverse)
     instead of failing, so a commit is checked after it is written, before it is pushed.
+    ``modified``: files of ``base`` the portal itself amended, which must be modified.
     """
     status = run(git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, commit)
     fields = [item.decode() for item in status.stdout.split(b"\0") if item]
     changes = sorted(zip(fields[1::2], fields[0::2], strict=True))
-    if changes != sorted((path, "A") for path in paths):
+    expected = [(path, "A") for path in paths] + [(path, "M") for path in modified]
+    if changes != sorted(expected):
         raise GitOpsError(f"refusing a commit that would change more than it adds: {changes}")

@@ -45,6 +45,11 @@ class ModelDetail(Protocol):
         ...
 
     @property
+    def environments(self) -> Sequence[str]:
+        """The GitOps repository's environments (its cluster folders on main)."""
+        ...
+
+    @property
     def versions(self) -> Sequence[ModelVersion]:
         """The model's versions in the registry (empty when it cannot be read)."""
         ...
@@ -188,7 +193,7 @@ def promotion_context(request: Request, session: Session, detail: ModelDetail) -
     """Return what ``_promotion.html`` and ``_rollback_banner.html`` need for ``detail``."""
     settings = app_settings(request)
     identity: Identity | None = getattr(request.state, "identity", None)
-    view = build_view(session, identity, settings.admin_group, settings.environments, detail)
+    view = build_view(session, identity, settings.admin_group, detail.environments, detail)
     banner: dict[str, Any] = {"rollback_offers": [], "may_roll_back": set()}
     if detail.owner is not None:
         slo = app_state(request.app, "slo", SLORuntime)

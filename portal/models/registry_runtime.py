@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from portal.changes.environments import deployable_environments
 from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.mlflow import ModelRegistry, ModelVersion, RegisteredModel, RegistryError
@@ -48,6 +49,8 @@ class MainPins:
     commit: str | None
     by_service: Mapping[str, Mapping[str, Pin]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    # The environments at ``commit`` (its cluster folders); the configured ones when unknown.
+    environments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,11 @@ class RegistryRuntime:
         environments: Sequence[str],
         seconds: float = OVERVIEW_SECONDS,
     ) -> None:
-        """Read ``registry``, the catalog in ``engine`` and pins through ``gitops``."""
+        """Read ``registry``, the catalog in ``engine`` and pins through ``gitops``.
+
+        ``environments`` is ``PORTAL_ENVIRONMENTS``: the columns are main's cluster folders
+        (:func:`deployable_environments`), those it names when it is set.
+        """
         self.registry = registry
         self.engine = engine
         self.gitops = gitops
@@ -99,7 +106,7 @@ class RegistryRuntime:
 
     def _main_pins(self, services: frozenset[str]) -> MainPins:
         if self.gitops is None or not services:
-            return MainPins(None)
+            return MainPins(None, environments=self.environments)
         try:
             repo = self.gitops()
             commit = repo.refresh()
@@ -107,12 +114,12 @@ class RegistryRuntime:
                 known = self._pins.get((commit, services))
             if known is not None:
                 return known
-            pins = MainPins(
-                commit, read_main_pins(repo.git_dir, commit, services, self.environments)
-            )
+            environments = tuple(deployable_environments(repo, commit, self.environments))
+            by_service = read_main_pins(repo.git_dir, commit, services, environments)
+            pins = MainPins(commit, by_service, environments=environments)
         except (GitError, OSError) as error:
             problem = f"GitOps repository: the model pins on main cannot be read ({error})"
-            return MainPins(None, problems=(problem,))
+            return MainPins(None, problems=(problem,), environments=self.environments)
         with self._pins_lock:
             self._pins = {(commit, services): pins}  # only main's newest commit is asked for
         return pins
@@ -134,7 +141,7 @@ class RegistryRuntime:
             models,
             owners,
             by_service,
-            self.environments,
+            pins.environments,
             commit=pins.commit,
             problems=pins.problems,
         )
@@ -180,14 +187,14 @@ class RegistryRuntime:
             _model_of(name, versions) if versions or name in loaded.registered else None,
             owner,
             pins,
-            self.environments,
+            loaded.pins.environments,
             len(versions),
         )
         return build_detail(
             summary,
             versions,
             status,
-            self.environments,
+            loaded.pins.environments,
             pins=pins,
             commit=loaded.pins.commit,
             problems=loaded.pins.problems,

@@ -26,6 +26,7 @@ from sqlmodel import Session
 from portal.api_errors import RefusedError
 from portal.auth.identity import Identity
 from portal.changes.edits import Edit
+from portal.changes.environments import deployable_environments
 from portal.changes.overlay_patches import FileReader, OverlayRefusedError
 from portal.config import Settings
 from portal.integrations.mlflow import ModelRegistry, ModelVersion, RegistryError
@@ -86,10 +87,13 @@ def serving(
             404,
         )
     refuse_proposer(session, identity, owner.service, settings)
-    if environment not in settings.environments:
-        configured = ", ".join(settings.environments)
+    environments = deployable_environments(repo, base, settings.environments)
+    if environment not in environments:
+        offered = ", ".join(environments) or "none"
         raise _field(
-            "environment", f"{environment!r} is not a configured environment ({configured})"
+            "environment",
+            f"{environment!r} is not an environment of the GitOps repository ({offered}: "
+            "its clusters/<env>/ folders)",
         )
     pin = read_pins(repo, base, owner.service, [environment]).get(environment)
     if pin is None:

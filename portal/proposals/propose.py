@@ -21,6 +21,7 @@ from portal.api_errors import RefusedError
 from portal.auth.identity import Identity
 from portal.auth.tokens import SERVICE_NAME, service_owner
 from portal.changes.edits import Edit, EditError, apply_edits
+from portal.changes.environments import deployable_environments
 from portal.changes.models import EDIT_KIND, Change, ChangeStatus, new_change_id
 from portal.changes.store import audit, step_record
 from portal.config import Settings
@@ -98,11 +99,12 @@ def _refuse_proposer(identity: Identity, service: str, owner: str | None, admin_
 def _environments(
     repo: GitOpsRepo, base: str, service: str, written: Sequence[str], settings: Settings
 ) -> list[str]:
-    """Return the configured environments the service has an overlay for, after the edits."""
+    """Return the repository's environments the service has an overlay for, after the edits."""
     prefix = f"services/{service}/deploy/overlays/"
     files = [*repo.list_files(base, prefix), *written]
     present = {path[len(prefix) :].split("/")[0] for path in files if path.startswith(prefix)}
-    return [env for env in settings.environments if env in present]
+    environments = deployable_environments(repo, base, settings.environments)
+    return [env for env in environments if env in present]
 
 
 def refuse_proposer(

@@ -202,13 +202,21 @@ def _collisions(
 
 def _flux_wiring(
     tree_files: Callable[[], TreeFiles],
+    base_files: Callable[[], TreeFiles] | None,
     service_dir: Path,
     built: dict[str, list[dict[str, Any]]],
     k8s_version: str,
 ) -> Outcome:
     tree = tree_files()
+    base = base_files().files if base_files is not None else None
     subject, findings = find_flux_wiring(
-        tree.files, service_dir.name, service_dir, built, k8s_version, too_large=tree.too_large
+        tree.files,
+        service_dir.name,
+        service_dir,
+        built,
+        k8s_version,
+        too_large=tree.too_large,
+        base_files=base,
     )
     return Outcome(summarise(findings, subject), findings)
 
@@ -250,6 +258,7 @@ def run_manifest_checks(
     *,
     deploys: bool = True,
     source_files: Callable[[], TreeFiles] | None = None,
+    base_source_files: Callable[[], TreeFiles] | None = None,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -264,8 +273,9 @@ def run_manifest_checks(
     ``collisions`` looks for objects defined twice in one cluster build (see
     :mod:`portal.review.collisions`), and ``flux wiring`` whether Flux would apply the service
     there (:mod:`portal.review.flux_wiring`; it reads ``source_files``, the whole tree, when
-    given). With checkov configured, one ``checkov`` check over
-    every overlay that built comes last.
+    given, and with ``base_source_files``, the same of the change's base, also proves every
+    Flux object the change adds or edits under ``clusters/``). With checkov configured, one
+    ``checkov`` check over every overlay that built comes last.
     ``price_sheet`` prices every environment alike, or reads each one's sheet (a change's
     own ``cost/prices/<env>.yaml``, see :mod:`portal.review.cost_check`); given ``main``
     (the service at the change's base), ``cost (env)`` says the delta against it.
@@ -317,7 +327,8 @@ def run_manifest_checks(
     if cluster_files is not None:
         collide = partial(_collisions, cluster_files, service_dir.name, built, tools.kubectl)
         results.append(run_check("collisions", None, collide))
-        wiring = partial(_flux_wiring, source_files or cluster_files, service_dir, built)
+        tree = source_files or cluster_files
+        wiring = partial(_flux_wiring, tree, base_source_files, service_dir, built)
         results.append(run_check("flux wiring", None, partial(wiring, tools.k8s_version)))
     if tools.checkov is not None and built:
         scan = partial(_checkov, tools.checkov, built, tools.checkov_errors)

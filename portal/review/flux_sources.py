@@ -4,8 +4,9 @@ The ``flux wiring`` check (:mod:`portal.review.flux_wiring`) needs three reading
 GitOps tree that Flux itself makes at run time: the objects of a cluster's root folder
 ``clusters/<env>/`` (with the line of each, for findings), which repository folder a Flux
 Kustomization's ``spec.path`` names through its source, and which manifest files a folder
-applies (following ``kustomization.yaml`` resources the way kustomize does). Nothing is
-fetched: a source outside this repository is reported as unreadable, never guessed.
+applies (following ``kustomization.yaml`` resources the way kustomize does, and for a
+folder without one generating it the way Flux does). Nothing is fetched: a source outside
+this repository is reported as unreadable, never guessed.
 """
 
 from __future__ import annotations
@@ -215,8 +216,36 @@ def applied_files(
     """Return the manifest files a kustomize build of ``folder`` reads, and those too large.
 
     Resources are followed from each ``kustomization.yaml``; a folder without one gives
-    every YAML file below it, as Flux generates one. Remote resources (URLs) are left out:
-    they are not in this tree.
+    every YAML file below it, as Flux generates one (see :func:`applied`). Remote resources
+    (URLs) are left out: they are not in this tree.
+    """
+    found = applied(files, folder, too_large)
+    return found.files, found.too_large
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What one Flux Kustomization's build of a folder reads: files, folders, unread files."""
+
+    files: list[str]
+    folders: frozenset[str]  # every folder built as a kustomization (given or generated)
+    too_large: list[str]
+
+
+def kustomization_file(files: Collection[str], folder: str) -> str | None:
+    """Return the ``kustomization.yaml`` (or ``.yml``, ``Kustomization``) of ``folder``."""
+    return next(
+        (f"{folder}/{name}" for name in _KUSTOMIZE_FILES if f"{folder}/{name}" in files), None
+    )
+
+
+def applied(files: Mapping[str, bytes], folder: str, too_large: Collection[str] = ()) -> Applied:
+    """Follow a kustomize build of ``folder`` through the tree the way Flux runs it.
+
+    A folder with a ``kustomization.yaml`` gives its ``resources`` and ``components``
+    (files, or folders built in turn). For a folder without one, Flux's kustomize-controller
+    generates one: every YAML file below it, except that a subfolder with its own
+    ``kustomization.yaml`` is built as a whole instead of being descended into.
     """
     read: list[str] = []
     unread: list[str] = []
@@ -227,12 +256,18 @@ def applied_files(
         if current in seen:
             continue
         seen.add(current)
-        config = next(
-            (f"{current}/{name}" for name in _KUSTOMIZE_FILES if f"{current}/{name}" in files), None
-        )
+        config = kustomization_file(files, current)
         if config is None:
-            read += [path for path in files_under(files, current) if path.endswith(_YAML)]
-            unread += files_under(too_large, current)
+            nested = _nested_kustomizations(files, current)
+            pending += nested
+            read += [
+                path
+                for path in files_under(files, current)
+                if path.endswith(_YAML) and not _inside(path, nested)
+            ]
+            unread += [
+                path for path in files_under(too_large, current) if not _inside(path, nested)
+            ]
             continue
         documents = read_yaml_stream(files[config].decode("utf-8", errors="replace")).documents
         data = _mapping(documents[0].data if documents else None)
@@ -246,7 +281,25 @@ def applied_files(
                 unread.append(target)
             else:
                 pending.append(target)
-    return read, unread
+    return Applied(read, frozenset(seen), unread)
+
+
+def _nested_kustomizations(files: Collection[str], folder: str) -> list[str]:
+    """Return the topmost subfolders of ``folder`` that have their own kustomization file."""
+    configs = sorted(
+        posixpath.dirname(path)
+        for path in files_under(files, folder)
+        if posixpath.basename(path) in _KUSTOMIZE_FILES and posixpath.dirname(path) != folder
+    )
+    topmost: list[str] = []
+    for candidate in configs:
+        if not _inside(candidate + "/", topmost):
+            topmost.append(candidate)
+    return topmost
+
+
+def _inside(path: str, folders: Iterable[str]) -> bool:
+    return any(path.startswith(f"{folder}/") for folder in folders)
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from portal.changes.environments import TEMPLATE_VARIABLE as ENVIRONMENTS_VARIABLE
 from portal.cost.quantity import parse_quantity
 from portal.free_text import control_character, lone_surrogate
 from portal.integrations.copier_jinja import DEFAULT_SYNTAX, JinjaSyntax
@@ -185,17 +186,22 @@ def _text_rules(field: Field, text: str, multiline: bool) -> None:
         raise InvalidAnswerError("must be a relative path without '..'")
 
 
-def copier_variables(name: object) -> dict[str, Any]:
-    """Return the variables Copier itself gives a render of the service ``name``.
+def copier_variables(name: object, environments: Sequence[str] | None = None) -> dict[str, Any]:
+    """Return the variables a render of the service ``name`` gets besides the answers.
 
     Copier renders into ``services/<name>``, so its ``_folder_name`` is the service name;
-    templates use it as a default (``package_name: "{{ _folder_name }}"``).
+    templates use it as a default (``package_name: "{{ _folder_name }}"``). The portal adds
+    ``portal_environments``, the GitOps repository's environments, when they are known
+    (``None``: unknown, and the templates fall back to their own list).
     """
-    return {"_folder_name": name if isinstance(name, str) else ""}
+    variables: dict[str, Any] = {"_folder_name": name if isinstance(name, str) else ""}
+    if environments is not None:
+        variables[ENVIRONMENTS_VARIABLE] = list(environments)
+    return variables
 
 
 def validate_answers(
-    fields: Sequence[Field], raw: Mapping[str, object]
+    fields: Sequence[Field], raw: Mapping[str, object], environments: Sequence[str] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Convert and validate submitted answers in question order.
 
@@ -204,7 +210,8 @@ def validate_answers(
     from ``raw`` takes its rendered default; one without a default is required. Questions
     whose ``when`` is false are not answered: Copier computes them from their default.
 
-    The template's expressions also see Copier's own variables (:func:`copier_variables`).
+    The template's expressions also see Copier's own variables and the repository's
+    ``environments`` (:func:`copier_variables`).
 
     Returns ``(answers, errors)``: the typed answers of every applicable question, plus
     ``name`` (always validated), and one message per field name for everything wrong.
@@ -220,7 +227,7 @@ def validate_answers(
         elif _has_syntax(value, syntax):
             errors[key] = "must not contain template syntax such as '{{', '{%' or '{#'"
     answers: dict[str, Any] = {}
-    context: dict[str, Any] = copier_variables(raw.get(NAME_FIELD))
+    context: dict[str, Any] = copier_variables(raw.get(NAME_FIELD), environments)
     for field in fields:
         try:
             if field.secret:

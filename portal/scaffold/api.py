@@ -69,6 +69,7 @@ def api_scaffold(
             body.template,
             body.answers,
             identity.user_ref,
+            environments=scaffold.environments(changes.request_gitops),
         )
     except ScaffoldRequestError as exc:
         return JSONResponse(
@@ -122,6 +123,7 @@ def api_revise(
             body.answers,
             identity,
             context.settings.admin_group,
+            environments=scaffold.environments(),
         )
     except DecisionError as exc:
         raise HTTPException(exc.status, exc.message) from exc

@@ -152,6 +152,7 @@ def scaffold(
                     answers,
                     f"user:default/{who}" if ":" not in who else who,
                     claimed_by=runtime.context.worker_id,
+                    environments=runtime.environments(),
                 )
             except ScaffoldRequestError as exc:
                 for field, message in exc.errors.items():

@@ -2,8 +2,9 @@
 
 Each ``clusters/<env>/services/<service>.yaml`` is a ``kustomize.toolkit.fluxcd.io/v1``
 Kustomization that applies ``./services/<service>/deploy/overlays/<env>`` from the
-cluster's ``flux-system`` GitRepository, after the ``infrastructure`` Kustomization (which
-installs the CRDs the service uses, such as ServiceMonitor), with ``prune`` and ``wait``.
+cluster's ``flux-system`` GitRepository, after what the cluster's apps wait for (read by
+:mod:`portal.scaffold.layout`: ``infrastructure`` in our seed, which installs the CRDs the
+service uses, such as ServiceMonitor), with ``prune`` and ``wait``.
 
 No ``targetNamespace`` by default: the service's own ``deploy/base`` declares its
 namespace (and the Namespace object), so ``kubectl kustomize`` output, the review checks
@@ -14,7 +15,7 @@ the namespace to the deployer; Flux then sets it on every namespaced object.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -73,16 +74,21 @@ def flux_kustomizations(
     service: str,
     environments: Sequence[str],
     *,
-    depends_on: Sequence[str] = (INFRASTRUCTURE,),
+    depends_on: Sequence[str] | Mapping[str, Sequence[str]] = (INFRASTRUCTURE,),
     target_namespace: str | None = None,
 ) -> dict[str, bytes]:
-    """Return ``{"clusters/<env>/services/<service>.yaml": YAML bytes}`` for each environment."""
+    """Return ``{"clusters/<env>/services/<service>.yaml": YAML bytes}`` for each environment.
+
+    ``depends_on``: the same targets everywhere, or each environment's own (as
+    :mod:`portal.scaffold.layout` reads them from the cluster; a missing one waits for none).
+    """
     if not environments:
         raise ValueError("at least one environment is needed")
     files = {}
     for env in dict.fromkeys(environments):
+        targets = depends_on.get(env, ()) if isinstance(depends_on, Mapping) else depends_on
         document = service_kustomization(
-            service, env, depends_on=depends_on, target_namespace=target_namespace
+            service, env, depends_on=targets, target_namespace=target_namespace
         )
         body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
         files[f"clusters/{env}/services/{service}.yaml"] = (

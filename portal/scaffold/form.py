@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -218,14 +219,18 @@ def _question_view(
 
 
 def _question_views(
-    template: OfferedTemplate, raw: dict[str, Any]
+    template: OfferedTemplate, raw: dict[str, Any], environments: Sequence[str] | None = None
 ) -> tuple[list[FieldView], dict[str, FieldView]]:
-    """Evaluate the questions in order, like Copier: what applies, choices, defaults."""
+    """Evaluate the questions in order, like Copier: what applies, choices, defaults.
+
+    ``environments``: the GitOps repository's, which the templates offer (None: unknown).
+    """
     questions = template.info.questions
     refresh = _dependents(questions)
     asked_names = {field.name for field in questions} | {"name"}
-    answers, _ = validate_answers(questions, {k: v for k, v in raw.items() if k in asked_names})
-    context: dict[str, Any] = copier_variables(raw.get("name"))
+    given = {k: v for k, v in raw.items() if k in asked_names}
+    answers, _ = validate_answers(questions, given, environments)
+    context: dict[str, Any] = copier_variables(raw.get("name"), environments)
     views: list[FieldView] = []
     asked: dict[str, FieldView] = {}
     for field in questions:
@@ -314,9 +319,13 @@ def form_context(
     raw: dict[str, Any],
     errors: dict[str, str] | None = None,
     revising: Change | None = None,
+    environments: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Everything the form page draws; ``revising`` a change keeps its name fixed."""
-    questions, asked = _question_views(template, raw)
+    """Everything the form page draws; ``revising`` a change keeps its name fixed.
+
+    ``environments``: the GitOps repository's (:func:`offered_environments`).
+    """
+    questions, asked = _question_views(template, raw, environments)
     errors = displayed_errors(template, raw, errors or {}, asked)
     identity: Identity | None = request.state.identity
     groups = _entities(session, "group")

@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -31,18 +31,22 @@ from sqlmodel import Session
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
 from portal.changes.claims import claim_next, finish
+from portal.changes.environments import TEMPLATE_VARIABLE as ENVIRONMENTS_VARIABLE
+from portal.changes.environments import deployable_environments
 from portal.changes.models import Change, ChangeStatus, CheckRun
 from portal.changes.store import audit, replace_checks, set_step
 from portal.clock import utcnow
 from portal.config import Settings
 from portal.integrations.copier import Renderer
-from portal.integrations.gitops import GitOpsRepo
+from portal.integrations.gitops import Amend, GitOpsRepo
+from portal.integrations.gitops_tree import read_files
 from portal.review.checks import CheckResult, CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
 from portal.review.cost_check import export_main_service, tree_price_sheets
-from portal.review.flux_sources import flux_tree
+from portal.review.flux_sources import SOURCEIGNORE, flux_tree
 from portal.scaffold.deploys import commit_deploys, template_deploys
 from portal.scaffold.flux import flux_kustomizations
+from portal.scaffold.layout import cluster_dependencies, services_in_artifact
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
 
@@ -65,12 +69,26 @@ class ScaffoldContext:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
-def environments_of(change: Change, settings: Settings) -> list[str]:
-    """Return the environments a change deploys to (the template's answer, else all)."""
+def environments_of(change: Change, offered: Sequence[str]) -> list[str]:
+    """Return the environments a change deploys to: the template's answer, else all offered.
+
+    ``offered`` are the GitOps repository's (:func:`deployable_environments`). An answer
+    naming one it no longer has is refused, never dropped: its cluster folder is gone.
+    """
     chosen = change.answers.get("environments")
-    if isinstance(chosen, list) and chosen:
-        return [env for env in settings.environments if env in chosen]
-    return list(settings.environments)
+    if not isinstance(chosen, list) or not chosen:
+        return list(offered)
+    if missing := [env for env in chosen if env not in offered]:
+        raise RuntimeError(
+            f"environments {', '.join(map(str, missing))} have no cluster folder "
+            f"(clusters/<env>/) in the GitOps repository; it has {', '.join(offered) or 'none'}"
+        )
+    return [env for env in offered if env in chosen]
+
+
+def repository_environments(ctx: ScaffoldContext, ref: str = "main") -> list[str]:
+    """Return the environments the GitOps repository offers at ``ref`` (its clusters)."""
+    return deployable_environments(ctx.gitops(), ref, ctx.settings.environments)
 
 
 def _owner_exists(engine: Engine) -> Callable[[str], bool]:
@@ -115,29 +133,40 @@ def _render_and_commit(
     if template is None:
         raise RuntimeError(f"template {change.template} is no longer registered")
     service_dir = workdir / "services" / change.service
+    repo = ctx.gitops()
+    base = repo.resolve(repo.main)
+    offered = deployable_environments(repo, base, ctx.settings.environments)
+    # The repository's environments reach the template as data (never an answer): its
+    # `environments` question offers them and its overlays are made for them.
+    data = {**change.answers, ENVIRONMENTS_VARIABLE: offered}
     result = ctx.renderer.render(
-        template.src, template.vcs_ref, change.answers, service_dir, source=template.source
+        template.src, template.vcs_ref, data, service_dir, source=template.source
     )
     files = {
         f"services/{change.service}/{path}": (service_dir / path).read_bytes()
         for path in result.files
     }
+    amend: dict[str, Amend] = {}
     if template_deploys(template.info, result.files):
-        files.update(flux_kustomizations(change.service, environments_of(change, ctx.settings)))
+        amend[SOURCEIGNORE] = partial(services_in_artifact, change.service)
+        environments = environments_of(change, offered)
+        clusters = read_files(repo, base, [f"clusters/{env}" for env in environments]).files
+        targets = cluster_dependencies(clusters, change.service, environments)
+        files.update(flux_kustomizations(change.service, environments, depends_on=targets))
     executable = [
         f"services/{change.service}/{path}"
         for path in result.files
         if os.access(service_dir / path, os.X_OK)
     ]
     author = (change.requester_ref, ctx.settings.git_author_email)
-    repo, message = ctx.gitops(), _commit_message(change)
+    message = _commit_message(change)
     if head is None:
         change.commit_sha = repo.create_branch(
-            change.branch, files, message, author, executable=executable
+            change.branch, files, message, author, executable=executable, amend=amend
         )
     else:
         change.commit_sha = repo.update_branch(
-            change.branch, head, files, message, author, executable=executable
+            change.branch, head, files, message, author, executable=executable, amend=amend
         )
     return service_dir
 
@@ -205,13 +234,13 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         session.add(change)
         session.commit()
         service, commit = change.service, change.commit_sha
-        environments = environments_of(change, ctx.settings)
         model = change.answers.get("model")  # a promotion's or rollback's (portal.models)
         model_change = model if isinstance(model, dict) else None
     started = time.perf_counter()
     try:
         if not commit:
             raise RuntimeError("the change has no commit to check")
+        environments = environments_of(change, repository_environments(ctx, commit))
         with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
             results = check_commit(
                 ctx.gitops(),
@@ -274,7 +303,8 @@ def check_commit(
     """
     deploys = commit_deploys(repo, commit, service)
     repo.export_tree(commit, workdir / "change", [f"services/{service}"])
-    main = export_main_service(repo, repo.parent_of(commit), service, workdir / "main")
+    base = repo.parent_of(commit)
+    main = export_main_service(repo, base, service, workdir / "main")
     return run_manifest_checks(
         workdir / "change" / "services" / service,
         environments,
@@ -283,6 +313,7 @@ def check_commit(
         tools,
         cluster_files=partial(cluster_tree, repo, commit),
         source_files=partial(flux_tree, repo, commit),
+        base_source_files=partial(flux_tree, repo, base),
         main=main,
         model_change=model_change,
         deploys=deploys,

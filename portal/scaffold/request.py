@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -13,9 +13,11 @@ from portal.auth.identity import Identity
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
 from portal.changes.claims import decide_without_git
+from portal.changes.environments import deployable_environments
 from portal.changes.models import REVISABLE, Change, ChangeStatus
 from portal.changes.store import audit, open_change_for, set_step, step_record
 from portal.clock import utcnow
+from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.decide import DecisionError, may_revise
 from portal.scaffold.answers import check_service_name, text_problem, validate_answers
@@ -36,6 +38,20 @@ class ScaffoldRequestError(Exception):
 
     def __str__(self) -> str:
         return "; ".join(f"{name}: {message}" for name, message in self.errors.items())
+
+
+def offered_environments(
+    gitops: Callable[[], GitOpsRepo], configured: Sequence[str]
+) -> list[str] | None:
+    """Return the GitOps repository's environments for a form or a request (its clusters).
+
+    None when the repository cannot be read now (the remote is down or hung): the form
+    then shows the templates' own list, and a request is refused for the name check anyway.
+    """
+    try:
+        return deployable_environments(gitops(), "main", configured)
+    except GitError:
+        return None
 
 
 def branch_for(service: str) -> str:
@@ -100,6 +116,7 @@ def _validate(
     template_name: str,
     raw: Mapping[str, Any],
     name_is_free: Callable[[str, dict[str, str]], None],
+    environments: Sequence[str] | None,
 ) -> _Validated:
     """Check a request with a message per field; raise them all, or return the answers."""
     template: OfferedTemplate | None = registry.get(template_name)
@@ -125,7 +142,7 @@ def _validate(
     questions = {question.name for question in template.info.questions} | {NAME_FIELD}
     template_raw = {k: v for k, v in raw.items() if k in questions or k not in PORTAL_FIELDS}
     template_raw[NAME_FIELD] = name
-    answers, answer_errors = validate_answers(template.info.questions, template_raw)
+    answers, answer_errors = validate_answers(template.info.questions, template_raw, environments)
     for key, message in answer_errors.items():
         errors.setdefault(key, message)
     if "name" not in errors:
@@ -144,11 +161,13 @@ def request_errors(
     template_name: str,
     raw: Mapping[str, Any],
     gitops: GitOpsRepo | None,
+    environments: Sequence[str] | None = None,
 ) -> dict[str, str]:
     """Return the field errors :func:`request_scaffold` would refuse ``raw`` with; write nothing.
 
     The create form's live checks use it. ``gitops`` None leaves out whether the name is
     free (it asks the GitOps remote, so only a check of the name itself does).
+    ``environments``: the repository's (:func:`offered_environments`).
     """
 
     def name_is_free(name: str, errors: dict[str, str]) -> None:
@@ -156,7 +175,7 @@ def request_errors(
             _name_is_free(session, gitops, name, errors)
 
     try:
-        _validate(session, registry, template_name, raw, name_is_free)
+        _validate(session, registry, template_name, raw, name_is_free, environments)
     except ScaffoldRequestError as exc:
         return dict(exc.errors)
     return {}
@@ -170,6 +189,7 @@ def request_scaffold(
     raw: Mapping[str, Any],
     requester_ref: str,
     claimed_by: str | None = None,
+    environments: Sequence[str] | None = None,
 ) -> Change:
     """Validate a request and store it as a ``rendering`` change, or raise the field errors.
 
@@ -178,11 +198,11 @@ def request_scaffold(
     open changes and in the repository, and neither reserved nor used by the cluster
     folders (:mod:`.names`); an owner that is a catalog Group; a known system.
     ``claimed_by``: the worker that will process it at once (the CLI), so that no serving
-    portal's worker takes it up as well.
+    portal's worker takes it up as well. ``environments``: the repository's, which the
+    template's choices offer (:func:`offered_environments`; None: the template's own list).
     """
-    valid = _validate(
-        session, registry, template_name, raw, partial(_name_is_free, session, gitops)
-    )
+    name_is_free = partial(_name_is_free, session, gitops)
+    valid = _validate(session, registry, template_name, raw, name_is_free, environments)
     change = Change(
         kind=SCAFFOLD_KIND,
         title=f"Create {valid.name} from {valid.template.info.title}",
@@ -213,6 +233,7 @@ def revise_scaffold(
     raw: Mapping[str, Any],
     identity: Identity,
     admin_group: str,
+    environments: Sequence[str] | None = None,
 ) -> Change:
     """Store new answers for a change sent back (or failed) and queue its next revision.
 
@@ -236,7 +257,7 @@ def revise_scaffold(
                 "a new one to use another name"
             )
 
-    valid = _validate(session, registry, change.template, raw, same_name)
+    valid = _validate(session, registry, change.template, raw, same_name, environments)
     # One conditional UPDATE, like a decision: a revision racing an approval or another
     # revision either wins while the change is still revisable and undecided, or writes nothing.
     revision = change.revision + 1

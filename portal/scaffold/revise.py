@@ -16,6 +16,7 @@ from portal.auth.identity import Identity
 from portal.changes.models import Change
 from portal.changes.store import audit_of, get_change
 from portal.db import SessionDep
+from portal.deps import app_state
 from portal.review.decide import DecisionError
 from portal.scaffold.form import FormValues, answers_from_form, form_context, raw_from_answers
 from portal.scaffold.registry.offered import OfferedTemplate
@@ -56,7 +57,10 @@ def _form(
     raw: dict[str, Any],
     errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    context = form_context(request, session, template, raw, errors, revising=change)
+    environments = app_state(request.app, "scaffold", ScaffoldRuntime).environments()
+    context = form_context(
+        request, session, template, raw, errors, revising=change, environments=environments
+    )
     context["revision_comment"] = _last_request(session, change)
     return context
 
@@ -94,7 +98,15 @@ def submit_revision(
     raw = answers_from_form(template, values)
     admin_group = scaffold.context.settings.admin_group
     try:
-        revise_scaffold(session, scaffold.context.registry, change, raw, identity, admin_group)
+        revise_scaffold(
+            session,
+            scaffold.context.registry,
+            change,
+            raw,
+            identity,
+            admin_group,
+            environments=scaffold.environments(),
+        )
     except DecisionError as exc:
         session.rollback()
         return error_page(request, "This change cannot be revised", exc.message, exc.status)

@@ -66,11 +66,17 @@ def template_list(request: Request, scaffold: ScaffoldDep) -> Response:
 
 @router.get("/{template_name}", response_class=HTMLResponse)
 def template_form(
-    request: Request, session: SessionDep, scaffold: ScaffoldDep, template_name: str
+    request: Request,
+    session: SessionDep,
+    scaffold: ScaffoldDep,
+    changes: ChangesDep,
+    template_name: str,
 ) -> Response:
     """Show the form of one template, pre-filled with its defaults (or first, sign-in)."""
     template = _template(scaffold, template_name)
-    return page(request, "scaffold/form.html", form_context(request, session, template, {}))
+    environments = scaffold.environments(changes.request_gitops)
+    context = form_context(request, session, template, {}, environments=environments)
+    return page(request, "scaffold/form.html", context)
 
 
 @router.post("/{template_name}/form", response_class=HTMLResponse)
@@ -78,6 +84,7 @@ def refresh_form(
     request: Request,
     session: SessionDep,
     scaffold: ScaffoldDep,
+    changes: ChangesDep,
     template_name: str,
     values: FormValues,
 ) -> Response:
@@ -85,7 +92,11 @@ def refresh_form(
     template = _template(scaffold, template_name)
     if request.state.identity is None:
         return error_page(request, "Sign in required", SIGN_IN_FIRST, 401)
-    context = form_context(request, session, template, answers_from_form(template, values))
+    raw, environments = (
+        answers_from_form(template, values),
+        scaffold.environments(changes.request_gitops),
+    )
+    context = form_context(request, session, template, raw, environments=environments)
     return page(request, "scaffold/form.html", context, fragment="form")
 
 
@@ -131,6 +142,7 @@ def submit_form(
     if identity is None:
         return error_page(request, "Sign in required", SIGN_IN_FIRST, 401)
     raw = answers_from_form(template, values)
+    environments = scaffold.environments(changes.request_gitops)
     try:
         change = request_scaffold(
             session,
@@ -139,13 +151,15 @@ def submit_form(
             template.info.name,
             raw,
             identity.user_ref,
+            environments=environments,
         )
     except GitError as exc:  # the remote is down or hung: the answers stay in the form
         errors = {"GitOps repository": gitops_unavailable(exc)}
-        context = form_context(request, session, template, raw, errors)
+        context = form_context(request, session, template, raw, errors, environments=environments)
         return page(request, "scaffold/form.html", context, status_code=503)
     except ScaffoldRequestError as exc:
-        context = form_context(request, session, template, raw, dict(exc.errors))
+        errors = dict(exc.errors)
+        context = form_context(request, session, template, raw, errors, environments=environments)
         return page(request, "scaffold/form.html", context, status_code=400)
     scaffold.wake()
     return RedirectResponse(f"/reviews/{change.id}", status_code=303)

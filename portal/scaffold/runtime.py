@@ -31,6 +31,7 @@ from portal.integrations.rag_eval import rag_evaluator
 from portal.review.checks import CheckTools
 from portal.scaffold.jobs import ScaffoldContext
 from portal.scaffold.registry.offered import TemplateRegistry
+from portal.scaffold.request import offered_environments
 from portal.scaffold.scratch import remove_abandoned
 from portal.scaffold.workers import PipelineWorkers, check_worker_count, claim_abandoned
 from portal.slo.budget import load_policies
@@ -145,6 +146,15 @@ class ScaffoldRuntime:
         checkov = self.context.check_tools.checkov
         if isinstance(checkov, WarmCheckov):
             checkov.start()
+
+    def environments(self, gitops: Callable[[], GitOpsRepo] | None = None) -> list[str] | None:
+        """Return the GitOps repository's environments for a form or a request.
+
+        Read through ``gitops`` (a request's bounded clone) or the context's; None when the
+        repository cannot be read now (:func:`offered_environments`).
+        """
+        settings = self.context.settings
+        return offered_environments(gitops or self.context.gitops, settings.environments)
 
     def wake(self) -> None:
         """Tell the workers new work is waiting."""

@@ -225,6 +225,7 @@ class Detail:
     owner: ModelOwner | None
     versions: Sequence[ModelVersion] = field(default_factory=versions)
     pins: Mapping[str, Pin] = field(default_factory=dict)
+    environments: Sequence[str] = ("dev", "staging", "prod")
 
 
 def render(client: TestClient, who: str, detail: Detail) -> str:

@@ -55,7 +55,10 @@ def test_refusals_name_the_reason_and_write_nothing(app: App) -> None:
         ("9", "prod"): ("version", f"{MODEL} has no version 9 (versions: 1, 2, 3, 4, 5)"),
         ("5", "prod"): ("version", "version 5 is PENDING_REGISTRATION, not READY"),
         ("v2", "prod"): ("version", "'v2' is not a version number"),
-        ("2", "qa"): ("environment", "'qa' is not a configured environment (dev, staging, prod)"),
+        ("2", "qa"): (
+            "environment",
+            "'qa' is not an environment of the GitOps repository (dev, staging, prod",
+        ),
         ("2", "staging"): ("environment", f"{SERVICE} has no overlay for staging on main"),
     }
     for (version, environment), (field, message) in cases.items():

@@ -45,6 +45,7 @@ def new_change(runtime: ScaffoldRuntime, name: str, claimed_by: str | None = Non
             {"name": name, "owner": "platform-team", "description": "x"},
             "user:default/ada.lovelace",
             claimed_by=claimed_by,
+            environments=runtime.environments(),
         )
 
 

@@ -71,7 +71,7 @@ def custom_service(
 
 
 def test_default_render_is_this_version_with_metrics_and_traces(default_service: Rendered) -> None:
-    assert default_service.result.template_commit == "v0.4.0"
+    assert default_service.result.template_commit == "v0.5.0"
     files = set(default_service.result.files)
     for name in ("app/settings.py", "app/telemetry.py", "tests/test_main.py"):
         assert name in files, name

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from portal.changes.environments import TEMPLATE_VARIABLE as ENVIRONMENTS_VARIABLE
 from portal.config import DEFAULT_TEMPLATE_BASE_URL
 from portal.cost.model import Prices
 from portal.integrations import copier as copier_integration
@@ -63,15 +64,26 @@ def published_template(template: Path, data: Path) -> Iterator[PublishedTemplate
 
 
 def render_service(
-    template: TemplateInfo, published: PublishedTemplate, raw: dict[str, object], root: Path
+    template: TemplateInfo,
+    published: PublishedTemplate,
+    raw: dict[str, object],
+    root: Path,
+    environments: list[str] | None = None,
 ) -> Rendered:
-    """Validate ``raw`` as the form would, then render into ``root/services/<name>``."""
-    answers, errors = validate_answers(template.questions, raw)
+    """Validate ``raw`` as the form would, then render into ``root/services/<name>``.
+
+    ``environments``: the GitOps repository's, passed as the scaffold job passes them (the
+    Copier data ``portal_environments``, never an answer); None renders as plain Copier does.
+    """
+    answers, errors = validate_answers(template.questions, raw, environments)
     assert errors == {}, f"{template.name} refuses the answers: {errors}"
     dest = root / "services" / str(answers["name"])
     # Recorded as the registry records a bundled template: its URL, served by the portal.
     source = RecordedSource(public_url(DEFAULT_TEMPLATE_BASE_URL, template.name))
-    result = render(published.src, published.vcs_ref, answers, dest, source=source)
+    data = dict(answers)
+    if environments is not None:
+        data[ENVIRONMENTS_VARIABLE] = environments
+    result = render(published.src, published.vcs_ref, data, dest, source=source)
     return Rendered(template, published, dest, result, answers)
 
 

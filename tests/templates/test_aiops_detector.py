@@ -67,7 +67,7 @@ def test_the_template_is_registered_with_its_questions() -> None:
     assert (info.title, info.owner, info.version) == (
         "AIOps anomaly detector",
         "platform-team",
-        "0.4.0",
+        "0.5.0",
     )
     # Every model version records the template's version: written as a literal (a value
     # read from Copier's answers would keep the template from rendering from its snapshot).

@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 import pytest
+import yaml
 
 from portal.changes.edits import EditError, apply_edits, path_problem
 from portal.integrations.gitops import GitOpsRepo
@@ -30,6 +31,7 @@ from portal.integrations.kubernetes import kustomize_build
 from portal.proposals.api import ChangeIn, _edits
 from portal.proposals.evidence import EvidenceItem, checked_evidence
 from portal.scaffold.flux import flux_kustomizations
+from portal.scaffold.questions import default_for, parse_questions
 from tests.conftest import require_tool
 from tests.integrations.gitops_support import ANN, make_settings
 from tests.templates.rendering import TEMPLATES_DIR
@@ -81,6 +83,7 @@ COMMON = {
     "scrape_interval": "30s",
 }
 ENVIRONMENTS = ["dev", "prod"]
+OVERLAY_FOLDER = "{% yield env from environments %}{{ env }}{% endyield %}"
 
 
 def load_template_module(name: str) -> ModuleType:
@@ -102,6 +105,13 @@ remediation = load_template_module("remediation")
 rules = load_template_module("rules")
 
 
+def environment_classes(root: Path) -> Any:
+    """The template's computed ``environment_classes`` for ``ENVIRONMENTS``, as Copier has it."""
+    config = yaml.safe_load((root / "copier.yml").read_text(encoding="utf-8"))
+    (field,) = [field for field in parse_questions(config) if field.name == "environment_classes"]
+    return default_for(field, {"environments": ENVIRONMENTS})
+
+
 def render_deploy(service: str) -> dict[str, bytes]:
     """Render a template's ``deploy/`` folder for ``service`` (base and the overlays)."""
     template, answers = SERVICES[service]
@@ -121,6 +131,7 @@ def render_deploy(service: str) -> dict[str, bytes]:
         if service == "air-quality"
         else f"registry.example.com/{service}",
         "environments": ENVIRONMENTS,
+        "environment_classes": environment_classes(root),
     }
     files: dict[str, bytes] = {}
     base = root / "template" / "deploy" / "base"
@@ -129,11 +140,14 @@ def render_deploy(service: str) -> dict[str, bytes]:
         if name:  # a file name that renders empty is not created (Copier's rule)
             text = env.get_template(source.relative_to(root).as_posix()).render(values)
             files[f"services/{service}/deploy/base/{name}"] = text.encode()
-    # Every file of every overlay (the kustomization, a model pin, ...), as Copier would.
-    for overlay in sorted((root / "template" / "deploy" / "overlays").iterdir()):
-        environment = env.from_string(overlay.name).render(values)
-        for source in sorted(overlay.glob("*.jinja")) if environment else []:
-            text = env.get_template(source.relative_to(root).as_posix()).render(values)
+    # Every file of the overlay (the kustomization, a model pin, ...) once per environment,
+    # as Copier's `{% yield env from environments %}` folder makes it, with `env` set.
+    (overlay,) = (root / "template" / "deploy" / "overlays").iterdir()
+    assert overlay.name == OVERLAY_FOLDER
+    for environment in ENVIRONMENTS:
+        for source in sorted(overlay.glob("*.jinja")):
+            path = source.relative_to(root).as_posix()
+            text = env.get_template(path).render(values | {"env": environment})
             name = source.name.removesuffix(".jinja")
             files[f"services/{service}/deploy/overlays/{environment}/{name}"] = text.encode()
     files.update(flux_kustomizations(service, ENVIRONMENTS))
@@ -282,7 +296,8 @@ def test_the_shipped_rules_file_renders_valid(dry_run: bool) -> None:
         TEMPLATES_DIR / "aiops-detector" / "template" / "deploy" / "base" / "remediation.yaml.jinja"
     )
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # YAML
-    text = env.from_string(source.read_text()).render(name="detector", dry_run=dry_run)
+    values = {"name": "detector", "dry_run": dry_run, "environments": ["dev", "staging", "prod"]}
+    text = env.from_string(source.read_text()).render(values)
     config = rules.load_config(text)
     assert (config.dry_run, config.rules) == (dry_run, [])
     assert config.detector_url == "http://detector.detector.svc.cluster.local"

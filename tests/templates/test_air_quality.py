@@ -113,7 +113,7 @@ def custom_service(
 
 def test_the_template_is_registered_with_its_questions() -> None:
     (info,) = [i for i in discover(TEMPLATES_DIR) if i.name == "air-quality-monitor"]
-    assert info.title == "Air-quality monitor" and info.version == "0.4.0"
+    assert info.title == "Air-quality monitor" and info.version == "0.5.0"
     questions = {q.name: q for q in info.questions}
     assert [q.name for q in info.questions][:3] == ["name", "owner", "system"]
     defaults = {name: questions[name].default for name in ("city", "latitude", "longitude")}

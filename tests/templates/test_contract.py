@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portal.config import DEFAULT_TEMPLATE_BASE_URL
 from portal.integrations import copier as copier_integration
-from portal.scaffold.questions import Field
+from portal.scaffold.questions import Field, choices_for
 from portal.scaffold.registry.bundled import discover, publish
 from portal.scaffold.registry.manifest import TemplateInfo
 from tests.templates.otlp_receiver import SERVER_KIND, otlp_receiver
@@ -68,8 +68,8 @@ CUSTOM_REPLICAS = {"dev": "1", "staging": "2", "prod": "3"}
 
 
 def choices(field: Field) -> list[str]:
-    assert not isinstance(field.choices, str), f"{field.name}: choices must be listed"
-    return [str(choice.value) for choice in field.choices]
+    """The choices offered without the portal's environments (a plain ``copier copy``)."""
+    return [str(choice.value) for choice in choices_for(field, {})]
 
 
 def default_answers(info: TemplateInfo) -> dict[str, object]:

@@ -68,7 +68,7 @@ def custom_service(
 
 def test_the_template_is_registered_with_its_questions() -> None:
     (info,) = [i for i in discover(TEMPLATES_DIR) if i.name == "rag-llm-service"]
-    assert (info.title, info.owner, info.version) == ("RAG LLM service", "platform-team", "0.1.0")
+    assert (info.title, info.owner, info.version) == ("RAG LLM service", "platform-team", "0.2.0")
     questions = {q.name: q for q in info.questions}
     defaults = {
         name: questions[name].default

@@ -24,7 +24,7 @@ def test_discover_reads_the_bundled_templates() -> None:
     fastapi = infos["fastapi-service"]
     assert fastapi.title == "FastAPI service"
     assert fastapi.owner == "platform-team"
-    assert fastapi.version == "0.4.0"
+    assert fastapi.version == "0.5.0"
     assert "fastapi" in fastapi.tags
     assert fastapi.path == TEMPLATES / "fastapi-service"
     assert [q.name for q in fastapi.questions][:3] == ["name", "owner", "system"]
@@ -114,4 +114,4 @@ def test_copied_template_folder_is_published_from_its_copy(tmp_path: Path) -> No
     copy = tmp_path / "fastapi-service"
     shutil.copytree(TEMPLATES / "fastapi-service", copy)
     published = publish(load_template(copy), tmp_path / "data")
-    assert published.name == "fastapi-service" and published.version == "0.4.0"
+    assert published.name == "fastapi-service" and published.version == "0.5.0"
