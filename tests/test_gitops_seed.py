@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from portal.changes.environments import cluster_folders
 from portal.config import Settings
 from tests.conftest import REPO, require_tool
 
@@ -94,9 +95,13 @@ def test_no_secrets_in_the_seed() -> None:
     assert release["spec"]["values"]["grafana"]["adminPassword"] == ""
 
 
-def test_environments_match_the_portal_defaults() -> None:
+def test_the_seed_clusters_are_the_environments_the_portal_offers() -> None:
     clusters = sorted(p.name for p in (SEED / "clusters").iterdir() if p.is_dir())
-    assert clusters == sorted(ENVIRONMENTS) == sorted(Settings(secret_key="x").environments)
+    assert clusters == sorted(ENVIRONMENTS)
+    # Nothing configured: the portal offers the repository's clusters, in promotion order.
+    assert Settings(secret_key="x").environments == []
+    seed_paths = [p.relative_to(SEED).as_posix() for p in SEED.rglob("*") if p.is_file()]
+    assert cluster_folders(seed_paths) == ["dev", "staging", "prod"]
     assert (SEED / "services" / ".gitkeep").is_file()
 
 
