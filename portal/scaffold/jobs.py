@@ -46,6 +46,7 @@ from portal.review.cost_check import export_main_service, tree_price_sheets
 from portal.review.flux_sources import SOURCEIGNORE, flux_tree
 from portal.scaffold.deploys import commit_deploys, template_deploys
 from portal.scaffold.flux import flux_kustomizations
+from portal.scaffold.images import with_image_automation
 from portal.scaffold.layout import cluster_dependencies, services_in_artifact
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
@@ -152,7 +153,8 @@ def _render_and_commit(
         environments = environments_of(change, offered)
         clusters = read_files(repo, base, [f"clusters/{env}" for env in environments]).files
         targets = cluster_dependencies(clusters, change.service, environments)
-        files.update(flux_kustomizations(change.service, environments, depends_on=targets))
+        wiring = flux_kustomizations(change.service, environments, depends_on=targets)
+        files.update(with_image_automation(change.service, wiring, files))
     executable = [
         f"services/{change.service}/{path}"
         for path in result.files

@@ -73,7 +73,7 @@ def test_the_seed_with_an_ordinary_service_has_no_collision(kubectl: Path) -> No
     # Per cluster: the GitRepository, the root, infrastructure and service Kustomizations; the
     # monitoring Namespace, 3 HelmRepositories and 3 HelmReleases; MLflow's Namespace,
     # Deployment, Service and NetworkPolicy; the service's Namespace.
-    assert subject == "48 objects in the cluster builds of dev, prod, staging"
+    assert subject == "51 objects in the cluster builds of dev, prod, staging"
 
 
 def test_a_service_named_flux_system_collides_with_the_root_kustomization(kubectl: Path) -> None:

@@ -332,6 +332,23 @@ def test_a_service_scaffolded_into_our_seed_is_wired(
     assert wiring.summary == (
         "3 Flux Kustomizations of payments-api in dev, prod, staging: no problems"
     )
+    # Beside each Kustomization, the image policy its overlay's $imagepolicy marker names.
+    repo = runtime.context.gitops()
+    for env in ENVIRONMENTS:
+        wired = yaml.safe_load_all(
+            repo.read_file("scaffold/payments-api", f"clusters/{env}/services/payments-api.yaml")
+        )
+        kinds = {(doc["kind"], doc["metadata"]["name"]) for doc in wired}
+        assert kinds == {
+            ("Kustomization", "payments-api"),
+            ("ImageRepository", "payments-api"),
+            ("ImagePolicy", f"payments-api-{env}"),
+        }
+        overlay = repo.read_file(
+            "scaffold/payments-api",
+            f"services/payments-api/deploy/overlays/{env}/kustomization.yaml",
+        )
+        assert f'"$imagepolicy": "flux-system:payments-api-{env}:tag"' in overlay.decode()
 
 
 @PAGES_ON_SQLITE  # a flow through stores whose own tests run on both databases

@@ -278,7 +278,10 @@ def test_a_service_scaffolded_into_flux_reference_layout_deploys_where_it_says(
     assert "in production, staging" in wiring.summary
     repo = context.gitops()
     for env in ("staging", "production"):
-        wired = yaml.safe_load(repo.read_file(branch, f"clusters/{env}/services/podinfo-api.yaml"))
+        documents = repo.read_file(branch, f"clusters/{env}/services/podinfo-api.yaml")
+        wired, *images = yaml.safe_load_all(documents)
+        assert wired["kind"] == "Kustomization"
+        assert [image["kind"] for image in images] == ["ImageRepository", "ImagePolicy"]
         assert wired["spec"]["dependsOn"] == [{"name": "infra-configs"}]
         assert wired["spec"]["path"] == f"./services/podinfo-api/deploy/overlays/{env}"
     # Its .sourceignore kept services/ out of the artifact: the change lets it in, in the diff.
