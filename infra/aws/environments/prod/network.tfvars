@@ -1,0 +1,7 @@
+# terraform -chdir=infra/aws/network apply -var-file=../environments/prod/network.tfvars
+environment             = "prod"
+aws_region              = "eu-west-1"
+vpc_cidr                = "10.30.0.0/16"
+availability_zone_ids   = ["euw1-az1", "euw1-az2", "euw1-az3"]
+single_nat_gateway      = false
+flow_log_retention_days = 365
