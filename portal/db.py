@@ -44,6 +44,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together on one database take turns: the first migrates, the
+            # others then find it at head. Keyed by schema, so other schemas never wait.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(current_schema()))"))
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

@@ -81,6 +81,8 @@ CRD_CHARTS = {
     "kube-prometheus-stack": "monitoring.coreos.com",
     # The Prometheus Operator's CRDs alone, for clusters running their own Prometheus.
     "prometheus-operator-crds": "monitoring.coreos.com",
+    # The CloudNativePG operator; ships Cluster, Backup, Pooler... (the portal's PostgreSQL).
+    "cloudnative-pg": "postgresql.cnpg.io",
 }
 
 _Tree = tuple[Mapping[str, bytes], Sequence[str]]  # the files read, and those too large to read
