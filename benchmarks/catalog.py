@@ -1,8 +1,10 @@
-"""Catalog benchmark (issue 2): import, search, list, entity page and API on 10,000 entities.
+"""Catalog benchmark: import, search, list, entity page and API on a generated catalog.
 
-Run ``.venv/bin/python benchmarks/catalog.py`` (SQLite in a temp dir) or add
-``--database-url postgresql://postgres@127.0.0.1:5432/test`` (a private schema is created
-and dropped). Prints a table of figures and PASS/FAIL against the issue's targets.
+Run ``.venv/bin/python benchmarks/catalog.py`` (10,000 entities, SQLite in a temp dir), add
+``--entities 100000`` for issue 18's size and
+``--database-url postgresql://postgres@127.0.0.1:5432/test`` for PostgreSQL (a private
+schema is created and dropped). Prints a table of figures and PASS/FAIL against the
+targets: issue 2's at 10,000 entities, issue 18's from 100,000.
 """
 
 from __future__ import annotations
@@ -47,9 +49,25 @@ from benchmarks.catalog_words import BUSINESS, FIRST, FUNCTION, LAST, LIFECYCLES
 from benchmarks.timing import percentile
 
 SEED = 20261123
-IMPORT_TARGET_S = 3.0
-SEARCH_P95_TARGET_MS = 25.0
-PAGE_P95_TARGET_MS = 30.0
+LARGE = 100_000  # from this size on, issue 18's targets apply
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The targets of one catalog size (None: not a target there)."""
+
+    import_s: float
+    reimport_s: float | None
+    search_ms: float
+    list_ms: float | None
+    entity_ms: float
+    api_ms: float | None
+    facets_ms: float | None
+
+
+# Issue 2 at 10,000 entities; issue 18 at 100,000 (the generator yields 99,850).
+SMALL_TARGETS = Targets(3.0, None, 25.0, None, 30.0, None, None)
+LARGE_TARGETS = Targets(30.0, 5.0, 25.0, 25.0, 25.0, 25.0, 60.0)
 
 
 def search_queries(rng: random.Random, catalog: Catalog, count: int) -> list[EntityQuery]:
@@ -158,6 +176,18 @@ def run_queries(engine: Engine, queries: list[EntityQuery]) -> tuple[list[float]
     return samples, hits
 
 
+def settle() -> None:
+    """Keep the benchmark's own data out of the timed requests' garbage collections.
+
+    This process holds the generated catalog's names and the request lists (hundreds of
+    thousands of objects a portal process does not have); every full collection during
+    a timed request would scan them all (up to 0.8 s at 100,000 entities). They are
+    collected once and frozen; what the portal allocates afterwards is collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def http_latencies(client: TestClient, paths: list[str]) -> list[float]:
     for path in paths[: min(10, len(paths))]:
         client.get(path)
@@ -221,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed + 1)
+    targets = LARGE_TARGETS if args.entities >= LARGE else SMALL_TARGETS
 
     with tempfile.TemporaryDirectory(prefix="catalog-bench-") as temp:
         folder = Path(temp)
@@ -241,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                 database_url=url,
                 catalog_paths=[],
                 secret_key="benchmark-secret-key",
+                # The scaffold workers warm up (a Copier render, the check tools) when the
+                # app starts: unrelated to the catalog, and on two cores it slowed the
+                # first timed series (entity pages p95 33 to 48 ms instead of 10 to 20).
+                run_worker=False,
             )
             engine = make_engine(settings)
             migrate(engine)
@@ -264,8 +299,8 @@ def main(argv: list[str] | None = None) -> int:
                 Row(
                     f"import {entity_count} entities, fresh database",
                     ("", f"{first_s:.2f} s", ""),
-                    f"< {IMPORT_TARGET_S:g} s",
-                    "PASS" if first_s < IMPORT_TARGET_S and imported else "FAIL",
+                    f"< {targets.import_s:g} s",
+                    "PASS" if first_s < targets.import_s and imported else "FAIL",
                 )
             )
             unchanged = second.unchanged == entity_count + 1
@@ -273,21 +308,27 @@ def main(argv: list[str] | None = None) -> int:
                 Row(
                     "re-import, nothing changed",
                     ("", f"{second_s:.2f} s", ""),
-                    verdict="" if unchanged else "FAIL (changes seen)",
+                    f"< {targets.reimport_s:g} s" if targets.reimport_s else "",
+                    "FAIL (changes seen)"
+                    if not unchanged
+                    else _verdict(second_s, targets.reimport_s),
                 )
             )
 
+            settle()
             searches = search_queries(rng, catalog, args.queries)
             samples, hits = run_queries(engine, searches)
             rows.append(
                 latency_row(
                     f"search: list_entities(q=...), {hits}/{len(searches)} with hits",
                     samples,
-                    SEARCH_P95_TARGET_MS,
+                    targets.search_ms,
                 )
             )
             samples, _ = run_queries(engine, list_queries(rng, catalog, args.queries))
-            rows.append(latency_row("list: filters + sort + offset, no q", samples))
+            rows.append(
+                latency_row("list: filters + sort + offset, no q", samples, targets.list_ms)
+            )
 
             components = catalog.names["component"]
             picks = [rng.choice(components) for _ in range(args.queries)]
@@ -295,23 +336,34 @@ def main(argv: list[str] | None = None) -> int:
             mixed = [rng.choice(everything) for _ in range(args.queries)]
             api_paths = [f"/api/catalog/entities?{_query_string(q)}" for q in searches]
             list_paths = [f"/catalog?{_query_string(q)}" for q in searches]
+            browsing = list_queries(rng, catalog, args.queries)
+            browse_paths = [f"/catalog?{_query_string(q)}" for q in browsing]
             with TestClient(create_app(settings)) as client:
+                settle()
                 samples = http_latencies(
                     client, [f"/catalog/component/default/{name}" for name in picks]
                 )
                 rows.append(
-                    latency_row(
-                        "GET /catalog/component/default/<name>", samples, PAGE_P95_TARGET_MS
-                    )
+                    latency_row("GET /catalog/component/default/<name>", samples, targets.entity_ms)
                 )
                 samples = http_latencies(
                     client, [f"/catalog/{kind}/default/{name}" for kind, name in mixed]
                 )
                 rows.append(latency_row("GET /catalog/<any kind>/default/<name>", samples))
                 samples = http_latencies(client, api_paths)
-                rows.append(latency_row("GET /api/catalog/entities?q=...", samples))
+                rows.append(latency_row("GET /api/catalog/entities?q=...", samples, targets.api_ms))
                 samples = http_latencies(client, list_paths)
-                rows.append(latency_row("GET /catalog?q=... (list page, facets)", samples))
+                rows.append(
+                    latency_row(
+                        "GET /catalog?q=... (list page, facets)", samples, targets.facets_ms
+                    )
+                )
+                samples = http_latencies(client, browse_paths)
+                rows.append(
+                    latency_row(
+                        "GET /catalog?<filters> (list page, facets)", samples, targets.facets_ms
+                    )
+                )
             engine.dispose()
 
     print()
@@ -327,6 +379,12 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("all targets met" if not failed else f"targets missed: {'; '.join(failed)}")
     return 1 if failed else 0
+
+
+def _verdict(seconds: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    return "PASS" if seconds < target else "FAIL"
 
 
 def _query_string(query: EntityQuery) -> str:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from portal.catalog.known_files import load_known_files
 from portal.catalog.models import ImportReport
 from portal.catalog.sources import Limits, read_sources
 from portal.catalog.store import apply_import, root_keys
@@ -24,7 +25,8 @@ def import_locations(
 ) -> ImportReport:
     """Read ``locations`` (files, folders, ``git+URL#REF:PATH``) and store the result."""
     limits = Limits(settings.catalog_max_file_bytes, settings.catalog_max_aliases)
-    read = read_sources(locations, git or git_reader(settings), limits)
+    known = load_known_files(session)
+    read = read_sources(locations, git or git_reader(settings), limits, known)
     return apply_import(session, read)
 
 

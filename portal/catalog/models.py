@@ -20,7 +20,7 @@ class Entity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ref: str = Field(index=True, unique=True, max_length=300)
     kind: str = Field(max_length=63)
-    kind_key: str = Field(index=True, max_length=63)
+    kind_key: str = Field(max_length=63)  # indexed with the sort keys (migration 0012)
     namespace: str = Field(max_length=63)
     name: str = Field(max_length=63)
     title: str | None = None
@@ -28,12 +28,14 @@ class Entity(SQLModel, table=True):
     spec_type: str | None = Field(default=None, index=True, max_length=120)
     lifecycle: str | None = Field(default=None, index=True, max_length=120)
     owner_ref: str | None = Field(default=None, index=True, max_length=300)
+    owner_sort: str | None = None  # the owner's shown name, lower-cased (sort_keys)
     system_ref: str | None = Field(default=None, index=True, max_length=300)
     tags_text: str = ""
     document: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     source_key: str = Field(index=True, max_length=2000)
     source_doc: int = 0
     source_line: int = 1
+    name_line: int | None = None  # of metadata.name: where a later duplicate's problem points
     known_kind: bool = True
     orphan: bool = Field(default=False, index=True)
     content_hash: str = Field(max_length=64)
@@ -53,6 +55,17 @@ class Relation(SQLModel, table=True):
     target_ref: str = Field(index=True, max_length=300)
 
 
+class Tag(SQLModel, table=True):
+    """One tag of one entity, so that the tag filter reads an index (kept by the import)."""
+
+    __tablename__ = "catalog_tag"
+    __table_args__ = (Index("ix_catalog_tag_tag", "tag", "entity_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entity_ref: str = Field(index=True, max_length=300)
+    tag: str = Field(max_length=63)
+
+
 class Source(SQLModel, table=True):
     """A file the catalog read entities from, and the root registration that reached it."""
 
@@ -65,7 +78,23 @@ class Source(SQLModel, table=True):
     is_root: bool = False
     entity_count: int = 0
     problem_count: int = 0
+    # Digest of the text at the last read (see known_files); None: read it again next time.
+    text_hash: str | None = Field(default=None, max_length=64)
     last_read_at: datetime = Field(default_factory=utcnow)
+
+
+class Facet(SQLModel, table=True):
+    """A value a list filter offers and how many entities carry it (see ``facets``)."""
+
+    __tablename__ = "catalog_facet"
+
+    facet: str = Field(primary_key=True, max_length=20)
+    value: str = Field(primary_key=True)
+    entity_count: int = 0
+    # Owner values only: the owner entity's kind, title and name when the catalog has it.
+    owner_kind: str | None = Field(default=None, max_length=63)
+    owner_title: str | None = None
+    owner_name: str | None = Field(default=None, max_length=63)
 
 
 class Problem(SQLModel, table=True):

@@ -11,47 +11,15 @@ from sqlalchemy import CTE, ColumnElement, column, false, func, literal_column, 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
+from portal.catalog.facets import counted_by_facet, counted_in_all, facet_values, remembered
 from portal.catalog.models import Entity
 from portal.catalog.refs import RefError, parse_ref
+from portal.catalog.sort_keys import KIND, NAME, REF, SORTS, SortKey
+from portal.catalog.tags import tag_conditions
 
 _COLUMNS = SQLModel.metadata.tables[Entity.__tablename__].c
-_OWNER = SQLModel.metadata.tables[Entity.__tablename__].alias("owner_entity").c
 
 
-def _shown(title: ColumnElement[Any], name: ColumnElement[Any]) -> ColumnElement[Any]:
-    """Return what the pages show for an entity (``display_name``), lower-cased to sort by."""
-    return func.lower(func.coalesce(func.nullif(title, ""), name))
-
-
-@dataclass(frozen=True)
-class SortKey:
-    """One ``ORDER BY`` term: an expression, its direction and whether it can be empty."""
-
-    expression: ColumnElement[Any]
-    descending: bool = False
-    nullable: bool = False
-
-    def flipped(self, flip: bool) -> SortKey:
-        """Return the key reversed when ``flip`` is set (``desc=1``)."""
-        return SortKey(self.expression, self.descending != flip, self.nullable)
-
-
-# Every column sorts by what the list shows in it: names and owners by title, else name.
-_NAME = SortKey(_shown(_COLUMNS.title, _COLUMNS.name))
-_OWNER_SHOWN = func.coalesce(
-    sa_select(_shown(_OWNER.title, _OWNER.name))
-    .where(_OWNER.ref == _COLUMNS.owner_ref)
-    .scalar_subquery(),
-    _COLUMNS.owner_ref,  # an owner not in the catalog is shown as its ref
-)
-SORTS: dict[str, tuple[SortKey, ...]] = {
-    "name": (_NAME,),
-    "kind": (SortKey(_COLUMNS.kind_key), _NAME),
-    "owner": (SortKey(_OWNER_SHOWN, nullable=True), _NAME),
-    "type": (SortKey(_COLUMNS.spec_type, nullable=True), _NAME),
-    "lifecycle": (SortKey(_COLUMNS.lifecycle, nullable=True), _NAME),
-    "updated": (SortKey(_COLUMNS.updated_at, descending=True), _NAME),
-}
 ALL_KINDS = "all"  # ``kind=all``: every kind (the list page shows Components by default)
 MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000  # deeper pages are refused: offsets past int64 crash the database
@@ -130,7 +98,8 @@ def filter_ref(value: str, default_kind: str) -> str:
         return value.lower()
 
 
-def _filters(query: EntityQuery) -> list[ColumnElement[bool]]:
+def _filters(session: Session, query: EntityQuery, depth: int | None) -> list[ColumnElement[bool]]:
+    """Return the conditions of the filters (``depth``: see :func:`tag_conditions`)."""
     conditions: list[ColumnElement[bool]] = []
     values = (query.kind, query.type, query.lifecycle, query.owner, query.system, query.tag)
     if any("\x00" in value for value in values):
@@ -150,27 +119,60 @@ def _filters(query: EntityQuery) -> list[ColumnElement[bool]]:
     if query.system:
         conditions.append(col(Entity.system_ref) == filter_ref(query.system, "system"))
     if query.tag:
-        padded: ColumnElement[str] = (
-            literal_column("' '") + col(Entity.tags_text) + literal_column("' '")
-        )
-        conditions.append(padded.contains(f" {query.tag} ", autoescape=True))
+        conditions += tag_conditions(session, query.tag, depth)
     if not query.include_orphans:
         conditions.append(col(Entity.orphan).is_(False))
     return conditions
 
 
-def _sqlite_hits(tokens: list[str], *, ranked: bool) -> CTE:
+def _facet_total(session: Session, query: EntityQuery) -> int | None:
+    """Return the total of a list with at most one filter from the facet counts, else None.
+
+    The import keeps those counts with the rows they count (orphans included, as here),
+    so the default list (one kind) is not counted row by row: 40,000 components took
+    PostgreSQL a 50 ms scan of the table.
+    """
+    if query.owners is not None or not query.include_orphans or query.tag:
+        return None
+    kind = "" if query.kind.lower() == ALL_KINDS else query.kind
+    given = {
+        facet: value
+        for facet, value in (
+            ("kind", kind),
+            ("type", query.type),
+            ("lifecycle", query.lifecycle),
+            ("owner", filter_ref(query.owner, "group") if query.owner else ""),
+            ("system", filter_ref(query.system, "system") if query.system else ""),
+        )
+        if value
+    }
+    if len(given) > 1 or any("\x00" in value for value in given.values()):
+        return None
+    if not given:
+        return counted_in_all(session)
+    [(facet, value)] = given.items()
+    return counted_by_facet(session, facet, value)
+
+
+def _fixed_by_filter(query: EntityQuery) -> bool:
+    """Whether a filter gives every row the sort column's value (the index then serves)."""
+    return bool(
+        (query.sort == "type" and query.type)
+        or (query.sort == "lifecycle" and query.lifecycle)
+        or (query.sort == "owner" and query.owner)
+        or (query.sort == "kind" and query.kind and query.kind.lower() != ALL_KINDS)
+    )
+
+
+def _sqlite_hits(tokens: list[str]) -> CTE:
     """Return the FTS5 matches (and their bm25 rank), computed before any filter is applied.
 
     ``MATERIALIZED`` keeps SQLite from driving the query from a filter's index (say all
     4,000 components) and re-running the full-text match for each of those rows.
     """
     match = " ".join(f'"{token}"*' for token in tokens)
-    columns: list[ColumnElement[Any]] = [_FTS.c.rowid.label("id")]
-    if ranked:
-        columns.append(literal_column(_BM25).label("rank"))
     hits = (
-        sa_select(*columns)
+        sa_select(_FTS.c.rowid.label("id"), literal_column(_BM25).label("rank"))
         .where(text("catalog_entity_fts MATCH :match").bindparams(match=match))
         .cte("hits")
     )
@@ -185,35 +187,80 @@ def _postgres_match(tokens: list[str]) -> tuple[ColumnElement[bool], ColumnEleme
     return _PG_VECTOR.bool_op("@@")(tsquery), func.ts_rank(_PG_VECTOR, tsquery)
 
 
-def _sorted(key: ColumnElement[Any], descending: bool, nullable: bool) -> ColumnElement[Any]:
-    ordered = key.desc() if descending else key.asc()
-    if not nullable:
-        return ordered
-    # PostgreSQL's default (empty values last going up, first going down) on every database.
-    return ordered.nulls_first() if descending else ordered.nulls_last()
+def _postgres_hits(tokens: list[str]) -> CTE:
+    """Return the tsvector matches with minus their rank (lower is better, as in FTS5).
+
+    With the other sort keys, read from the rows the rank is computed from anyway: ranks
+    tie a lot (every entity tagged "python" ranks the same), and the ties are ordered by
+    name without reading each matching entity a second time.
+    """
+    match, score = _postgres_match(tokens)
+    hits = (
+        sa_select(
+            _COLUMNS.id.label("id"),
+            (-score).label("rank"),
+            NAME.expression.label("name_key"),
+            _COLUMNS.ref.label("ref"),
+        )
+        .where(match)
+        .cte("hits")
+    )
+    return hits.prefix_with("MATERIALIZED")
 
 
-def _postgres_search_page(
+def _postgres_best_page(
+    session: Session, hits: CTE, limit: int, offset: int
+) -> tuple[list[Entity], int | None]:
+    """Return a page of the best matches, ordered from the matches alone (see _postgres_hits)."""
+    page = (
+        sa_select(hits.c.id, hits.c.rank, hits.c.name_key, hits.c.ref)
+        .order_by(hits.c.rank, hits.c.name_key, hits.c.ref)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    total = sa_select(func.count()).select_from(hits).scalar_subquery()
+    statement = (
+        select(Entity, total.label("total"))
+        .join(page, page.c.id == col(Entity.id))
+        .order_by(page.c.rank, page.c.name_key, page.c.ref)
+    )
+    rows = session.exec(statement).all()
+    if not rows:
+        return [], 0 if offset == 0 else None
+    return [entity for entity, _total in rows], rows[0][1]
+
+
+def _search_page(
     session: Session,
+    hits: CTE | None,
     conditions: list[ColumnElement[bool]],
     order: list[SortKey],
     limit: int,
     offset: int,
+    *,
+    count: bool = True,
 ) -> tuple[list[Entity], int | None]:
-    """Return one page of matches and their total, from a single scan of the table.
+    """Return one page of matches and their total, from a single full-text match.
 
-    The matches are ranked and counted on narrow rows (id and sort keys), and only the
-    page's entities are then read whole: the same as a page query plus a count query,
-    at about half the cost. The total is None when only a too-far offset left the page empty.
+    Ranking needs every match anyway: the matches are ranked and counted on narrow rows
+    (id and sort keys, ``count(*) OVER ()``), and only the page's entities are then read
+    whole, instead of matching once for the page and once more for the count. The total
+    is None when only a too-far offset left the page empty.
     """
+    dialect = session.get_bind().dialect.name
     keys = [key.expression.label(f"key{index}") for index, key in enumerate(order)]
+    total = func.count().over() if count else literal_column("NULL")
+    narrow = sa_select(_COLUMNS.id, total.label("total"), *keys)
+    if hits is not None:
+        narrow = narrow.join_from(_COLUMNS.id.table, hits, hits.c.id == _COLUMNS.id)
     page = (
-        sa_select(_COLUMNS.id, func.count().over().label("total"), *keys)
-        .where(*conditions)
+        narrow.where(*conditions)
         .order_by(
             *(
-                _sorted(label, key.descending, key.nullable)
+                term
                 for label, key in zip(keys, order, strict=True)
+                for term in SortKey(label, key.descending, key.nullable).order_by(dialect)
             )
         )
         .limit(limit)
@@ -225,10 +272,49 @@ def _postgres_search_page(
         .join(page, page.c.id == col(Entity.id))
         .order_by(
             *(
-                _sorted(page.c[label.name], key.descending, key.nullable)
+                term
                 for label, key in zip(keys, order, strict=True)
+                for term in SortKey(page.c[label.name], key.descending, key.nullable).order_by(
+                    dialect
+                )
             )
         )
+    )
+    rows = session.exec(statement).all()
+    if not rows or not count:
+        return [entity for entity, _total in rows], 0 if offset == 0 and count else None
+    return [entity for entity, _total in rows], rows[0][1]
+
+
+def _best_page(
+    session: Session, hits: CTE, order: list[SortKey], limit: int, offset: int
+) -> tuple[list[Entity], int | None]:
+    """Return a page of the best-ranked matches, reading only the entities it can hold.
+
+    Ordering every match by rank, name and ref reads every matching entity (20,000 for
+    "api" at 100,000 entities). The page can only hold matches ranked at least as well as
+    the one at its last position among the matches alone, ties included, so only those
+    are read and sorted; the total is the number of matches.
+    """
+    last = (
+        sa_select(hits.c.rank)
+        .order_by(hits.c.rank)
+        .limit(1)
+        .offset(offset + limit - 1)
+        .scalar_subquery()
+    )
+    worst = sa_select(func.max(hits.c.rank)).scalar_subquery()
+    total = sa_select(func.count()).select_from(hits).scalar_subquery()
+    statement = (
+        select(Entity, total.label("total"))
+        .join(hits, hits.c.id == col(Entity.id))
+        # Fewer matches than the page's end: every match may be on it.
+        .where(hits.c.rank <= func.coalesce(last, worst))
+        .order_by(
+            *(term for key in order for term in key.order_by(session.get_bind().dialect.name))
+        )
+        .limit(limit)
+        .offset(offset)
     )
     rows = session.exec(statement).all()
     if not rows:
@@ -240,60 +326,64 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     """Return one page of entities matching ``query``, ranked by relevance when searching."""
     limit = max(1, min(query.limit, MAX_LIMIT))
     offset = min(max(0, query.offset), MAX_OFFSET)
-    conditions = _filters(query)
     tokens = _tokens(query.q)
-    on_postgres = bool(tokens) and session.get_bind().dialect.name == "postgresql"
-    statement = select(Entity)
-    counter = select(func.count()).select_from(Entity)
+    conditions = _filters(session, query, None if tokens else offset + limit)
+    dialect = session.get_bind().dialect.name
+    hits: CTE | None = None
     rank: SortKey | None = None
-    if on_postgres:
+    best_first = not conditions and query.sort not in SORTS  # see _best_page
+    if tokens and dialect == "postgresql" and best_first:
+        hits = _postgres_hits(tokens)
+        rank = SortKey(hits.c.rank)  # minus ts_rank: lower is better
+    elif tokens and dialect == "postgresql":
         match, score = _postgres_match(tokens)
         conditions.append(match)
         rank = SortKey(score, descending=True)
     elif tokens:
-        hits = _sqlite_hits(tokens, ranked=True)
-        statement = statement.join(hits, hits.c.id == col(Entity.id))
+        hits = _sqlite_hits(tokens)
         rank = SortKey(hits.c.rank)  # bm25: lower is better
-        counted = _sqlite_hits(tokens, ranked=False)
-        counter = counter.join(counted, counted.c.id == col(Entity.id))
     order: list[SortKey]
     if query.sort in SORTS:
         order = [key.flipped(query.desc) for key in SORTS[query.sort]]
+        if _fixed_by_filter(query):  # every row has the same value: only the name sorts
+            order = order[1:]
     elif rank is not None:
-        order = [rank, _NAME]
+        order = [rank, NAME]
     elif query.kind and query.kind.lower() != ALL_KINDS:
-        order = [_NAME]  # one kind: ordering by it too makes SQLite sort the slow way
+        order = [NAME]  # one kind: the kind-first index of the name sort serves it
     else:
-        order = [SortKey(_COLUMNS.kind_key), _NAME]
+        order = [KIND, NAME]
     # Names repeat across kinds and namespaces: the unique ref keeps pages from overlapping.
-    order.append(SortKey(_COLUMNS.ref, order[-1].descending))
+    order.append(SortKey(REF.expression, order[-1].descending))
     total: int | None = None
-    if on_postgres:
-        items, total = _postgres_search_page(session, conditions, order, limit, offset)
+    if hits is not None and best_first and dialect == "postgresql":
+        items, total = _postgres_best_page(session, hits, limit, offset)
+    elif hits is not None and best_first:
+        items, total = _best_page(session, hits, order, limit, offset)
+    elif tokens:
+        items, total = _search_page(session, hits, conditions, order, limit, offset)
     else:
-        statement = statement.where(*conditions).order_by(
-            *(_sorted(key.expression, key.descending, key.nullable) for key in order)
+        # Browsing: the sort's index yields the page, and the count reads a filter's index.
+        statement = (
+            select(Entity)
+            .where(*conditions)
+            .order_by(*(term for key in order for term in key.order_by(dialect)))
         )
         items = list(session.exec(statement.limit(limit).offset(offset)).all())
+    if total is None and not tokens:
+        total = _facet_total(session, query)
     if total is None:
-        total = session.exec(counter.where(*conditions)).one()
+        counter = select(func.count()).select_from(Entity)
+        if hits is not None:
+            counter = counter.join(hits, hits.c.id == col(Entity.id))
+        counted = conditions if tokens else _filters(session, query, None)
+        total = session.exec(counter.where(*counted)).one()
     return EntityPage(items=items, total=total, query=query)
 
 
 def facets(session: Session) -> dict[str, list[str]]:
-    """Return the distinct values offered by the list filters."""
-    values: dict[str, list[str]] = {}
-    for name, facet in (
-        ("kind", Entity.kind),
-        ("type", Entity.spec_type),
-        ("lifecycle", Entity.lifecycle),
-        ("owner", Entity.owner_ref),
-        ("system", Entity.system_ref),
-    ):
-        rows = session.exec(select(facet).where(col(facet).is_not(None)).distinct()).all()
-        values[name] = sorted({str(row) for row in rows})
-    tags: set[str] = set()
-    for tags_text in session.exec(select(Entity.tags_text).where(Entity.tags_text != "")):
-        tags.update(tags_text.split())
-    values["tag"] = sorted(tags)
-    return values
+    """Return the distinct values offered by the list filters (kept by the import).
+
+    Shared between requests until the next import changes them: read-only.
+    """
+    return remembered(session, "values", lambda: facet_values(session))

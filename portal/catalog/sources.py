@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from portal.catalog.folders import MAX_FOLDER_DEPTH, FolderListing, list_folder
+from portal.catalog.known_files import KeptEntity, KnownFile, file_digest, reuse
 from portal.catalog.locations import LocationError, SourceLocation, parse_location
 from portal.catalog.models import ProblemReport
 from portal.catalog.parse import YamlStream
@@ -55,6 +56,10 @@ class ReadResult:
     entities: list[ParsedEntity] = field(default_factory=list)
     rejected_refs: set[str] = field(default_factory=set)
     problems: list[ProblemReport] = field(default_factory=list)
+    # Unchanged files that were not parsed again (see known_files): their entities by
+    # source key, and every read file's digest.
+    kept: dict[str, list[KeptEntity]] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,10 +88,19 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_sources(roots: list[str], git: GitFileReader, limits: Limits) -> ReadResult:
-    """Read every root (file, folder, git file or git folder) and every Location it leads to."""
+def read_sources(
+    roots: list[str],
+    git: GitFileReader,
+    limits: Limits,
+    known: dict[str, KnownFile] | None = None,
+) -> ReadResult:
+    """Read every root (file, folder, git file or git folder) and every Location it leads to.
+
+    ``known``: files read cleanly before (:func:`portal.catalog.known_files.load_known_files`);
+    those whose text did not change are not parsed again.
+    """
     with cyclic_gc_paused():
-        return _Run(git, limits).read(roots)
+        return _Run(git, limits, known or {}).read(roots)
 
 
 @dataclass
@@ -95,6 +109,7 @@ class _Run:
 
     git: GitFileReader
     limits: Limits
+    known: dict[str, KnownFile]
     result: ReadResult = field(default_factory=ReadResult)
     seen_refs: dict[str, str] = field(default_factory=dict)  # ref -> "file line N"
     # Local roots' folders: a placeholder may read files inside its root's folder.
@@ -196,10 +211,18 @@ class _Run:
             result.unreadable.add(location.key)
             result.problems.append(ProblemReport(location.key, str(exc)))
             return []
+        placeholders = may_hold_placeholders(text)
+        digest = file_digest(text, walked, self.limits.max_file_bytes, self.limits.max_aliases)
+        result.digests[location.key] = digest
+        known = self.known.get(location.key)
+        if known is not None and known.digest == digest and not placeholders:
+            kept = reuse(known, location, self.seen_refs)
+            if kept is not None:
+                result.kept[location.key] = [entity for _index, entity in known.entities]
+                return kept
         targets: list[SourceLocation] = []
         # Documents are handled as they are read, so each node tree is dropped right away.
         stream = YamlStream(text, max_aliases=self.limits.max_aliases)
-        placeholders = may_hold_placeholders(text)
         for document in stream:
             if walked and not _looks_like_entity(document.data):
                 continue

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, text, update
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
+from portal.catalog.bulk import (
+    analyze_catalog,
+    bulk_insert,
+    indexes_set_aside,
+)
+from portal.catalog.facets import rebuild_facets
 from portal.catalog.models import (
     Entity,
     ImportReport,
@@ -19,17 +25,22 @@ from portal.catalog.models import (
     ProblemReport,
     Relation,
     Source,
+    Tag,
 )
 from portal.catalog.refs import parse_ref, split_key
+from portal.catalog.sort_keys import prefill_owner_sort, refresh_owner_sort
 from portal.catalog.sources import ParsedEntity, ReadResult, cyclic_gc_paused
+from portal.catalog.tags import tag_rows
 from portal.clock import utcnow
 
 _CHUNK = 500
 _WHOLE_TABLE_ABOVE = 2000  # keys; see _existing
 _ANALYZE_FROM = 1000  # written entities; see _refresh_statistics
+_SET_INDEXES_ASIDE_FROM = 5000  # new entities in an empty catalog; see indexes_set_aside
 _ENTITY_TABLE: Table = SQLModel.metadata.tables[Entity.__tablename__]
 _RELATION_TABLE: Table = SQLModel.metadata.tables[Relation.__tablename__]
-_JSON_COLUMNS = frozenset({"document"})
+_TAG_TABLE: Table = SQLModel.metadata.tables[Tag.__tablename__]
+_BULK_TABLES = (_ENTITY_TABLE.name, _RELATION_TABLE.name, _TAG_TABLE.name)
 
 
 class _Stored(NamedTuple):
@@ -52,12 +63,16 @@ def _ref_or_none(value: Any, default_kind: str, namespace: str) -> str | None:
     return parse_ref(value, default_kind=default_kind, default_namespace=namespace).key
 
 
+def _tags_text(document: dict[str, Any]) -> str:
+    metadata: dict[str, Any] = document.get("metadata") or {}
+    return " ".join(str(tag) for tag in metadata.get("tags") or [])
+
+
 def _row(parsed: ParsedEntity) -> dict[str, Any]:
     document = parsed.document
     metadata: dict[str, Any] = document.get("metadata") or {}
     spec: dict[str, Any] = document.get("spec") or {}
     namespace = parsed.ref.namespace
-    tags = metadata.get("tags") or []
     return {
         "ref": parsed.ref.key,
         "kind": parsed.ref.kind,
@@ -70,11 +85,12 @@ def _row(parsed: ParsedEntity) -> dict[str, Any]:
         "lifecycle": spec.get("lifecycle") if isinstance(spec.get("lifecycle"), str) else None,
         "owner_ref": _ref_or_none(spec.get("owner"), "group", namespace),
         "system_ref": _ref_or_none(spec.get("system"), "system", namespace),
-        "tags_text": " ".join(str(tag) for tag in tags),
+        "tags_text": _tags_text(document),
         "document": document,
         "source_key": parsed.source_key,
         "source_doc": parsed.doc_index,
         "source_line": parsed.line,
+        "name_line": parsed.name_line,
         "known_kind": parsed.known_kind,
         "orphan": False,
         "content_hash": parsed.content_hash,
@@ -115,15 +131,20 @@ def _apply_import(session: Session, read: ReadResult) -> ImportReport:
             changed.append(parsed)
         else:
             report.unchanged += 1
+    kept = {entity.ref for entities in read.kept.values() for entity in entities}
+    for entities in read.kept.values():  # files not parsed again: unchanged by definition
+        for entity in entities:
+            report.by_kind[entity.kind] = report.by_kind.get(entity.kind, 0) + 1
+        report.unchanged += len(entities)
     report.added, report.updated = len(inserts), len(updates)
-    _bulk_insert(session, _ENTITY_TABLE, inserts)
-    if updates:
-        # One executemany; the SET clause comes from the keys of the rows.
-        by_id = update(_ENTITY_TABLE).where(_ENTITY_TABLE.c.id == bindparam("entity_id"))
-        for chunk in _chunks([{"entity_id": row.pop("id"), **row} for row in updates]):
-            session.execute(by_id, list(chunk))
-    _replace_relations(session, changed, existing)
-    report.orphaned = _mark_orphans(session, read, set(incoming) - conflicts)
+    with ExitStack() as stack:
+        if len(inserts) >= _SET_INDEXES_ASIDE_FROM and not _any_entity(session):
+            connection = session.connection()
+            if connection.dialect.name == "postgresql":
+                prefill_owner_sort(connection, inserts)  # see tables_set_aside
+            stack.enter_context(indexes_set_aside(connection, _BULK_TABLES))
+        _write(session, inserts, updates, changed, existing)
+    report.orphaned = _mark_orphans(session, read, (set(incoming) - conflicts) | kept)
     _record_sources(session, read, incoming, report.problems)
     session.commit()
     if report.added + report.updated >= _ANALYZE_FROM:
@@ -131,16 +152,35 @@ def _apply_import(session: Session, read: ReadResult) -> ImportReport:
     return report
 
 
-def _refresh_statistics(session: Session) -> None:
-    """Give PostgreSQL's planner statistics on the new rows now, not at autovacuum's next pass.
+def _any_entity(session: Session) -> bool:
+    return session.execute(sa_select(_ENTITY_TABLE.c.id).limit(1)).first() is not None
 
-    Until then it plans for a nearly empty table: a page of API results, for one, reads
-    its relations with a sequential scan (8 ms instead of 1 ms on 10,000 entities).
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return  # SQLite plans from its indexes alone
-    for table in (_ENTITY_TABLE, _RELATION_TABLE):
-        session.execute(text(f'ANALYZE "{table.name}"'))
+
+def _write(
+    session: Session,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    changed: list[ParsedEntity],
+    existing: dict[str, _Stored],
+) -> None:
+    """Write new and changed entities, their relations and tags."""
+    bulk_insert(session, _ENTITY_TABLE, inserts)
+    if updates:
+        # One executemany; the SET clause comes from the keys of the rows.
+        by_id = update(_ENTITY_TABLE).where(_ENTITY_TABLE.c.id == bindparam("entity_id"))
+        for chunk in _chunks([{"entity_id": row.pop("id"), **row} for row in updates]):
+            session.execute(by_id, list(chunk))
+    if inserts or updates:
+        # Both read other rows (an owner's title), so they follow every written change.
+        refresh_owner_sort(session.connection())
+        rebuild_facets(session.connection())
+    _replace_relations(session, changed, existing)
+    _replace_tags(session, changed, existing)
+
+
+def _refresh_statistics(session: Session) -> None:
+    """Give the planner statistics on the new rows now (see :func:`analyze_catalog`)."""
+    analyze_catalog(session.connection())
     session.commit()
 
 
@@ -164,52 +204,6 @@ def _existing(session: Session, keys: list[str], read: ReadResult) -> dict[str, 
             if ref in wanted:
                 found[ref] = _Stored(entity_id, content_hash, orphan, source_key)
     return found
-
-
-def _bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows: ``COPY`` on PostgreSQL, one executemany per chunk elsewhere."""
-    if not rows:
-        return
-    connection = session.connection()
-    if connection.dialect.name == "sqlite" and table is _ENTITY_TABLE:
-        _insert_entities_sqlite(connection, rows)
-        return
-    if connection.dialect.name != "postgresql":
-        for chunk in _chunks(rows, 5000):
-            connection.execute(insert(table), list(chunk))
-        return
-    columns = list(rows[0])
-    names = ", ".join(f'"{name}"' for name in columns)  # our own column names, not input
-    driver: Any = connection.connection.driver_connection  # psycopg 3
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
-    ):
-        for row in rows:
-            copy.write_row(
-                [json.dumps(row[name]) if name in _JSON_COLUMNS else row[name] for name in columns]
-            )
-
-
-def _insert_entities_sqlite(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert entities and full-text index them in one statement (see migration 0002).
-
-    The first write takes SQLite's write lock, so the ids above ``before`` are ours; the
-    deferral row is gone again before this transaction commits.
-    """
-    connection.execute(text("INSERT INTO catalog_fts_deferred (deferred) VALUES (1)"))
-    before = connection.execute(text("SELECT coalesce(max(id), 0) FROM catalog_entity")).one()[0]
-    for chunk in _chunks(rows, 5000):
-        connection.execute(insert(_ENTITY_TABLE), list(chunk))
-    connection.execute(
-        text(
-            "INSERT INTO catalog_entity_fts (rowid, name, title, tags_text, owner_ref, description)"
-            " SELECT id, name, title, tags_text, owner_ref, description FROM catalog_entity"
-            " WHERE id > :before"
-        ),
-        {"before": before},
-    )
-    connection.execute(text("DELETE FROM catalog_fts_deferred"))
 
 
 def _conflicts(
@@ -252,7 +246,19 @@ def _replace_relations(
         for parsed in changed
         for r in parsed.relations
     ]
-    _bulk_insert(session, _RELATION_TABLE, rows)
+    bulk_insert(session, _RELATION_TABLE, rows)
+
+
+def _replace_tags(
+    session: Session, changed: list[ParsedEntity], stored: dict[str, _Stored]
+) -> None:
+    origins = [parsed.ref.key for parsed in changed if parsed.ref.key in stored]
+    for chunk in _chunks(origins):
+        session.execute(delete(Tag).where(col(Tag.entity_ref).in_(chunk)))
+    rows = [
+        row for parsed in changed for row in tag_rows(parsed.ref.key, _tags_text(parsed.document))
+    ]
+    bulk_insert(session, _TAG_TABLE, rows)
 
 
 def _mark_orphans(session: Session, read: ReadResult, live: set[str]) -> int:
@@ -287,6 +293,7 @@ def _record_sources(
     problems: list[ProblemReport],
 ) -> None:
     counts = Counter(parsed.source_key for parsed in incoming.values())
+    counts.update({key: len(entities) for key, entities in read.kept.items()})
     problem_counts = Counter(problem.source for problem in problems)
     stale = session.exec(
         select(Source).where(
@@ -310,6 +317,7 @@ def _record_sources(
         source.is_root = source.is_root or key == root_key
         source.entity_count = counts.get(key, 0)
         source.problem_count = problem_counts.get(key, 0)
+        source.text_hash = read.digests.get(key)
         source.last_read_at = utcnow()
         session.add(source)
     for root_key in read.root_keys:
