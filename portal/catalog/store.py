@@ -174,8 +174,18 @@ def _write(
         # Both read other rows (an owner's title), so they follow every written change.
         refresh_owner_sort(session.connection())
         rebuild_facets(session.connection())
-    _replace_relations(session, changed, existing)
-    _replace_tags(session, changed, existing)
+    # Entities are never deleted, so only those already stored can have rows to drop.
+    origins = [parsed.ref.key for parsed in changed if parsed.ref.key in existing]
+    relations = [
+        {"origin_ref": r.origin, "source_ref": r.source, "type": r.type, "target_ref": r.target}
+        for parsed in changed
+        for r in parsed.relations
+    ]
+    tags = [
+        row for parsed in changed for row in tag_rows(parsed.ref.key, _tags_text(parsed.document))
+    ]
+    _replace_rows(session, _RELATION_TABLE, _RELATION_TABLE.c.origin_ref, origins, relations)
+    _replace_rows(session, _TAG_TABLE, _TAG_TABLE.c.entity_ref, origins, tags)
 
 
 def _refresh_statistics(session: Session) -> None:
@@ -234,31 +244,13 @@ def _conflicts(
     return conflicts
 
 
-def _replace_relations(
-    session: Session, changed: list[ParsedEntity], stored: dict[str, _Stored]
+def _replace_rows(
+    session: Session, table: Table, owner: Any, owners: list[str], rows: list[dict[str, Any]]
 ) -> None:
-    # Entities are never deleted, so only those already stored can have relations to drop.
-    origins = [parsed.ref.key for parsed in changed if parsed.ref.key in stored]
-    for chunk in _chunks(origins):
-        session.execute(delete(Relation).where(col(Relation.origin_ref).in_(chunk)))
-    rows = [
-        {"origin_ref": r.origin, "source_ref": r.source, "type": r.type, "target_ref": r.target}
-        for parsed in changed
-        for r in parsed.relations
-    ]
-    bulk_insert(session, _RELATION_TABLE, rows)
-
-
-def _replace_tags(
-    session: Session, changed: list[ParsedEntity], stored: dict[str, _Stored]
-) -> None:
-    origins = [parsed.ref.key for parsed in changed if parsed.ref.key in stored]
-    for chunk in _chunks(origins):
-        session.execute(delete(Tag).where(col(Tag.entity_ref).in_(chunk)))
-    rows = [
-        row for parsed in changed for row in tag_rows(parsed.ref.key, _tags_text(parsed.document))
-    ]
-    bulk_insert(session, _TAG_TABLE, rows)
+    """Drop the rows of ``table`` whose ``owner`` column is one of ``owners``; insert ``rows``."""
+    for chunk in _chunks(owners):
+        session.execute(delete(table).where(owner.in_(chunk)))
+    bulk_insert(session, table, rows)
 
 
 def _mark_orphans(session: Session, read: ReadResult, live: set[str]) -> int:

@@ -103,10 +103,8 @@ def helm_release_findings(
             )
         )
 
-    entries = release.spec.get("dependsOn")
-    for index, entry in enumerate(entries if isinstance(entries, list) else []):
-        name = str(_mapping(entry).get("name") or "")
-        target = _mapping(entry).get("namespace") or own
+    for index, name, named in release.depends_on():
+        target = named or own
         if not _defined(applies, HELM_GROUP, ("HelmRelease",), name, target):
             missing(
                 DEPENDS_RULE,

@@ -68,6 +68,18 @@ class ClusterObject:
         """``spec``, empty when missing."""
         return _mapping(self.data.get("spec"))
 
+    def depends_on(self) -> list[tuple[int, str, str | None]]:
+        """Return each ``spec.dependsOn`` entry: its index, name and namespace (None: unnamed).
+
+        What an unnamed namespace means is the caller's: a Kustomization's own namespace, a
+        HelmRelease's own (which has none when its metadata names none).
+        """
+        found = []
+        for index, entry in enumerate(map(_mapping, _sequence(self.spec.get("dependsOn")))):
+            named = entry.get("namespace")
+            found.append((index, str(entry.get("name") or ""), str(named) if named else None))
+        return found
+
     def where(self, *keys: str | int) -> str:
         """Name the file and the line of the field at ``keys``, e.g. ``a.yaml line 12``."""
         return f"{self.file} line {self.document.line_of(keys)}"

@@ -109,10 +109,8 @@ def _ref(obj: ClusterObject) -> str:
 def _depends_on(kustomization: ClusterObject, cluster: Cluster) -> list[Finding]:
     known = {(obj.namespace, obj.name) for obj in cluster.kustomizations()}
     findings = []
-    entries = kustomization.spec.get("dependsOn")
-    for index, entry in enumerate(entries if isinstance(entries, list) else []):
-        name = str(_mapping(entry).get("name") or "")
-        namespace = str(_mapping(entry).get("namespace") or kustomization.namespace)
+    for index, name, named in kustomization.depends_on():
+        namespace = named or kustomization.namespace
         if (namespace, name) in known:
             continue
         names = sorted(obj.name for obj in cluster.kustomizations() if obj.namespace == namespace)

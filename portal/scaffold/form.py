@@ -323,7 +323,7 @@ def form_context(
 ) -> dict[str, Any]:
     """Everything the form page draws; ``revising`` a change keeps its name fixed.
 
-    ``environments``: the GitOps repository's (:func:`offered_environments`).
+    ``environments``: the GitOps repository's (``ScaffoldRuntime.environments``).
     """
     questions, asked = _question_views(template, raw, environments)
     errors = displayed_errors(template, raw, errors or {}, asked)

@@ -136,7 +136,7 @@ def _render_and_commit(
     service_dir = workdir / "services" / change.service
     repo = ctx.gitops()
     base = repo.resolve(repo.main)
-    offered = deployable_environments(repo, base, ctx.settings.environments)
+    offered = repository_environments(ctx, base)
     # The repository's environments reach the template as data (never an answer): its
     # `environments` question offers them and its overlays are made for them.
     data = {**change.answers, ENVIRONMENTS_VARIABLE: offered}

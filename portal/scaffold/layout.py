@@ -44,14 +44,11 @@ APPS_NAME = "apps"  # the reference layout's Kustomization of every app
 
 
 def _targets(kustomization: ClusterObject) -> list[str]:
-    entries = kustomization.spec.get("dependsOn")
-    names: list[str] = []
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, Mapping) or not entry.get("name"):
-            continue
-        if str(entry.get("namespace") or kustomization.namespace) == FLUX_NAMESPACE:
-            names.append(str(entry["name"]))
-    return names
+    return [
+        name
+        for _, name, named in kustomization.depends_on()
+        if name and (named or kustomization.namespace) == FLUX_NAMESPACE
+    ]
 
 
 def _candidates(cluster: Cluster, service: str) -> list[tuple[ClusterObject, str | None]]:

@@ -13,11 +13,9 @@ from portal.auth.identity import Identity
 from portal.catalog.refs import RefError, parse_ref
 from portal.catalog.store import get_entity
 from portal.changes.claims import decide_without_git
-from portal.changes.environments import deployable_environments
 from portal.changes.models import REVISABLE, Change, ChangeStatus
 from portal.changes.store import audit, open_change_for, set_step, step_record
 from portal.clock import utcnow
-from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.review.decide import DecisionError, may_revise
 from portal.scaffold.answers import check_service_name, text_problem, validate_answers
@@ -38,20 +36,6 @@ class ScaffoldRequestError(Exception):
 
     def __str__(self) -> str:
         return "; ".join(f"{name}: {message}" for name, message in self.errors.items())
-
-
-def offered_environments(
-    gitops: Callable[[], GitOpsRepo], configured: Sequence[str]
-) -> list[str] | None:
-    """Return the GitOps repository's environments for a form or a request (its clusters).
-
-    None when the repository cannot be read now (the remote is down or hung): the form
-    then shows the templates' own list, and a request is refused for the name check anyway.
-    """
-    try:
-        return deployable_environments(gitops(), "main", configured)
-    except GitError:
-        return None
 
 
 def branch_for(service: str) -> str:
@@ -167,7 +151,7 @@ def request_errors(
 
     The create form's live checks use it. ``gitops`` None leaves out whether the name is
     free (it asks the GitOps remote, so only a check of the name itself does).
-    ``environments``: the repository's (:func:`offered_environments`).
+    ``environments``: the repository's (``ScaffoldRuntime.environments``).
     """
 
     def name_is_free(name: str, errors: dict[str, str]) -> None:
@@ -199,7 +183,7 @@ def request_scaffold(
     folders (:mod:`.names`); an owner that is a catalog Group; a known system.
     ``claimed_by``: the worker that will process it at once (the CLI), so that no serving
     portal's worker takes it up as well. ``environments``: the repository's, which the
-    template's choices offer (:func:`offered_environments`; None: the template's own list).
+    template's choices offer (``ScaffoldRuntime.environments``; None: the template's own list).
     """
     name_is_free = partial(_name_is_free, session, gitops)
     valid = _validate(session, registry, template_name, raw, name_is_free, environments)

@@ -13,12 +13,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from portal.changes.claims import release_claims
+from portal.changes.environments import deployable_environments
 from portal.changes.gitops import LazyGitOps
 from portal.config import Settings
 from portal.deps import from_app_state
 from portal.integrations import copier
 from portal.integrations.checkov import CheckovError, CheckovFailure, find_checkov
 from portal.integrations.checkov_warm import WarmCheckov
+from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.mlflow import MlflowRegistry, mlflow_registry
 from portal.integrations.promtool import (
@@ -31,7 +33,6 @@ from portal.integrations.rag_eval import rag_evaluator
 from portal.review.checks import CheckTools
 from portal.scaffold.jobs import ScaffoldContext
 from portal.scaffold.registry.offered import TemplateRegistry
-from portal.scaffold.request import offered_environments
 from portal.scaffold.scratch import remove_abandoned
 from portal.scaffold.workers import PipelineWorkers, check_worker_count, claim_abandoned
 from portal.slo.budget import load_policies
@@ -150,11 +151,15 @@ class ScaffoldRuntime:
     def environments(self, gitops: Callable[[], GitOpsRepo] | None = None) -> list[str] | None:
         """Return the GitOps repository's environments for a form or a request.
 
-        Read through ``gitops`` (a request's bounded clone) or the context's; None when the
-        repository cannot be read now (:func:`offered_environments`).
+        Read through ``gitops`` (a request's bounded clone) or the context's. None when the
+        repository cannot be read now (the remote is down or hung): the form then shows the
+        templates' own list, and a request is refused for the name check anyway.
         """
-        settings = self.context.settings
-        return offered_environments(gitops or self.context.gitops, settings.environments)
+        try:
+            repo = (gitops or self.context.gitops)()
+            return deployable_environments(repo, "main", self.context.settings.environments)
+        except GitError:
+            return None
 
     def wake(self) -> None:
         """Tell the workers new work is waiting."""
