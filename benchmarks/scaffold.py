@@ -63,6 +63,8 @@ def portal_runs(settings: Settings, runs: int) -> tuple[list[float], list[float]
                     "fastapi-service",
                     {"name": name, **ANSWERS},
                     "user:default/ada.lovelace",
+                    # As the form and the API do: the choices are the repository's clusters.
+                    environments=repository_environments(context),
                 )
                 scratch = settings.resolved_scratch_dir()
                 with tempfile.TemporaryDirectory(prefix="scaffold-", dir=scratch) as tmp:
