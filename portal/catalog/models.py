@@ -56,7 +56,11 @@ class Relation(SQLModel, table=True):
 
 
 class Tag(SQLModel, table=True):
-    """One tag of one entity, so that the tag filter reads an index (kept by the import)."""
+    """One tag of one entity, with a copy of the entity's list columns (kept by the import).
+
+    A list filtered by one tag is then filtered, sorted and counted from these narrow rows
+    alone (migration 0013); only the page's entities are read whole.
+    """
 
     __tablename__ = "catalog_tag"
     __table_args__ = (Index("ix_catalog_tag_tag", "tag", "entity_ref"),)
@@ -64,6 +68,16 @@ class Tag(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     entity_ref: str = Field(index=True, max_length=300)
     tag: str = Field(max_length=63)
+    # The entity's own columns, and name_key: its shown name lower-cased (sort_keys).
+    kind_key: str = Field(default="", max_length=63)
+    name_key: str = ""
+    spec_type: str | None = Field(default=None, max_length=120)
+    lifecycle: str | None = Field(default=None, max_length=120)
+    owner_ref: str | None = Field(default=None, max_length=300)
+    owner_sort: str | None = None
+    system_ref: str | None = Field(default=None, max_length=300)
+    orphan: bool = False
+    updated_at: datetime | None = None
 
 
 class Source(SQLModel, table=True):

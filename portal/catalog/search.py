@@ -14,8 +14,15 @@ from sqlmodel import Session, SQLModel, col, select
 from portal.catalog.facets import counted_by_facet, counted_in_all, facet_values, remembered
 from portal.catalog.models import Entity
 from portal.catalog.refs import RefError, parse_ref
-from portal.catalog.sort_keys import KIND, NAME, REF, SORTS, SortKey
-from portal.catalog.tags import tag_conditions
+from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts
+from portal.catalog.tags import (
+    TAG_COLUMNS,
+    TAG_SORTS,
+    exact_tag,
+    tag_conditions,
+    tag_key,
+    tagged_page,
+)
 
 _COLUMNS = SQLModel.metadata.tables[Entity.__tablename__].c
 
@@ -98,30 +105,34 @@ def filter_ref(value: str, default_kind: str) -> str:
         return value.lower()
 
 
-def _filters(session: Session, query: EntityQuery, depth: int | None) -> list[ColumnElement[bool]]:
-    """Return the conditions of the filters (``depth``: see :func:`tag_conditions`)."""
+def _filters(
+    session: Session, query: EntityQuery, columns: Any = _COLUMNS
+) -> list[ColumnElement[bool]]:
+    """Return the conditions of the filters, on entities or (``TAG_COLUMNS``) on tag rows."""
     conditions: list[ColumnElement[bool]] = []
     values = (query.kind, query.type, query.lifecycle, query.owner, query.system, query.tag)
     if any("\x00" in value for value in values):
         # No stored value holds a NUL (PostgreSQL refuses the parameter outright).
         return [false()]
     if query.kind and query.kind.lower() != ALL_KINDS:
-        conditions.append(col(Entity.kind_key) == query.kind.lower())
+        conditions.append(columns.kind_key == query.kind.lower())
     if query.type:
-        conditions.append(col(Entity.spec_type) == query.type)
+        conditions.append(columns.spec_type == query.type)
     if query.lifecycle:
-        conditions.append(col(Entity.lifecycle) == query.lifecycle)
+        conditions.append(columns.lifecycle == query.lifecycle)
     if query.owner:
-        conditions.append(col(Entity.owner_ref) == filter_ref(query.owner, "group"))
+        conditions.append(columns.owner_ref == filter_ref(query.owner, "group"))
     if query.owners is not None:
         owners = sorted(query.owners)
-        conditions.append(col(Entity.owner_ref).in_(owners) if owners else false())
+        conditions.append(columns.owner_ref.in_(owners) if owners else false())
     if query.system:
-        conditions.append(col(Entity.system_ref) == filter_ref(query.system, "system"))
-    if query.tag:
-        conditions += tag_conditions(session, query.tag, depth)
+        conditions.append(columns.system_ref == filter_ref(query.system, "system"))
+    if query.tag and columns is TAG_COLUMNS:
+        conditions.append(columns.tag == tag_key(session, query.tag))
+    elif query.tag:
+        conditions += tag_conditions(session, query.tag)
     if not query.include_orphans:
-        conditions.append(col(Entity.orphan).is_(False))
+        conditions.append(columns.orphan.is_(False))
     return conditions
 
 
@@ -199,7 +210,7 @@ def _postgres_hits(tokens: list[str]) -> CTE:
         sa_select(
             _COLUMNS.id.label("id"),
             (-score).label("rank"),
-            NAME.expression.label("name_key"),
+            ENTITY_SORTS.name.expression.label("name_key"),
             _COLUMNS.ref.label("ref"),
         )
         .where(match)
@@ -322,16 +333,38 @@ def _best_page(
     return [entity for entity, _total in rows], rows[0][1]
 
 
+def _order(query: EntityQuery, sorts: Sorts, rank: SortKey | None = None) -> list[SortKey]:
+    """Return the list's ``ORDER BY`` keys over the table of ``sorts``, the ref last."""
+    order: list[SortKey]
+    if query.sort in sorts.by_column:
+        order = [key.flipped(query.desc) for key in sorts.by_column[query.sort]]
+        if _fixed_by_filter(query):  # every row has the same value: only the name sorts
+            order = order[1:]
+    elif rank is not None:
+        order = [rank, sorts.name]
+    elif query.kind and query.kind.lower() != ALL_KINDS:
+        order = [sorts.name]  # one kind: the kind-first index of the name sort serves it
+    else:
+        order = [sorts.kind, sorts.name]
+    # Names repeat across kinds and namespaces: the unique ref keeps pages from overlapping.
+    return [*order, SortKey(sorts.ref.expression, order[-1].descending)]
+
+
 def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     """Return one page of entities matching ``query``, ranked by relevance when searching."""
     limit = max(1, min(query.limit, MAX_LIMIT))
     offset = min(max(0, query.offset), MAX_OFFSET)
     tokens = _tokens(query.q)
-    conditions = _filters(session, query, None if tokens else offset + limit)
+    if not tokens and exact_tag(query.tag):
+        # Browsing by one tag: its rows filter, sort and count alone (see portal.catalog.tags).
+        conditions = _filters(session, query, TAG_COLUMNS)
+        tagged, count = tagged_page(session, conditions, _order(query, TAG_SORTS), limit, offset)
+        return EntityPage(items=tagged, total=count, query=query)
+    conditions = _filters(session, query)
     dialect = session.get_bind().dialect.name
     hits: CTE | None = None
     rank: SortKey | None = None
-    best_first = not conditions and query.sort not in SORTS  # see _best_page
+    best_first = not conditions and query.sort not in ENTITY_SORTS.by_column  # see _best_page
     if tokens and dialect == "postgresql" and best_first:
         hits = _postgres_hits(tokens)
         rank = SortKey(hits.c.rank)  # minus ts_rank: lower is better
@@ -342,19 +375,7 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     elif tokens:
         hits = _sqlite_hits(tokens)
         rank = SortKey(hits.c.rank)  # bm25: lower is better
-    order: list[SortKey]
-    if query.sort in SORTS:
-        order = [key.flipped(query.desc) for key in SORTS[query.sort]]
-        if _fixed_by_filter(query):  # every row has the same value: only the name sorts
-            order = order[1:]
-    elif rank is not None:
-        order = [rank, NAME]
-    elif query.kind and query.kind.lower() != ALL_KINDS:
-        order = [NAME]  # one kind: the kind-first index of the name sort serves it
-    else:
-        order = [KIND, NAME]
-    # Names repeat across kinds and namespaces: the unique ref keeps pages from overlapping.
-    order.append(SortKey(REF.expression, order[-1].descending))
+    order = _order(query, ENTITY_SORTS, rank)
     total: int | None = None
     if hits is not None and best_first and dialect == "postgresql":
         items, total = _postgres_best_page(session, hits, limit, offset)
@@ -376,8 +397,7 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
         counter = select(func.count()).select_from(Entity)
         if hits is not None:
             counter = counter.join(hits, hits.c.id == col(Entity.id))
-        counted = conditions if tokens else _filters(session, query, None)
-        total = session.exec(counter.where(*counted)).one()
+        total = session.exec(counter.where(*conditions)).one()
     return EntityPage(items=items, total=total, query=query)
 
 

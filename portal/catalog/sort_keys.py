@@ -60,18 +60,39 @@ class SortKey:
         return [ordered.nulls_first() if self.descending else ordered.nulls_last()]
 
 
-NAME = SortKey(shown_key(_COLUMNS.title, _COLUMNS.name))
-KIND = SortKey(_COLUMNS.kind_key)
-REF = SortKey(_COLUMNS.ref)
-# Every column sorts by what the list shows in it: names and owners by title, else name.
-SORTS: dict[str, tuple[SortKey, ...]] = {
-    "name": (NAME,),
-    "kind": (KIND, NAME),
-    "owner": (SortKey(_COLUMNS.owner_sort, nullable=True), NAME),
-    "type": (SortKey(_COLUMNS.spec_type, nullable=True), NAME),
-    "lifecycle": (SortKey(_COLUMNS.lifecycle, nullable=True), NAME),
-    "updated": (SortKey(_COLUMNS.updated_at, descending=True), NAME),
-}
+@dataclass(frozen=True)
+class Sorts:
+    """The sort keys of one table holding the list's columns (entities, or tag rows)."""
+
+    by_column: dict[str, tuple[SortKey, ...]]
+    kind: SortKey
+    name: SortKey
+    ref: SortKey
+
+
+def sorts_of(columns: Any, name_key: ColumnElement[Any], ref: ColumnElement[Any]) -> Sorts:
+    """Return the sorts over ``columns`` (``kind_key``, ``owner_sort``, ``spec_type``, ...).
+
+    Every column sorts by what the list shows in it: names and owners by title, else name.
+    """
+    name = SortKey(name_key)
+    return Sorts(
+        by_column={
+            "name": (name,),
+            "kind": (SortKey(columns.kind_key), name),
+            "owner": (SortKey(columns.owner_sort, nullable=True), name),
+            "type": (SortKey(columns.spec_type, nullable=True), name),
+            "lifecycle": (SortKey(columns.lifecycle, nullable=True), name),
+            "updated": (SortKey(columns.updated_at, descending=True), name),
+        },
+        kind=SortKey(columns.kind_key),
+        name=name,
+        ref=SortKey(ref),
+    )
+
+
+ENTITY_SORTS = sorts_of(_COLUMNS, shown_key(_COLUMNS.title, _COLUMNS.name), _COLUMNS.ref)
+SORTS = ENTITY_SORTS.by_column
 
 
 def refresh_owner_sort(connection: Connection) -> None:

@@ -30,7 +30,7 @@ from portal.catalog.models import (
 from portal.catalog.refs import parse_ref, split_key
 from portal.catalog.sort_keys import prefill_owner_sort, refresh_owner_sort
 from portal.catalog.sources import ParsedEntity, ReadResult, cyclic_gc_paused
-from portal.catalog.tags import tag_rows
+from portal.catalog.tags import insert_tags, sync_tag_columns, tag_rows
 from portal.clock import utcnow
 
 _CHUNK = 500
@@ -145,6 +145,8 @@ def _apply_import(session: Session, read: ReadResult) -> ImportReport:
             stack.enter_context(indexes_set_aside(connection, _BULK_TABLES))
         _write(session, inserts, updates, changed, existing)
     report.orphaned = _mark_orphans(session, read, (set(incoming) - conflicts) | kept)
+    if inserts or updates or report.orphaned:
+        sync_tag_columns(session.connection())  # owners' names, orphans: see tags
     _record_sources(session, read, incoming, report.problems)
     session.commit()
     if report.added + report.updated >= _ANALYZE_FROM:
@@ -185,7 +187,8 @@ def _write(
         row for parsed in changed for row in tag_rows(parsed.ref.key, _tags_text(parsed.document))
     ]
     _replace_rows(session, _RELATION_TABLE, _RELATION_TABLE.c.origin_ref, origins, relations)
-    _replace_rows(session, _TAG_TABLE, _TAG_TABLE.c.entity_ref, origins, tags)
+    _drop_rows(session, _TAG_TABLE.c.entity_ref, origins)
+    insert_tags(session.connection(), tags)  # after the entities: it copies their columns
 
 
 def _refresh_statistics(session: Session) -> None:
@@ -248,9 +251,14 @@ def _replace_rows(
     session: Session, table: Table, owner: Any, owners: list[str], rows: list[dict[str, Any]]
 ) -> None:
     """Drop the rows of ``table`` whose ``owner`` column is one of ``owners``; insert ``rows``."""
-    for chunk in _chunks(owners):
-        session.execute(delete(table).where(owner.in_(chunk)))
+    _drop_rows(session, owner, owners)
     bulk_insert(session, table, rows)
+
+
+def _drop_rows(session: Session, owner: Any, owners: list[str]) -> None:
+    """Drop the rows whose ``owner`` column (of their table) is one of ``owners``."""
+    for chunk in _chunks(owners):
+        session.execute(delete(owner.table).where(owner.in_(chunk)))
 
 
 def _mark_orphans(session: Session, read: ReadResult, live: set[str]) -> int:
