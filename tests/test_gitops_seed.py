@@ -176,17 +176,23 @@ def test_infrastructure_builds_the_monitoring_stack_and_the_model_registry(env: 
     only(objects, "Namespace", "mlflow")
     for kind in ("Deployment", "Service", "NetworkPolicy"):  # tests/test_gitops_mlflow.py
         assert only(objects, kind, "mlflow")["metadata"]["namespace"] == "mlflow"
-    repositories = {o["metadata"]["name"] for o in objects if o["kind"] == "HelmRepository"}
-    releases = [o for o in objects if o["kind"] == "HelmRelease"]
-    assert {r["metadata"]["name"] for r in releases} == {
-        "kube-prometheus-stack",
-        "tempo",
-        "opentelemetry-collector",
+    repositories = {
+        (o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] == "HelmRepository"
     }
+    releases = [o for o in objects if o["kind"] == "HelmRelease"]
+    monitoring = {"kube-prometheus-stack", "tempo", "opentelemetry-collector"}
+    # Chaos Mesh in dev and staging only (tests/test_chaos_mesh.py); the GPU device plugin
+    # everywhere (tests/test_platform_infra.py).
+    others = {"nvidia-device-plugin"} | ({"chaos-mesh"} if env != "prod" else set())
+    assert {r["metadata"]["name"] for r in releases} == monitoring | others
     for release in releases:
-        assert release["metadata"]["namespace"] == "monitoring"
+        namespace = release["metadata"]["namespace"]
+        if release["metadata"]["name"] in monitoring:
+            assert namespace == "monitoring"
         source = release["spec"]["chart"]["spec"]["sourceRef"]
-        assert source["kind"] == "HelmRepository" and source["name"] in repositories
+        assert source["kind"] == "HelmRepository" and (namespace, source["name"]) in repositories
 
 
 def prometheus_spec(env: str) -> dict[str, Any]:

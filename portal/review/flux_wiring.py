@@ -83,6 +83,8 @@ CRD_CHARTS = {
     "prometheus-operator-crds": "monitoring.coreos.com",
     # The CloudNativePG operator; ships Cluster, Backup, Pooler... (the portal's PostgreSQL).
     "cloudnative-pg": "postgresql.cnpg.io",
+    # Chaos Mesh; ships PodChaos, NetworkChaos, StressChaos... (dev and staging only).
+    "chaos-mesh": "chaos-mesh.org",
 }
 
 _Tree = tuple[Mapping[str, bytes], Sequence[str]]  # the files read, and those too large to read

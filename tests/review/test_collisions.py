@@ -70,10 +70,13 @@ def test_the_seed_with_an_ordinary_service_has_no_collision(kubectl: Path) -> No
     subject, findings = find_collisions(seed_tree("payments"), "payments", built, kubectl=kubectl)
 
     assert findings == []
-    # Per cluster: the GitRepository, the root, infrastructure and service Kustomizations; the
-    # monitoring Namespace, 3 HelmRepositories and 3 HelmReleases; MLflow's Namespace,
-    # Deployment, Service and NetworkPolicy; the service's Namespace.
-    assert subject == "51 objects in the cluster builds of dev, prod, staging"
+    # Per cluster: the GitRepository, the root, infrastructure and service Kustomizations, the
+    # ImageUpdateAutomation; the monitoring Namespace, 3 HelmRepositories, 3 HelmReleases and
+    # 5 dashboard ConfigMaps; MLflow's Namespace, ServiceAccount, Deployment, Service and
+    # NetworkPolicy; the NVIDIA device plugin's Namespace, HelmRepository and HelmRelease; the
+    # service's Namespace (26 objects); in dev and staging, Chaos Mesh's Namespace,
+    # HelmRepository and HelmRelease (3 more each).
+    assert subject == "84 objects in the cluster builds of dev, prod, staging"
 
 
 def test_a_service_named_flux_system_collides_with_the_root_kustomization(kubectl: Path) -> None:
@@ -148,7 +151,12 @@ def test_a_target_namespace_moves_the_objects_it_applies(kubectl: Path) -> None:
     _, findings = find_collisions(files, "none", {}, kubectl=kubectl)
 
     # Moved to another namespace the namespaced objects no longer collide; the Namespaces do.
-    assert [obj for obj, _ in errors(findings)] == ["Namespace/mlflow", "Namespace/monitoring"]
+    assert [obj for obj, _ in errors(findings)] == [
+        "Namespace/chaos-mesh",
+        "Namespace/mlflow",
+        "Namespace/monitoring",
+        "Namespace/nvidia-device-plugin",
+    ]
 
 
 def test_unreadable_files_and_broken_builds_are_findings(kubectl: Path) -> None:
