@@ -29,6 +29,7 @@ from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.proposals.evidence import EvidenceItem, checked_evidence
 from portal.scaffold.answers import text_problem
+from portal.scaffold.slo_rules import with_regenerated_rules
 
 MAX_TITLE = 200
 MAX_REASON = 5000
@@ -151,6 +152,8 @@ def propose(
     base = repo.refresh()
     try:
         edited = apply_edits(repo, base, service, proposal.edits)
+        # An edited slo.yaml ships its regenerated PrometheusRule in the same commit.
+        edited = with_regenerated_rules(repo, base, service, proposal.edits, edited)
     except EditError as exc:
         raise ProposalRefusedError("the edits were refused", errors=exc.errors) from None
     grant = identity.token

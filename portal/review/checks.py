@@ -50,6 +50,8 @@ from portal.review.policy import evaluate_objects, evaluate_service_files
 from portal.review.prompt_versions import check_prompt_versions, has_prompts
 from portal.review.rag_eval import RAG_FILE, rag_eval_outcome
 from portal.review.semantics import evaluate_build
+from portal.review.slo_rules_shipped import RULE_FILE as SLO_RULE_FILE
+from portal.review.slo_rules_shipped import shipped_rules_outcome
 from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
 from portal.slo.review import PROMTOOL_MISSING, review_slo_file
 
@@ -264,6 +266,8 @@ def run_manifest_checks(
 
     Returns ``policy`` for the service files (owner, SLO), ``slo rules`` when there is an
     ``slo.yaml`` (the spec, and with promtool its generated rules and their unit tests),
+    ``slo rules shipped`` when there is an ``slo.yaml`` or a committed SLO PrometheusRule
+    (:mod:`portal.review.slo_rules_shipped`: the rule committed is what the spec generates),
     ``error budget`` with policies configured, ``semantics`` (committed local paths, see
     :mod:`portal.review.local_paths`), then for each environment ``kustomize (env)``, and
     when that overlay builds, ``schema (env)``, ``policy (env)``, ``cost (env)`` and
@@ -298,6 +302,9 @@ def run_manifest_checks(
         results.append(
             run_check("slo rules", None, partial(_slo_rules, service_dir, tools.promtool))
         )
+    if deploys and ((service_dir / SLO_FILE).is_file() or (service_dir / SLO_RULE_FILE).is_file()):
+        shipped = partial(shipped_rules_outcome, service_dir)
+        results.append(run_check("slo rules shipped", None, shipped))
     if deploys and tools.budget_policies is not None:
         budget = partial(_budget, service_dir.name, tools.budget_policies, tools.budget_remaining)
         results.append(run_check("error budget", None, budget))

@@ -50,6 +50,7 @@ from portal.scaffold.images import with_image_automation
 from portal.scaffold.layout import cluster_dependencies, services_in_artifact
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
+from portal.scaffold.slo_rules import with_slo_rules
 
 logger = logging.getLogger(__name__)
 # The audit log's actor for what the pipeline itself did (the detail names the worker).
@@ -155,6 +156,7 @@ def _render_and_commit(
         targets = cluster_dependencies(clusters, change.service, environments)
         wiring = flux_kustomizations(change.service, environments, depends_on=targets)
         files.update(with_image_automation(change.service, wiring, files))
+        files = with_slo_rules(change.service, files)
     executable = [
         f"services/{change.service}/{path}"
         for path in result.files

@@ -61,7 +61,7 @@ def test_checkov_runs_once_over_every_built_overlay_and_reports_per_object(kubec
     assert by_rule["CKV_K8S_16"].source == "deploy/overlays/dev"
     assert by_rule["CKV_K8S_15"].severity == Severity.WARNING
     assert by_rule["CKV_K8S_15"].path == "spec/y"
-    assert check.summary.startswith("checkov on 10 objects of dev, prod: 1 error and 1 warning")
+    assert check.summary.startswith("checkov on 12 objects of dev, prod: 1 error and 1 warning")
 
 
 def test_checkov_advisory_findings_only_warn(kubectl: Path) -> None:

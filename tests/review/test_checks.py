@@ -55,6 +55,7 @@ def test_good_service_passes_every_check_in_every_environment(kubectl: Path) -> 
     assert list(results) == [
         "policy",
         "slo rules",
+        "slo rules shipped",
         "semantics",
         "kustomize (dev)",
         "schema (dev)",
@@ -70,7 +71,7 @@ def test_good_service_passes_every_check_in_every_environment(kubectl: Path) -> 
     for name, result in results.items():
         assert result.status == CheckStatus.PASSED, (name, result.summary, problems(result))
         assert problems(result) == []
-    assert results["kustomize (prod)"].summary == "5 objects rendered from deploy/overlays/prod"
+    assert results["kustomize (prod)"].summary == "6 objects rendered from deploy/overlays/prod"
 
 
 def test_good_service_cost_uses_hpa_minimum_per_environment(kubectl: Path) -> None:
@@ -165,7 +166,13 @@ def test_missing_overlay_fails_the_build_and_skips_dependent_checks(tmp_path: Pa
     assert results["kustomize (staging)"].findings[0].message == (
         "deploy/overlays/staging is missing: every environment needs an overlay"
     )
-    assert list(results) == ["policy", "slo rules", "semantics", "kustomize (staging)"]
+    assert list(results) == [
+        "policy",
+        "slo rules",
+        "slo rules shipped",
+        "semantics",
+        "kustomize (staging)",
+    ]
 
 
 def test_environment_names_cannot_escape_the_overlays_folder() -> None:

@@ -365,12 +365,15 @@ def test_a_service_scaffolded_into_flux_reference_layout_cannot_be_approved_with
 
     # The scaffold read the layout: it waits for infra-configs and amended .sourceignore
     # (tests/scaffold/test_layout.py). What it cannot fix is the cluster's: nothing there
-    # installs the Prometheus Operator's CRDs its ServiceMonitor needs.
+    # installs the Prometheus Operator's CRDs its ServiceMonitor and SLO rules need.
     wiring = runs["flux wiring"]
     assert wiring.status == "failed"
     assert {f["rule"] for f in wiring.findings} == {KIND_RULE}
     assert all(f["severity"] == "error" for f in wiring.findings)
-    assert {f["object"] for f in wiring.findings} == {"ServiceMonitor/podinfo-api"}
+    assert {f["object"] for f in wiring.findings} == {
+        "ServiceMonitor/podinfo-api",
+        "PrometheusRule/podinfo-api-slos",
+    }
     assert {("staging" in f["message"], "production" in f["message"]) for f in wiring.findings} == {
         (True, False),
         (False, True),

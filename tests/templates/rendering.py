@@ -8,6 +8,8 @@ with the real ``kubectl kustomize`` and the review checks are the portal's own.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from portal.scaffold.answers import validate_answers
 from portal.scaffold.registry.bundled import PublishedTemplate, publish
 from portal.scaffold.registry.manifest import TemplateInfo, load_template
 from portal.scaffold.registry.offered import public_url
+from portal.scaffold.slo_rules import rule_files
 from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,11 +118,20 @@ def review_problems(rendered: Rendered) -> dict[str, tuple[str, list[str]]]:
     tools = CheckTools(
         kubectl=require_tool("kubectl"), promtool=PromtoolCli(promtool) if promtool else None
     )
-    results = run_manifest_checks(
-        rendered.dest, rendered.environments, GROUPS.__contains__, Prices(), tools
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        # Checked as the scaffold commits it: with the SLO rules its slo.yaml generates.
+        service = Path(tmp) / rendered.dest.name
+        shutil.copytree(rendered.dest, service)
+        folder = f"services/{service.name}/"
+        files = {folder + p.relative_to(service).as_posix(): p for p in service.rglob("*")}
+        read = {path: file.read_bytes() for path, file in files.items() if file.is_file()}
+        for path, content in rule_files(service.name, read).items():
+            (service / path.removeprefix(folder)).write_bytes(content)
+        results = run_manifest_checks(
+            service, rendered.environments, GROUPS.__contains__, Prices(), tools
+        )
     names = {result.name for result in results}
-    expected = {"policy", "slo rules"} | {
+    expected = {"policy", "slo rules", "slo rules shipped"} | {
         f"{check} ({environment})"
         for environment in rendered.environments
         for check in PER_ENVIRONMENT_CHECKS
