@@ -28,6 +28,7 @@ from portal.auth.token_api import router as token_api_router
 from portal.auth.token_routes import router as token_pages_router
 from portal.catalog.api import router as catalog_api_router
 from portal.catalog.routes import router as catalog_router
+from portal.catalog.sync_state import runtime_from_settings as sync_runtime_from_settings
 from portal.changes.runtime import ChangesRuntime
 from portal.config import Settings
 from portal.cost.routes import api_router as cost_api_router
@@ -118,6 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
     trace_retention = TraceRetention(engine, settings.trace_retention)
     trace_ingest = TraceIngest(settings, engine)
     registry = mlflow_registry(settings)  # None without PORTAL_MLFLOW_URL (and local MLflow)
+    # Flux sync state on entity and change pages; says "not configured" without Kubernetes.
+    sync_state = sync_runtime_from_settings(settings, changes.request_gitops)
     # The error-budget review check reads the budgets the SLO pages read.
     scaffold.context.check_tools = dataclasses.replace(
         scaffold.context.check_tools, budget_remaining=slo.budget_remaining
@@ -132,6 +135,7 @@ def create_app(settings: Settings) -> FastAPI:
         trace_retention.stop()
         trace_ingest.close()
         cost.stop()
+        sync_state.close()
         scaffold.stop()
         if isinstance(registry, MlflowRegistry):
             registry.close()
@@ -154,6 +158,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.scaffold = scaffold
     app.state.slo = slo
     app.state.cost = cost
+    app.state.sync_state = sync_state
     app.state.models = ModelsRuntime(changes.request_gitops, registry=registry)
     app.state.model_registry = RegistryRuntime(
         registry, engine, changes.request_gitops, settings.environments

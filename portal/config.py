@@ -12,8 +12,9 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
+from portal.config_kubernetes import KubernetesSettings
 from portal.integrations.git_sources import KNOWN_SCHEMES
 
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only ever the parent of mkdtemp folders)
@@ -39,7 +40,7 @@ class AuthMode(StrEnum):
     TRUSTED_HEADER = "trusted-header"
 
 
-class Settings(BaseSettings):
+class Settings(KubernetesSettings):
     """Everything the portal can be configured with; every field maps to ``PORTAL_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")

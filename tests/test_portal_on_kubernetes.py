@@ -38,12 +38,13 @@ WITH_CNPG = ("dev", "staging")  # prod uses an external database (the Secret por
 SECRET_SETTINGS = {"PORTAL_DATABASE_URL", "PORTAL_SECRET_KEY", "PORTAL_GITOPS_REMOTE"}
 # checkov findings accepted on purpose, for each Deployment: CKV_K8S_35, the portal reads
 # its settings and oauth2-proxy its client secret from environment variables only (each
-# from a Secret reference); CKV_K8S_15, pinned tags, so IfNotPresent pulls the same image.
+# from a Secret reference); CKV_K8S_15, pinned tags, so IfNotPresent pulls the same image;
+# CKV_K8S_38, the portal's own pods mount a token: they read Flux Kustomizations (rbac.yaml).
 WAIVED = {
     (check, f"Deployment.portal.{name}")
     for check in ("CKV_K8S_35", "CKV_K8S_15")
     for name in ("portal", "oauth2-proxy", "portal-api")
-}
+} | {("CKV_K8S_38", "Deployment.portal.portal")}
 
 
 def kubectl() -> Path:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from portal.auth.identity import Identity
 from portal.catalog.display import entity_page_view, list_view
 from portal.catalog.graph import system_graph
+from portal.catalog.history_routes import router as history_router
 from portal.catalog.importer import import_locations
 from portal.catalog.models import Entity, ImportReport
 from portal.catalog.relations import RELATION_LABELS
@@ -24,6 +25,7 @@ from portal.catalog.search import (
     list_entities,
 )
 from portal.catalog.store import get_entity, problems, problems_for
+from portal.catalog.sync_state import entity_sync_state
 from portal.cost.entity import entity_monthly_cost
 from portal.db import SessionDep
 from portal.deps import SettingsDep
@@ -33,6 +35,7 @@ from portal.traces.routes import entity_traces
 from portal.ui.render import page
 
 router = APIRouter(prefix="/catalog", include_in_schema=False)
+router.include_router(history_router)  # /catalog/{kind}/{namespace}/{name}/history
 PAGE_SIZE = 25
 DEFAULT_KIND = "component"  # what most visitors look for; the kind filter offers the rest
 
@@ -168,6 +171,7 @@ def entity_page(
         "slos": entity_slos(slo, entity),
         "models": component_models(entity),
         "traces": entity_traces(getattr(request.app.state, "traces", None), entity),
+        "sync_state": entity_sync_state(getattr(request.app.state, "sync_state", None), entity),
         "monthly_cost": entity_monthly_cost(
             getattr(request.app.state, "cost", None), entity.kind_key, entity.namespace, entity.name
         ),

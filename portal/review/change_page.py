@@ -15,6 +15,7 @@ from fastapi import HTTPException, Request
 from sqlmodel import Session
 
 from portal.auth.identity import Identity
+from portal.catalog.deployed import change_deployments
 from portal.changes.models import (
     REVISABLE,
     WORK_STATUSES,
@@ -215,6 +216,7 @@ def change_context(
         "may_resolve": resolver(change, identity, admin_group),
         "body_max": BODY_MAX_CHARS,
         "changes_request": latest_request(audit),
+        "deployed": change_deployments(getattr(request.app.state, "sync_state", None), change),
         "audit": audit,
         "actions": _actions(change),
         "why_not": _why_not(change, identity, admin_group),

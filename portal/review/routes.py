@@ -36,6 +36,7 @@ from portal.review.change_page import (
     progress_steps,
 )
 from portal.review.comment_routes import router as comment_router
+from portal.review.commit_routes import router as commit_router
 from portal.review.decide import DecisionError, approve, reject, request_changes
 from portal.review.diff import stylesheet
 from portal.review.gate import Override
@@ -47,6 +48,7 @@ __all__ = ["ago", "group_checks", "router"]
 
 router = APIRouter(prefix="/reviews", include_in_schema=False)
 router.include_router(comment_router)
+router.include_router(commit_router)  # a commit of a service on main no change made
 
 _HERE = Path(__file__).resolve().parent
 

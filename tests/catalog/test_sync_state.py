@@ -1,0 +1,448 @@
+"""A service's Flux sync state per environment: the rows, the cache, the deadline and the pages."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from portal.app import create_app
+from portal.catalog.deployed import change_deployments
+from portal.catalog.sync_state import (
+    NOT_CONFIGURED,
+    SyncRow,
+    SyncStateRuntime,
+    age,
+    overlay_of,
+    revision_sha,
+)
+from portal.changes.models import Change, ChangeStatus
+from portal.cli import initialise
+from portal.config import AuthMode, Settings
+from portal.integrations.flux_status import (
+    FakeFluxStatusSource,
+    FluxStatusError,
+    FluxStatusSource,
+    KustomizationStatus,
+)
+from portal.integrations.git import GitError
+from tests.conftest import ADA, REPO
+from tests.integrations.flux_api_support import (
+    APPLIED_SHA,
+    FORBIDDEN,
+    READY_DEV,
+    Answer,
+    FakeKubeApi,
+    kube_api,
+    write_kubeconfig,
+)
+from tests.proposals.seed import SERVICE, seed_service
+
+SHA_A = "a" * 40
+SHA_B = "b" * 40
+NOW = datetime.now(UTC)
+
+
+def status(
+    ready: str | None = "True",
+    applied: str = SHA_A,
+    attempted: str | None = None,
+    env: str = "dev",
+    message: str = "",
+    **extra: object,
+) -> KustomizationStatus:
+    return KustomizationStatus(
+        "flux-system",
+        "svc",
+        ready,  # type: ignore[arg-type]
+        message=message,
+        last_applied_revision=f"main@sha1:{applied}" if applied else "",
+        last_attempted_revision=f"main@sha1:{attempted or applied}",
+        observed_at=NOW - timedelta(minutes=5),
+        path=f"./services/svc/deploy/overlays/{env}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class FakeClusters:
+    """Environment -> source; ``shared`` as FluxClusters says it."""
+
+    sources: Mapping[str, FluxStatusSource]
+    shared: bool = False
+    closed: bool = False
+
+    def for_environment(self, environment: str) -> FluxStatusSource | None:
+        return self.sources.get(environment)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class FakeLister:
+    """GitOps main's files (or a git error)."""
+
+    files: list[str] = field(default_factory=list)
+    error: GitError | None = None
+
+    def list_files(self, ref: str, prefix: str = "") -> list[str]:
+        assert ref == "main"
+        if self.error is not None:
+            raise self.error
+        return [path for path in self.files if path.startswith(prefix)]
+
+
+def cluster_files(service: str, *environments: str) -> list[str]:
+    return [f"clusters/{env}/services/{service}.yaml" for env in environments]
+
+
+@dataclass
+class Clock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def runtime(
+    sources: Mapping[str, FluxStatusSource],
+    files: list[str],
+    *,
+    shared: bool = False,
+    timeout: float = 1.0,
+    clock: Clock | None = None,
+) -> SyncStateRuntime:
+    return SyncStateRuntime(
+        FakeClusters(sources, shared),
+        lambda: FakeLister(files),
+        timeout=timeout,
+        clock=clock or Clock(),
+    )
+
+
+def by_env(rows: tuple[SyncRow, ...] | list[SyncRow]) -> dict[str, SyncRow]:
+    return {row.environment: row for row in rows}
+
+
+def test_each_environment_of_the_service_gets_a_row_in_promotion_order() -> None:
+    dev = FakeFluxStatusSource({("flux-system", "svc"): status()})
+    prod = FakeFluxStatusSource(
+        {("flux-system", "svc"): status("False", attempted=SHA_B, env="prod", message="boom")}
+    )
+    staging = FakeFluxStatusSource()  # the cluster has no such Kustomization
+    files = [*cluster_files("svc", "prod", "dev", "staging", "qa"), *cluster_files("other", "x")]
+    sources = {"dev": dev, "prod": prod, "staging": staging}
+
+    state = runtime(sources, files).state("svc")
+
+    assert [row.environment for row in state.rows] == ["dev", "qa", "staging", "prod"]
+    rows = by_env(state.rows)
+    assert (rows["dev"].kind, rows["dev"].label, rows["dev"].revision) == (
+        "ready",
+        "Ready",
+        SHA_A[:12],
+    )
+    assert rows["dev"].age == "5m" and rows["dev"].attempted_other == ""
+    assert (rows["prod"].kind, rows["prod"].message) == ("not-ready", "boom")
+    assert rows["prod"].attempted_other == SHA_B[:12]
+    assert rows["staging"].kind == "not-found" and rows["staging"].revision == ""
+    assert rows["qa"].kind == "no-cluster" and "PORTAL_KUBE_CONTEXTS" in rows["qa"].message
+    assert dev.reads == prod.reads == staging.reads == [("flux-system", "svc")]
+
+
+def test_a_shared_cluster_only_answers_for_the_overlay_it_applies() -> None:
+    one = FakeFluxStatusSource({("flux-system", "svc"): status(env="dev")})
+    sources = {"dev": one, "prod": one}
+
+    rows = by_env(
+        runtime(sources, cluster_files("svc", "dev", "prod"), shared=True).state("svc").rows
+    )
+    unshared = by_env(runtime(sources, cluster_files("svc", "dev", "prod")).state("svc").rows)
+
+    assert rows["dev"].kind == "ready"
+    assert rows["prod"].kind == "not-found"
+    assert rows["prod"].message == "The cluster runs the dev overlay, not this environment's."
+    assert unshared["prod"].kind == "ready"  # contexts named explicitly are trusted
+
+
+def test_unknown_suspended_and_conditionless_objects_say_so() -> None:
+    source = FakeFluxStatusSource(
+        {
+            ("flux-system", "a"): status("Unknown", message="Reconciliation in progress"),
+            ("flux-system", "b"): status(None, applied=""),
+            ("flux-system", "c"): status("True", suspended=True, message="Applied"),
+        }
+    )
+    rt = runtime({"dev": source}, [])
+
+    a, b, c = (rt.rows(name, ["dev"])[0] for name in ("a", "b", "c"))
+
+    assert (a.kind, a.label, a.message) == ("unknown", "Unknown", "Reconciliation in progress")
+    assert (b.kind, b.message, b.revision) == ("unknown", "No Ready condition yet.", "")
+    assert (c.kind, c.message) == ("ready", "Suspended. Applied")
+
+
+def test_an_unreadable_cluster_is_a_row_not_an_exception() -> None:
+    refused = FakeFluxStatusSource({("flux-system", "svc"): FluxStatusError("context b forbids")})
+    broken = FakeFluxStatusSource({("flux-system", "svc"): RuntimeError("client bug")})
+
+    rows = by_env(
+        runtime({"dev": refused, "prod": broken}, cluster_files("svc", "dev", "prod"))
+        .state("svc")
+        .rows
+    )
+
+    assert (rows["dev"].kind, rows["dev"].label, rows["dev"].message) == (
+        "error",
+        "Unreadable",
+        "context b forbids",
+    )
+    assert rows["prod"].message == "Reading the cluster failed: RuntimeError"
+
+
+def test_answers_and_errors_are_kept_for_a_while_then_read_again() -> None:
+    clock = Clock()
+    good = FakeFluxStatusSource({("flux-system", "svc"): status()})
+    bad = FakeFluxStatusSource({("flux-system", "svc"): FluxStatusError("down")})
+    rt = runtime({"dev": good, "prod": bad}, cluster_files("svc", "dev", "prod"), clock=clock)
+
+    rt.state("svc")
+    clock.now += rt.cache_seconds - 1
+    again = rt.state("svc")
+    assert len(good.reads) == len(bad.reads) == 1
+    assert by_env(again.rows)["prod"].message == "down"
+
+    clock.now += 2
+    rt.state("svc")
+    assert len(good.reads) == len(bad.reads) == 2
+
+
+@dataclass
+class SlowSource:
+    """Answers only when released, as a hung cluster would (bounded by the test)."""
+
+    release: threading.Event = field(default_factory=threading.Event)
+    reads: int = 0
+
+    def kustomization(self, namespace: str, name: str) -> KustomizationStatus | None:
+        self.reads += 1
+        self.release.wait(5)
+        return status()
+
+
+def test_the_page_waits_no_longer_than_the_timeout_and_keeps_the_late_answer() -> None:
+    slow = SlowSource()
+    fast = FakeFluxStatusSource({("flux-system", "svc"): status(env="prod")})
+    rt = runtime({"dev": slow, "prod": fast}, cluster_files("svc", "dev", "prod"), timeout=0.2)
+
+    started = time.monotonic()
+    rows = by_env(rt.state("svc").rows)
+    waited = time.monotonic() - started
+
+    assert waited < 0.2 + 0.5 + 0.5
+    assert rows["dev"].kind == "error"
+    assert rows["dev"].message == "The cluster did not answer within 0.2 s."
+    assert rows["prod"].kind == "ready"  # read at the same time, not after dev
+    # A second page while the read still hangs shares it instead of starting another.
+    assert by_env(rt.state("svc").rows)["dev"].kind == "error"
+    slow.release.set()
+    deadline = time.monotonic() + 5
+    while by_env(rt.state("svc").rows)["dev"].kind != "ready":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert slow.reads == 1
+    rt.close()
+
+
+def test_without_kubernetes_or_git_the_state_says_why() -> None:
+    off = SyncStateRuntime(None, lambda: FakeLister(), timeout=1)
+    broken = SyncStateRuntime(
+        FakeClusters({}), lambda: FakeLister(error=GitError("remote hung")), timeout=1
+    )
+
+    assert off.state("svc").problem == NOT_CONFIGURED and not off.state("svc").configured
+    assert broken.state("svc").problem == "The GitOps repository cannot be read: remote hung"
+
+
+@pytest.mark.parametrize(
+    ("revision", "sha"),
+    [
+        (f"main@sha1:{SHA_A}", SHA_A),
+        (f"main@sha256:{'c' * 64}", "c" * 64),
+        (f"main/{SHA_B}", SHA_B),  # Flux before 2.0
+        ("v1.2.3@sha256:abc", ""),
+        ("", ""),
+    ],
+)
+def test_a_revision_names_its_commit(revision: str, sha: str) -> None:
+    assert revision_sha(revision) == sha
+
+
+def test_overlays_and_ages_are_read_from_what_flux_and_the_clock_say() -> None:
+    assert overlay_of("./services/svc/deploy/overlays/prod/") == "prod"
+    assert overlay_of("./apps/production") is None
+    assert [age(NOW - timedelta(seconds=s), NOW) for s in (5, 300, 7200, 3 * 86400)] == [
+        "5s",
+        "5m",
+        "2h",
+        "3d",
+    ]
+    assert age(None) == ""
+
+
+def merged(
+    merge_sha: str | None = SHA_A, change_status: ChangeStatus = ChangeStatus.MERGED
+) -> Change:
+    return Change(
+        title="Add svc",
+        template="air-quality-monitor",
+        service="svc",
+        owner_ref="group:default/platform-team",
+        requester_ref="user:default/ada.lovelace",
+        answers={},
+        branch="add-svc",
+        status=change_status,
+        merge_sha=merge_sha,
+    )
+
+
+def test_a_merged_change_is_deployed_where_flux_applied_its_merge_commit() -> None:
+    dev = FakeFluxStatusSource({("flux-system", "svc"): status(applied=SHA_A)})
+    prod = FakeFluxStatusSource({("flux-system", "svc"): status(applied=SHA_B, env="prod")})
+    rt = runtime({"dev": dev, "prod": prod}, cluster_files("svc", "dev", "prod"))
+
+    found = change_deployments(rt, merged(SHA_A))
+
+    assert found is not None and found.problem == ""
+    assert [(d.environment, d.deployed) for d in found.deployments] == [
+        ("dev", True),
+        ("prod", False),
+    ]
+    assert change_deployments(rt, merged(None)) is None
+    assert change_deployments(rt, merged(SHA_A, ChangeStatus.READY)) is None
+    off = change_deployments(None, merged(SHA_A))
+    assert off is not None and off.problem == NOT_CONFIGURED
+
+
+# The pages, with the real app, GitOps repository and kubernetes client.
+
+
+@contextmanager
+def flux_portal(
+    settings: Settings, tmp_path: Path, prod: Answer, *, configured: bool = True
+) -> Iterator[tuple[TestClient, FakeKubeApi]]:
+    """The app with air-quality on main (dev, prod) and a kubeconfig of two loopback clusters."""
+    answers = {"dev-token": {SERVICE: READY_DEV}, "prod-token": {SERVICE: prod}}
+    with kube_api(answers) as (api, port):
+        contexts = {"dev-ctx": "dev-token", "prod-ctx": "prod-token"}
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", port, contexts)
+        kube = {
+            "kubeconfig": kubeconfig,
+            "kube_contexts": {"dev": "dev-ctx", "prod": "prod-ctx"},
+            "kubernetes_timeout_seconds": 0.5,
+        }
+        proxied = settings.model_copy(
+            update={
+                "auth_mode": AuthMode.TRUSTED_HEADER,
+                "catalog_paths": [str(REPO / "catalog")],
+                **(kube if configured else {}),
+            }
+        )
+        initialise(proxied, gitops=True)
+        with TestClient(create_app(proxied)) as client:
+            seed_service(client, proxied, tmp_path / "work")
+            yield client, api
+
+
+def section(page: str, id_: str) -> str:
+    found = re.search(rf'<section[^>]*id="{id_}".*?</section>', page, re.S)
+    assert found is not None, page
+    return found.group(0)
+
+
+def row(html: str, environment: str) -> str:
+    found = re.search(rf'<(tr|li) data-environment="{environment}".*?</\1>', html, re.S)
+    assert found is not None, html
+    return re.sub(r"\s+", " ", found.group(0))
+
+
+def test_the_entity_page_shows_each_environments_sync_state(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with flux_portal(settings, tmp_path, FORBIDDEN) as (client, api):
+        page = client.get(f"/catalog/component/default/{SERVICE}", headers=ADA)
+        again = client.get(f"/catalog/component/default/{SERVICE}", headers=ADA)
+
+    assert page.status_code == 200
+    html = section(page.text, "sync-state")
+    dev, prod = row(html, "dev"), row(html, "prod")
+    assert 'data-sync="ready"' in dev and ">Ready<" in dev
+    assert f'<code title="main@sha1:{APPLIED_SHA}">{APPLIED_SHA[:12]}</code>' in dev
+    assert "Applied revision: main@sha1:" in dev and "ReconciliationSucceeded" in dev
+    assert 'data-sync="error"' in prod
+    assert "context prod-ctx forbids the portal to read Kustomizations (403 Forbidden)" in prod
+    # One read per cluster: the second page came from the cache.
+    assert sorted(auth for _path, auth in api.requests) == ["Bearer dev-token", "Bearer prod-token"]
+    assert section(again.text, "sync-state") == html
+
+
+def test_a_slow_cluster_does_not_hold_the_entity_page(settings: Settings, tmp_path: Path) -> None:
+    slow = Answer(200, "kustomization-failed-prod.json", delay=3.0)
+    with flux_portal(settings, tmp_path, slow) as (client, _api):
+        started = time.monotonic()
+        page = client.get(f"/catalog/component/default/{SERVICE}", headers=ADA)
+        waited = time.monotonic() - started
+
+    assert page.status_code == 200 and waited < 2.5
+    html = section(page.text, "sync-state")
+    assert 'data-sync="ready"' in row(html, "dev")
+    assert "did not answer within 0.5 s" in row(html, "prod")
+
+
+def test_without_kubernetes_the_page_says_it_is_not_configured(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with flux_portal(settings, tmp_path, FORBIDDEN, configured=False) as (client, api):
+        service = client.get(f"/catalog/component/default/{SERVICE}", headers=ADA)
+        group = client.get("/catalog/group/default/platform-team", headers=ADA)
+
+    assert service.status_code == 200
+    assert "Kubernetes is not configured" in section(service.text, "sync-state")
+    assert group.status_code == 200 and 'id="sync-state"' not in group.text
+    assert api.requests == []
+
+
+def add_merged_change(client: TestClient, merge_sha: str) -> str:
+    change = merged(merge_sha)
+    change.service = SERVICE
+    with Session(client.app.state.engine) as session:  # type: ignore[attr-defined]
+        session.add(change)
+        session.commit()
+        return change.id
+
+
+def test_a_merged_change_says_where_flux_deployed_it(settings: Settings, tmp_path: Path) -> None:
+    with flux_portal(settings, tmp_path, FORBIDDEN) as (client, _api):
+        deployed = client.get(f"/reviews/{add_merged_change(client, APPLIED_SHA)}", headers=ADA)
+        waiting = client.get(f"/reviews/{add_merged_change(client, SHA_B)}", headers=ADA)
+
+    assert deployed.status_code == 200 and waiting.status_code == 200
+    html = section(deployed.text, "deployed")
+    assert (
+        f'Deployed to dev at <code title="main@sha1:{APPLIED_SHA}">{APPLIED_SHA[:12]}</code>'
+        in (row(html, "dev"))
+    )
+    assert "prod: waiting for Flux" in row(html, "prod") and "403 Forbidden" in row(html, "prod")
+    later = row(section(waiting.text, "deployed"), "dev")
+    assert 'data-deployed="no"' in later and "dev: waiting for Flux (it applies" in later
+    assert APPLIED_SHA[:12] in later
