@@ -87,9 +87,7 @@ def insert_tags(connection: Connection, rows: list[dict[str, Any]]) -> None:
     source = sa_select(_ENTITY.ref, tag, *copied.values()).select_from(
         pairs.join(_ENTITY.ref.table, _ENTITY.ref == ref)
     )
-    connection.execute(
-        insert(_TAG_TABLE).from_select(["entity_ref", "tag", *copied], source)
-    )
+    connection.execute(insert(_TAG_TABLE).from_select(["entity_ref", "tag", *copied], source))
 
 
 def sync_tag_columns(connection: Connection) -> None:
