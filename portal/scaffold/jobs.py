@@ -44,6 +44,7 @@ from portal.review.checks import CheckResult, CheckTools, run_manifest_checks
 from portal.review.collisions import cluster_tree
 from portal.review.cost_check import export_main_service, tree_price_sheets
 from portal.review.flux_sources import SOURCEIGNORE, flux_tree
+from portal.scaffold.chaos import chaos_kustomizations, experiments_folder
 from portal.scaffold.deploys import commit_deploys, template_deploys
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.images import with_image_automation
@@ -157,6 +158,8 @@ def _render_and_commit(
         wiring = flux_kustomizations(change.service, environments, depends_on=targets)
         files.update(with_image_automation(change.service, wiring, files))
         files = with_slo_rules(change.service, files)
+        if read_files(repo, base, [experiments_folder(change.template)]).files:
+            files.update(chaos_kustomizations(change.service, change.template, environments))
     executable = [
         f"services/{change.service}/{path}"
         for path in result.files
