@@ -14,7 +14,7 @@ from sqlmodel import Session, SQLModel, col, select
 from portal.catalog.facets import counted_by_facet, counted_in_all, facet_values, remembered
 from portal.catalog.models import Entity
 from portal.catalog.refs import RefError, parse_ref
-from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts
+from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts, outer_order
 from portal.catalog.tags import (
     TAG_COLUMNS,
     TAG_SORTS,
@@ -281,15 +281,7 @@ def _search_page(
     statement = (
         select(Entity, page.c.total)
         .join(page, page.c.id == col(Entity.id))
-        .order_by(
-            *(
-                term
-                for label, key in zip(keys, order, strict=True)
-                for term in SortKey(page.c[label.name], key.descending, key.nullable).order_by(
-                    dialect
-                )
-            )
-        )
+        .order_by(*outer_order(page, keys, order, dialect))
     )
     rows = session.exec(statement).all()
     if not rows or not count:

@@ -13,6 +13,7 @@ An owner's shown name lives in another row, so the import keeps it in ``owner_so
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,21 @@ class SortKey:
             missing = key.is_(None)
             return [missing.desc() if self.descending else missing.asc(), ordered]
         return [ordered.nulls_first() if self.descending else ordered.nulls_last()]
+
+
+def outer_order(
+    page: Any, labels: Sequence[ColumnElement[Any]], order: Sequence[SortKey], dialect: str
+) -> list[ColumnElement[Any]]:
+    """Return the ``ORDER BY`` terms of a query over ``page``, a subquery of one list page.
+
+    ``labels`` are the page's sort keys as it selected them (``key0``, ``key1``...), in the
+    order of ``order``: the rows it joins come back in the page's own order.
+    """
+    return [
+        term
+        for label, key in zip(labels, order, strict=True)
+        for term in SortKey(page.c[label.name], key.descending, key.nullable).order_by(dialect)
+    ]
 
 
 @dataclass(frozen=True)

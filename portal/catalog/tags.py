@@ -32,7 +32,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
 from portal.catalog.models import Entity, Tag
-from portal.catalog.sort_keys import SortKey, Sorts, shown_key, sorts_of
+from portal.catalog.sort_keys import SortKey, Sorts, outer_order, shown_key, sorts_of
 
 _ENTITY = SQLModel.metadata.tables[Entity.__tablename__].c
 _TAG_TABLE = SQLModel.metadata.tables[Tag.__tablename__]
@@ -156,15 +156,7 @@ def tagged_page(
     statement = (
         select(Entity)
         .join(page, page.c.entity_ref == col(Entity.ref))
-        .order_by(
-            *(
-                term
-                for label, key in zip(keys, order, strict=True)
-                for term in SortKey(page.c[label.name], key.descending, key.nullable).order_by(
-                    dialect
-                )
-            )
-        )
+        .order_by(*outer_order(page, keys, order, dialect))
     )
     items = list(session.exec(statement).all())
     counter = sa_select(func.count()).select_from(_TAG_TABLE).where(*conditions)

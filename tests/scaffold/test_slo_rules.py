@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from tests.conftest import runtime as runtime_of
 from tests.proposals.seed import SERVICE, git, remote_of, seed_service
 from tests.proposals.test_flow import propose
 from tests.review.test_checks import GOOD
+from tests.review.test_slo_rules_shipped import promtool_accepts
 from tests.scaffold.test_jobs import new_change, runtime, status_of
 
 __all__ = ["runtime"]  # the fixture, used by name
@@ -48,19 +48,6 @@ def compiled(spec: str, tmp_path: Path) -> str:
     path.write_text(spec)
     (output,) = generate([path], GenerateOptions(format=OutputFormat.OPERATOR))
     return output.text
-
-
-def promtool_accepts(rule: dict[str, Any], tmp_path: Path) -> None:
-    promtool = require_tool("promtool")
-    groups = tmp_path / "groups.yaml"
-    groups.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
-    checked = subprocess.run(
-        [str(promtool), "check", "rules", "--", str(groups)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_a_scaffold_commits_the_generated_rule_in_its_base(
