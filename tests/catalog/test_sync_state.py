@@ -67,7 +67,8 @@ def status(
         message=message,
         last_applied_revision=f"main@sha1:{applied}" if applied else "",
         last_attempted_revision=f"main@sha1:{attempted or applied}",
-        observed_at=NOW - timedelta(minutes=5),
+        # From the time of the call: the rows' ages are read against the real clock.
+        observed_at=datetime.now(UTC) - timedelta(minutes=5),
         path=f"./services/svc/deploy/overlays/{env}",
         **extra,  # type: ignore[arg-type]
     )
