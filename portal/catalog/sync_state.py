@@ -167,15 +167,14 @@ def to_row(environment: str, found: Lookup, *, shared: bool, now: datetime) -> S
     return SyncRow(environment, kind, message, found, age(found.observed_at, now))
 
 
-def service_environments(gitops: FileLister, service: str) -> list[str]:
-    """Return the environments with ``clusters/<env>/services/<service>.yaml`` on main."""
-    wanted = f"services/{service}.yaml"
-    environments = {
-        parts[1]
-        for parts in (path.split("/", 2) for path in gitops.list_files("main", f"{CLUSTERS}/"))
-        if len(parts) == 3 and parts[2] == wanted
-    }
-    return promotion_order(environments)
+def services_by_environment(gitops: FileLister) -> dict[str, list[str]]:
+    """Return each service's environments (``clusters/<env>/services/<service>.yaml``) on main."""
+    found: dict[str, set[str]] = {}
+    for path in gitops.list_files("main", f"{CLUSTERS}/"):
+        parts = path.split("/")
+        if len(parts) == 4 and parts[2] == "services" and parts[3].endswith(".yaml"):
+            found.setdefault(parts[3].removesuffix(".yaml"), set()).add(parts[1])
+    return {service: promotion_order(environments) for service, environments in found.items()}
 
 
 class SyncStateRuntime:
@@ -199,18 +198,33 @@ class SyncStateRuntime:
         self._running: dict[tuple[str, str], Future[Lookup]] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._listing: tuple[float, dict[str, list[str]]] | None = None
 
     @property
     def configured(self) -> bool:
         """Return True when a cluster can be read at all."""
         return self.clusters is not None
 
+    def environments(self, service: str) -> list[str]:
+        """Return the environments ``service`` has on main, listed at most once per cache time.
+
+        Every Component page asks, with or without Kubernetes: one listing of ``clusters/``
+        answers them all for ``cache_seconds`` instead of a git read per page.
+        """
+        with self._lock:
+            listing = self._listing
+        if listing is None or listing[0] <= self._clock():
+            listing = (self._clock() + self.cache_seconds, services_by_environment(self.gitops()))
+            with self._lock:
+                self._listing = listing
+        return listing[1].get(service, [])
+
     def state(self, service: str) -> SyncState:
         """Return the sync state of ``service`` in every environment it has on main."""
         if self.clusters is None:
             return SyncState(service, problem=NOT_CONFIGURED, configured=False)
         try:
-            environments = service_environments(self.gitops(), service)
+            environments = self.environments(service)
         except GitError as exc:
             return SyncState(service, problem=f"The GitOps repository cannot be read: {exc}")
         return SyncState(service, tuple(self.rows(service, environments)))
@@ -322,7 +336,7 @@ def entity_sync_state(runtime: object, entity: Entity) -> SyncState | None:
     state = runtime.state(entity.name)
     if state.problem and not state.configured:
         try:
-            return state if service_environments(runtime.gitops(), entity.name) else None
+            return state if runtime.environments(entity.name) else None
         except GitError:
             return None
     return state if state.rows or state.problem else None

@@ -228,6 +228,26 @@ def test_answers_and_errors_are_kept_for_a_while_then_read_again() -> None:
     assert len(good.reads) == len(bad.reads) == 2
 
 
+def test_the_services_environments_are_listed_once_per_cache_time() -> None:
+    clock = Clock()
+    listed: list[int] = []
+    files = [*cluster_files("svc", "dev", "prod"), *cluster_files("web", "dev")]
+
+    def lister() -> FakeLister:
+        listed.append(1)
+        return FakeLister(files)
+
+    rt = SyncStateRuntime(None, lister, timeout=1.0, clock=clock)
+    assert rt.environments("svc") == ["dev", "prod"]
+    assert rt.environments("web") == ["dev"]
+    assert rt.environments("gone") == []
+    assert len(listed) == 1  # every page of the cache time reads one listing
+    files.append("clusters/staging/services/web.yaml")  # a merge lands
+    clock.now += rt.cache_seconds + 1
+    assert rt.environments("web") == ["dev", "staging"]
+    assert len(listed) == 2
+
+
 @dataclass
 class SlowSource:
     """Answers only when released, as a hung cluster would (bounded by the test)."""
