@@ -140,3 +140,6 @@ def analyze_catalog(connection: Connection) -> None:
         return
     for table in _ANALYZED:
         connection.execute(text(f'ANALYZE "{table}"'))
+    # The search rows (PostgreSQL only), once migration 0014 made them (earlier ones call this).
+    if connection.execute(text("SELECT to_regclass('catalog_search')")).scalar() is not None:
+        connection.execute(text("ANALYZE catalog_search"))

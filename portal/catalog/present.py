@@ -51,8 +51,9 @@ def relations_by_source(session: Session, refs: list[str]) -> dict[str, list[Rel
         ).all()
         for source, type_, target in rows:
             found[source].add((type_, target))
+    # Built without validation: two strings each, read from the catalog's own rows.
     return {
-        ref: [RelationOut(type=t, targetRef=target) for t, target in sorted(pairs)]
+        ref: [RelationOut.model_construct(type=t, targetRef=target) for t, target in sorted(pairs)]
         for ref, pairs in found.items()
     }
 

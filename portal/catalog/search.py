@@ -14,6 +14,14 @@ from sqlmodel import Session, SQLModel, col, select
 from portal.catalog.facets import counted_by_facet, counted_in_all, facet_values, remembered
 from portal.catalog.models import Entity
 from portal.catalog.refs import RefError, parse_ref
+from portal.catalog.search_postgres import (
+    SEARCH,
+    SEARCH_COLUMNS,
+    SEARCH_SORTS,
+    postgres_best_page,
+    postgres_hits,
+    postgres_match,
+)
 from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts, outer_order
 from portal.catalog.tags import (
     TAG_COLUMNS,
@@ -34,7 +42,6 @@ _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: how both index
 _FTS = table("catalog_entity_fts", column("rowid"))
 # Column weights: name and title count most, then tags, owner, description.
 _BM25 = "bm25(catalog_entity_fts, 10.0, 8.0, 4.0, 2.0, 1.0)"
-_PG_VECTOR: ColumnElement[Any] = literal_column("catalog_entity.search_vector")
 # The CTE hint exists since SQLite 3.35; older versions stay correct, only slower.
 _MATERIALIZED = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -129,6 +136,9 @@ def _filters(
         conditions.append(columns.system_ref == filter_ref(query.system, "system"))
     if query.tag and columns is TAG_COLUMNS:
         conditions.append(columns.tag == tag_key(session, query.tag))
+    elif query.tag and columns is not _COLUMNS:  # other rows of entities: by their refs
+        tagged = sa_select(_COLUMNS.ref).where(*tag_conditions(session, query.tag))
+        conditions.append(columns.ref.in_(tagged))
     elif query.tag:
         conditions += tag_conditions(session, query.tag)
     if not query.include_orphans:
@@ -190,58 +200,6 @@ def _sqlite_hits(tokens: list[str]) -> CTE:
     return hits.prefix_with("MATERIALIZED") if _MATERIALIZED else hits
 
 
-def _postgres_match(tokens: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
-    """Return the tsvector condition and its rank (higher is better)."""
-    tsquery = func.to_tsquery(
-        literal_column("'simple'::regconfig"), " & ".join(f"{token}:*" for token in tokens)
-    )
-    return _PG_VECTOR.bool_op("@@")(tsquery), func.ts_rank(_PG_VECTOR, tsquery)
-
-
-def _postgres_hits(tokens: list[str]) -> CTE:
-    """Return the tsvector matches with minus their rank (lower is better, as in FTS5).
-
-    With the other sort keys, read from the rows the rank is computed from anyway: ranks
-    tie a lot (every entity tagged "python" ranks the same), and the ties are ordered by
-    name without reading each matching entity a second time.
-    """
-    match, score = _postgres_match(tokens)
-    hits = (
-        sa_select(
-            _COLUMNS.id.label("id"),
-            (-score).label("rank"),
-            ENTITY_SORTS.name.expression.label("name_key"),
-            _COLUMNS.ref.label("ref"),
-        )
-        .where(match)
-        .cte("hits")
-    )
-    return hits.prefix_with("MATERIALIZED")
-
-
-def _postgres_best_page(
-    session: Session, hits: CTE, limit: int, offset: int
-) -> tuple[list[Entity], int | None]:
-    """Return a page of the best matches, ordered from the matches alone (see _postgres_hits)."""
-    page = (
-        sa_select(hits.c.id, hits.c.rank, hits.c.name_key, hits.c.ref)
-        .order_by(hits.c.rank, hits.c.name_key, hits.c.ref)
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
-    total = sa_select(func.count()).select_from(hits).scalar_subquery()
-    statement = (
-        select(Entity, total.label("total"))
-        .join(page, page.c.id == col(Entity.id))
-        .order_by(page.c.rank, page.c.name_key, page.c.ref)
-    )
-    rows = session.exec(statement).all()
-    if not rows:
-        return [], 0 if offset == 0 else None
-    return [entity for entity, _total in rows], rows[0][1]
-
-
 def _search_page(
     session: Session,
     hits: CTE | None,
@@ -251,20 +209,22 @@ def _search_page(
     offset: int,
     *,
     count: bool = True,
+    columns: Any = _COLUMNS,
 ) -> tuple[list[Entity], int | None]:
     """Return one page of matches and their total, from a single full-text match.
 
     Ranking needs every match anyway: the matches are ranked and counted on narrow rows
     (id and sort keys, ``count(*) OVER ()``), and only the page's entities are then read
     whole, instead of matching once for the page and once more for the count. The total
-    is None when only a too-far offset left the page empty.
+    is None when only a too-far offset left the page empty. ``columns``: the table the
+    conditions and keys are over (the entities, or PostgreSQL's ``catalog_search``).
     """
     dialect = session.get_bind().dialect.name
     keys = [key.expression.label(f"key{index}") for index, key in enumerate(order)]
     total = func.count().over() if count else literal_column("NULL")
-    narrow = sa_select(_COLUMNS.id, total.label("total"), *keys)
+    narrow = sa_select(columns.id, total.label("total"), *keys)
     if hits is not None:
-        narrow = narrow.join_from(_COLUMNS.id.table, hits, hits.c.id == _COLUMNS.id)
+        narrow = narrow.join_from(columns.id.table, hits, hits.c.id == columns.id)
     page = (
         narrow.where(*conditions)
         .order_by(
@@ -347,31 +307,24 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     limit = max(1, min(query.limit, MAX_LIMIT))
     offset = min(max(0, query.offset), MAX_OFFSET)
     tokens = _tokens(query.q)
+    dialect = session.get_bind().dialect.name
     if not tokens and exact_tag(query.tag):
         # Browsing by one tag: its rows filter, sort and count alone (see portal.catalog.tags).
         conditions = _filters(session, query, TAG_COLUMNS)
         tagged, count = tagged_page(session, conditions, _order(query, TAG_SORTS), limit, offset)
         return EntityPage(items=tagged, total=count, query=query)
+    if tokens and dialect == "postgresql":
+        return _postgres_search(session, query, tokens, limit, offset)
     conditions = _filters(session, query)
-    dialect = session.get_bind().dialect.name
     hits: CTE | None = None
     rank: SortKey | None = None
     best_first = not conditions and query.sort not in ENTITY_SORTS.by_column  # see _best_page
-    if tokens and dialect == "postgresql" and best_first:
-        hits = _postgres_hits(tokens)
-        rank = SortKey(hits.c.rank)  # minus ts_rank: lower is better
-    elif tokens and dialect == "postgresql":
-        match, score = _postgres_match(tokens)
-        conditions.append(match)
-        rank = SortKey(score, descending=True)
-    elif tokens:
+    if tokens:
         hits = _sqlite_hits(tokens)
         rank = SortKey(hits.c.rank)  # bm25: lower is better
     order = _order(query, ENTITY_SORTS, rank)
     total: int | None = None
-    if hits is not None and best_first and dialect == "postgresql":
-        items, total = _postgres_best_page(session, hits, limit, offset)
-    elif hits is not None and best_first:
+    if hits is not None and best_first:
         items, total = _best_page(session, hits, order, limit, offset)
     elif tokens:
         items, total = _search_page(session, hits, conditions, order, limit, offset)
@@ -390,6 +343,26 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
         if hits is not None:
             counter = counter.join(hits, hits.c.id == col(Entity.id))
         total = session.exec(counter.where(*conditions)).one()
+    return EntityPage(items=items, total=total, query=query)
+
+
+def _postgres_search(
+    session: Session, query: EntityQuery, tokens: list[str], limit: int, offset: int
+) -> EntityPage:
+    """Return a page of PostgreSQL's matches, all read from ``catalog_search``'s rows."""
+    conditions = _filters(session, query, SEARCH_COLUMNS)
+    match, score = postgres_match(tokens)
+    total: int | None
+    if not conditions and query.sort not in SEARCH_SORTS.by_column:
+        items, total = postgres_best_page(session, postgres_hits(tokens), limit, offset)
+    else:
+        order = _order(query, SEARCH_SORTS, SortKey(score, descending=True))
+        items, total = _search_page(
+            session, None, [*conditions, match], order, limit, offset, columns=SEARCH_COLUMNS
+        )
+    if total is None:  # only a page past the end: count the matches
+        counter = sa_select(func.count()).select_from(SEARCH).where(*conditions, match)
+        total = session.execute(counter).scalar_one()
     return EntityPage(items=items, total=total, query=query)
 
 

@@ -40,7 +40,8 @@ _SET_INDEXES_ASIDE_FROM = 5000  # new entities in an empty catalog; see indexes_
 _ENTITY_TABLE: Table = SQLModel.metadata.tables[Entity.__tablename__]
 _RELATION_TABLE: Table = SQLModel.metadata.tables[Relation.__tablename__]
 _TAG_TABLE: Table = SQLModel.metadata.tables[Tag.__tablename__]
-_BULK_TABLES = (_ENTITY_TABLE.name, _RELATION_TABLE.name, _TAG_TABLE.name)
+# catalog_search: PostgreSQL's search rows, written by triggers (migration 0014).
+_BULK_TABLES = (_ENTITY_TABLE.name, _RELATION_TABLE.name, _TAG_TABLE.name, "catalog_search")
 
 
 class _Stored(NamedTuple):

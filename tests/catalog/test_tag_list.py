@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import Session, func, select
 
 from portal.catalog.importer import import_locations
@@ -138,3 +139,43 @@ def test_the_tag_rows_follow_an_owners_title_and_orphans(
     assert kept.total == 0
     orphaned = session.exec(select(Tag).where(Tag.orphan)).all()
     assert {tag.entity_ref for tag in orphaned} == {f"group:default/{n}" for n in OWNERS}
+
+
+SEARCH_ROW = (
+    "SELECT e.id, e.ref, lower(coalesce(nullif(e.title, ''), e.name)), e.kind_key, e.spec_type,"
+    " e.lifecycle, e.owner_ref, e.owner_sort, e.system_ref, e.orphan, e.updated_at,"
+    " e.search_vector::text FROM catalog_entity AS e ORDER BY e.id"
+)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: FTS5
+def test_postgresql_search_rows_follow_the_entities(
+    session: Session, settings: Settings, catalog: tuple[Path, Path]
+) -> None:
+    """catalog_search (migration 0014) is what its triggers copy, after every kind of write."""
+    owners, things = catalog
+
+    def rows() -> tuple[list[object], list[object]]:
+        session.commit()
+        search = session.execute(
+            text(
+                SEARCH_ROW.replace("FROM catalog_entity AS e", "FROM catalog_search AS s")
+                .replace("lower(coalesce(nullif(e.title, ''), e.name))", "s.name_key")
+                .replace("e.", "s.")
+            )
+        ).all()
+        return list(search), list(session.execute(text(SEARCH_ROW)).all())
+
+    search, entities = rows()
+    assert len(entities) > 60 and search == entities
+    write(owners, *(group(n, "Aaa" if n == "team-a" else t) for n, t in OWNERS.items()))
+    write(things, *(tagged_component(random.Random(8), i) for i in range(60)))  # new titles
+    import_locations(session, [str(owners), str(things)], settings)
+    write(owners, group("team-z", "Z").replace("tags: [pci]", "tags: []"))  # groups orphaned
+    import_locations(session, [str(owners), str(things)], settings)
+    search, entities = rows()
+    assert search == entities
+    hits = list_entities(session, EntityQuery(q="zed", kind="all", limit=500))
+    assert {e.ref for e in hits.items} == {
+        e.ref for e in session.exec(select(Entity)).all() if (e.title or "").lower() == "zed"
+    }
