@@ -59,7 +59,7 @@ def test_a_scaffold_commits_its_chaos_and_the_wiring_check_accepts_it(
     repo, commit = runtime.context.gitops(), done.commit_sha or ""
     chaos = [path for path in repo.list_files(commit, "clusters/") if "/chaos/" in path]
     environments = runtime.environments()
-    assert "prod" in environments
+    assert environments is not None and "prod" in environments
     assert sorted(chaos) == sorted(
         f"clusters/{env}/chaos/shaken.yaml" for env in environments if env != "prod"
     )
