@@ -23,7 +23,7 @@ from git import Repo
 from git.exc import GitCommandError
 from git.exc import GitError as GitPythonError
 
-from portal.integrations.git import GitError
+from portal.integrations.git import GitError, git_env
 from portal.integrations.git_args import GitArgumentError, check_repo_path
 
 # An abbreviated or full commit name as people copy it from a log (git's own minimum is 4;
@@ -139,9 +139,12 @@ class GitPythonHistory:
 
     def _repo(self) -> Repo:
         try:
-            return Repo(self.git_dir)
+            repo = Repo(self.git_dir)
         except (GitPythonError, OSError) as exc:
             raise HistoryError(f"cannot open the repository at {self.git_dir}: {exc}") from exc
+        # Every git this repository starts (cat-file included) runs in child_env().
+        repo.git.update_environment(**child_env())
+        return repo
 
     def _git(self, repo: Repo, command: str, *args: str) -> str:
         """Run one git command in ``repo``, bounded by the timeout; return its output."""
@@ -164,6 +167,17 @@ class GitPythonHistory:
         except GitPythonError as exc:
             raise HistoryError(f"git {command} failed: {exc}") from exc
         return str(output)
+
+
+def child_env() -> dict[str, str]:
+    """Return what GitPython's git children get on top of this process's environment.
+
+    GitPython starts each child from a copy of ``os.environ``: every variable ``git_env``
+    leaves out (the portal's settings and secrets) is blanked, so no child holds their
+    values, and the rest is git's usual environment (no prompts, C locale).
+    """
+    env = git_env()
+    return {**{name: "" for name in os.environ if name not in env}, **env}
 
 
 def _commit_of(repo: Repo, sha: str) -> FolderCommit:

@@ -218,3 +218,19 @@ def test_fake_records_calls_and_refuses_unknown_diffs() -> None:
     assert calls[0] == ("log", "c" * 40, "services/a", "0", "5")
     with pytest.raises(HistoryError):
         reader.diff(commit, "services/z")
+
+
+def test_git_children_never_hold_the_portals_secrets(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GitPython copies os.environ into every child: the portal's settings are blanked."""
+    monkeypatch.setenv("PORTAL_SECRET_KEY", "session-signing-secret")
+    monkeypatch.setenv("PORTAL_DATABASE_URL", "postgresql://u:db-password@h/p")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+    repo = GitPythonHistory(scenario.bare)._repo()
+    # A shell alias makes git print the environment its own children inherit.
+    seen = repo.git.execute(["git", "-c", "alias.showenv=!env", "showenv"])
+    assert isinstance(seen, str) and "PATH=" in seen
+    for secret in ("session-signing-secret", "db-password", "aws-secret"):
+        assert secret not in seen
+    assert "GIT_TERMINAL_PROMPT=0" in seen
