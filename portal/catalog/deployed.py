@@ -1,18 +1,20 @@
 """Where a merged change is deployed: the environments whose Flux applied its merge commit.
 
 Flux writes what it applied as ``status.lastAppliedRevision`` (``main@sha1:<sha>``): an
-environment is "deployed" when that names the change's merge commit, else "waiting for
-Flux" (it has not reconciled yet, or failed; the row's message says which). A later merge
-on main also moves the applied revision on, so a change merged long ago shows the commit
-Flux applies now instead of claiming a deployment it cannot prove.
+environment is "deployed" when that is the change's merge commit or a later commit of
+main that contains it (read in the portal's clone), else "waiting for Flux" (it has not
+reconciled yet, or failed; the row's message says which, and a commit the clone does not
+know yet counts as not containing it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from portal.catalog.sync_state import NOT_CONFIGURED, SyncRow, SyncStateRuntime
+from portal.catalog.sync_state import NOT_CONFIGURED, SyncRow, SyncStateRuntime, revision_sha
 from portal.changes.models import Change, ChangeStatus
+from portal.integrations.git import GitError
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,22 @@ class ChangeDeployments:
     problem: str = ""
 
 
-def applied(row: SyncRow, merge_sha: str) -> bool:
-    """Return True when the row's cluster last applied ``merge_sha``."""
-    return row.status is not None and merge_sha in row.status.last_applied_revision
+def applied(row: SyncRow, merge_sha: str, contains: Callable[[str, str], bool]) -> bool:
+    """Return True when the row's cluster applied ``merge_sha`` or a commit containing it.
+
+    ``contains(commit, of)``: whether ``of`` contains ``commit`` (an ancestry check).
+    """
+    if row.status is None:
+        return False
+    commit = revision_sha(row.status.last_applied_revision)
+    if not commit:
+        return False
+    if commit == merge_sha:
+        return True
+    try:
+        return contains(merge_sha, commit)
+    except GitError:  # Flux applied a commit this clone has not fetched yet
+        return False
 
 
 def change_deployments(runtime: object, change: Change) -> ChangeDeployments | None:
@@ -51,5 +66,6 @@ def change_deployments(runtime: object, change: Change) -> ChangeDeployments | N
     state = runtime.state(change.service)
     if state.problem:
         return ChangeDeployments(change.merge_sha, problem=state.problem)
-    rows = (Deployment(row, applied(row, change.merge_sha)) for row in state.rows)
+    repo = runtime.gitops()
+    rows = (Deployment(row, applied(row, change.merge_sha, repo.is_ancestor)) for row in state.rows)
     return ChangeDeployments(change.merge_sha, tuple(rows))

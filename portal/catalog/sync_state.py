@@ -177,13 +177,21 @@ def services_by_environment(gitops: FileLister) -> dict[str, list[str]]:
     return {service: promotion_order(environments) for service, environments in found.items()}
 
 
+class GitOpsReads(FileLister, Protocol):
+    """What the pages read of GitOps main: its files, and which commits it contains."""
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        """Return True when ``commit`` is ``of`` or one of its ancestors."""
+        ...
+
+
 class SyncStateRuntime:
     """Reads sync state for the pages: a bounded pool, a deadline, and a short-lived cache."""
 
     def __init__(
         self,
         clusters: ClusterSources | None,
-        gitops: Callable[[], FileLister],
+        gitops: Callable[[], GitOpsReads],
         *,
         timeout: float,
         cache_seconds: float = CACHE_SECONDS,
@@ -308,7 +316,9 @@ class SyncStateRuntime:
             self.clusters.close()
 
 
-def runtime_from_settings(settings: Settings, gitops: Callable[[], FileLister]) -> SyncStateRuntime:
+def runtime_from_settings(
+    settings: Settings, gitops: Callable[[], GitOpsReads]
+) -> SyncStateRuntime:
     """Return the sync state runtime: a cluster per environment when Kubernetes is configured."""
     clusters = None
     if settings.kubeconfig is not None or settings.kubernetes == "in-cluster":

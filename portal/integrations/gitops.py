@@ -125,7 +125,7 @@ class GitOpsRepo(GitOpsClone):
             raise GitOpsError(f"{base!r} is not a commit sha")
         with self._exclusive():
             main = self._fetch_main()
-            if not self._is_ancestor(base, main):
+            if not self.is_ancestor(base, main):
                 raise RefNotFoundError(f"{base[:12]} is not a commit of {self.main}")
             if self._lookup(branch, allow_sha=False) is not None:
                 raise BranchExistsError(f"branch {branch} already exists")
@@ -164,7 +164,7 @@ class GitOpsRepo(GitOpsClone):
                 raise RefNotFoundError(f"branch {branch} does not exist on the remote")
             if head != expected_head:
                 raise GitOpsError(f"branch {branch} moved to {head[:12]} meanwhile")
-            if self._is_ancestor(head, main):
+            if self.is_ancestor(head, main):
                 raise GitOpsError(f"branch {branch} is already merged into {self.main}")
             base = self._out("merge-base", "--end-of-options", main, head)
             refuse_existing(self.git_dir, self.main, base, paths)
@@ -212,7 +212,7 @@ class GitOpsRepo(GitOpsClone):
                 head = self._lookup(branch, allow_sha=False)
                 if head is None:
                     raise RefNotFoundError(f"branch {branch} does not exist on the remote")
-                if self._is_ancestor(head, main):
+                if self.is_ancestor(head, main):
                     return self._merge_of(head, main)
                 tree = self._merge_tree(branch, main, head)
                 sha = commit_tree(self.git_dir, tree, [main, head], message, author, self.committer)

@@ -276,7 +276,11 @@ class GitOpsClone:
                 return result.stdout.decode().strip()
         return None
 
-    def _is_ancestor(self, commit: str, of: str) -> bool:
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        """Return True when ``commit`` is ``of`` or one of its ancestors (both known here).
+
+        Raises :class:`GitOpsError` when either is not a commit of this clone.
+        """
         result = run(
             self.git_dir, "merge-base", "--is-ancestor", "--end-of-options", commit, of, ok=(0, 1)
         )

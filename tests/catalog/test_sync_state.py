@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from portal.app import create_app
-from portal.catalog.deployed import change_deployments
+from portal.catalog.deployed import applied, change_deployments
 from portal.catalog.sync_state import (
     NOT_CONFIGURED,
     SyncRow,
@@ -24,6 +24,7 @@ from portal.catalog.sync_state import (
     age,
     overlay_of,
     revision_sha,
+    to_row,
 )
 from portal.changes.models import Change, ChangeStatus
 from portal.cli import initialise
@@ -35,6 +36,7 @@ from portal.integrations.flux_status import (
     KustomizationStatus,
 )
 from portal.integrations.git import GitError
+from portal.integrations.gitops_run import GitOpsError
 from tests.conftest import ADA, REPO
 from tests.integrations.flux_api_support import (
     APPLIED_SHA,
@@ -91,16 +93,21 @@ class FakeClusters:
 
 @dataclass
 class FakeLister:
-    """GitOps main's files (or a git error)."""
+    """GitOps main's files (or a git error), and which commits contain which."""
 
     files: list[str] = field(default_factory=list)
     error: GitError | None = None
+    # (commit, later commit containing it); any other pair is not contained.
+    contained: set[tuple[str, str]] = field(default_factory=set)
 
     def list_files(self, ref: str, prefix: str = "") -> list[str]:
         assert ref == "main"
         if self.error is not None:
             raise self.error
         return [path for path in self.files if path.startswith(prefix)]
+
+    def is_ancestor(self, commit: str, of: str) -> bool:
+        return commit == of or (commit, of) in self.contained
 
 
 def cluster_files(service: str, *environments: str) -> list[str]:
@@ -122,10 +129,11 @@ def runtime(
     shared: bool = False,
     timeout: float = 1.0,
     clock: Clock | None = None,
+    contained: set[tuple[str, str]] | None = None,
 ) -> SyncStateRuntime:
     return SyncStateRuntime(
         FakeClusters(sources, shared),
-        lambda: FakeLister(files),
+        lambda: FakeLister(files, contained=contained or set()),
         timeout=timeout,
         clock=clock or Clock(),
     )
@@ -337,7 +345,7 @@ def merged(
     )
 
 
-def test_a_merged_change_is_deployed_where_flux_applied_its_merge_commit() -> None:
+def test_a_merged_change_is_deployed_where_flux_applied_its_merge_commit_or_a_later_one() -> None:
     dev = FakeFluxStatusSource({("flux-system", "svc"): status(applied=SHA_A)})
     prod = FakeFluxStatusSource({("flux-system", "svc"): status(applied=SHA_B, env="prod")})
     rt = runtime({"dev": dev, "prod": prod}, cluster_files("svc", "dev", "prod"))
@@ -350,6 +358,18 @@ def test_a_merged_change_is_deployed_where_flux_applied_its_merge_commit() -> No
         ("prod", False),
     ]
     assert change_deployments(rt, merged(None)) is None
+    # A later merge on main that contains the change's: deployed too.
+    later = runtime(
+        {"dev": dev, "prod": prod},
+        cluster_files("svc", "dev", "prod"),
+        contained={(SHA_A, SHA_B)},
+    )
+    found = change_deployments(later, merged(SHA_A))
+    assert found is not None
+    assert [(d.environment, d.deployed) for d in found.deployments] == [
+        ("dev", True),
+        ("prod", True),
+    ]
     assert change_deployments(rt, merged(SHA_A, ChangeStatus.READY)) is None
     off = change_deployments(None, merged(SHA_A))
     assert off is not None and off.problem == NOT_CONFIGURED
@@ -467,3 +487,15 @@ def test_a_merged_change_says_where_flux_deployed_it(settings: Settings, tmp_pat
     later = row(section(waiting.text, "deployed"), "dev")
     assert 'data-deployed="no"' in later and "dev: waiting for Flux (it applies" in later
     assert APPLIED_SHA[:12] in later
+
+
+def test_an_applied_commit_the_clone_does_not_know_is_not_a_deployment() -> None:
+    row = to_row("dev", status(applied=SHA_B), shared=False, now=datetime.now(UTC))
+
+    def unknown(commit: str, of: str) -> bool:
+        raise GitOpsError(f"fatal: Not a valid commit name {of}")
+
+    assert applied(row, SHA_A, unknown) is False
+    assert applied(row, SHA_B, unknown) is True  # the merge commit itself needs no git
+    flag = to_row("dev", status(applied="--upload-pack=x"), shared=False, now=datetime.now(UTC))
+    assert applied(flag, SHA_A, unknown) is False  # never handed to git
