@@ -17,27 +17,11 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from portal.catalog.models import Entity
-from portal.catalog.sort_keys import Sorts, sorts_of
+from portal.catalog.sort_keys import LIST_COLUMNS, Sorts, sorts_of
 
 SEARCH = table(
     "catalog_search",
-    *(
-        column(name)
-        for name in (
-            "id",
-            "ref",
-            "name_key",
-            "kind_key",
-            "spec_type",
-            "lifecycle",
-            "owner_ref",
-            "owner_sort",
-            "system_ref",
-            "orphan",
-            "updated_at",
-            "search_vector",
-        )
-    ),
+    *(column(name) for name in ("id", "ref", "name_key", *LIST_COLUMNS, "search_vector")),
 )
 SEARCH_COLUMNS = SEARCH.c
 SEARCH_SORTS: Sorts = sorts_of(SEARCH_COLUMNS, SEARCH_COLUMNS.name_key, SEARCH_COLUMNS.ref)

@@ -32,6 +32,20 @@ def shown_key(title: ColumnElement[Any], name: ColumnElement[Any]) -> ColumnElem
     return func.lower(func.coalesce(func.nullif(title, literal_column("''")), name))
 
 
+# The entity's columns that the list filters and sorts by, beside its shown name: what the
+# narrow rows of a tag (catalog_tag) and of PostgreSQL's search (catalog_search) copy.
+LIST_COLUMNS = (
+    "kind_key",
+    "spec_type",
+    "lifecycle",
+    "owner_ref",
+    "owner_sort",
+    "system_ref",
+    "orphan",
+    "updated_at",
+)
+
+
 @dataclass(frozen=True)
 class SortKey:
     """One ``ORDER BY`` term: an expression, its direction and whether it can be empty."""

@@ -32,23 +32,19 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
 from portal.catalog.models import Entity, Tag
-from portal.catalog.sort_keys import SortKey, Sorts, outer_order, shown_key, sorts_of
+from portal.catalog.sort_keys import (
+    LIST_COLUMNS,
+    SortKey,
+    Sorts,
+    outer_order,
+    shown_key,
+    sorts_of,
+)
 
 _ENTITY = SQLModel.metadata.tables[Entity.__tablename__].c
 _TAG_TABLE = SQLModel.metadata.tables[Tag.__tablename__]
 TAG_COLUMNS = _TAG_TABLE.c
 TAG_SORTS: Sorts = sorts_of(TAG_COLUMNS, TAG_COLUMNS.name_key, TAG_COLUMNS.entity_ref)
-# The entity's columns copied into its tag rows, beside name_key (:func:`_copied`).
-_LIST_COLUMNS = (
-    "kind_key",
-    "spec_type",
-    "lifecycle",
-    "owner_ref",
-    "owner_sort",
-    "system_ref",
-    "orphan",
-    "updated_at",
-)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -59,7 +55,7 @@ def tag_rows(ref: str, tags_text: str) -> list[dict[str, Any]]:
 
 def _copied() -> dict[str, ColumnElement[Any]]:
     """Return the tag row's list columns as computed from its entity's row."""
-    copied: dict[str, ColumnElement[Any]] = {name: _ENTITY[name] for name in _LIST_COLUMNS}
+    copied: dict[str, ColumnElement[Any]] = {name: _ENTITY[name] for name in LIST_COLUMNS}
     copied["name_key"] = shown_key(_ENTITY.title, _ENTITY.name)
     return copied
 
