@@ -114,7 +114,7 @@ typecheck: $(STAMP)
 
 test: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP) $(WHEELHOUSE_STAMP) lint typecheck
 	$(BIN)/python -m pip check
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=30
 
 bench: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP)
 	$(BIN)/python benchmarks/catalog.py

@@ -35,6 +35,7 @@ from portal.integrations.git_history import FakeFolderHistory, FolderCommit
 from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
 from portal.review.decide import approve
 from tests.conftest import changes_runtime
+from tests.databases import PAGES_ON_SQLITE
 
 TEAM = "group:default/platform-team"
 ALAN = "user:default/alan.turing"
@@ -213,6 +214,7 @@ def test_history_links_each_commit_to_its_change_proposer_and_approver(app: Port
     assert f'href="/reviews/services/ledger/commits/{hand}"' in body[hand]
 
 
+@PAGES_ON_SQLITE
 def test_the_entity_page_loads_history_on_reveal_without_reading_git(app: Portal) -> None:
     change = approve_change(app, scaffold(app, "lazy"), GRACE)
     page = app.client.get("/catalog/component/default/lazy")
@@ -226,6 +228,7 @@ def test_the_entity_page_loads_history_on_reveal_without_reading_git(app: Portal
     assert "<html" in full and change.merge_sha in full  # the same, without JavaScript
 
 
+@PAGES_ON_SQLITE
 def test_a_thousand_commits_show_twenty_a_page(app: Portal) -> None:
     added = approve_change(app, scaffold(app, "busy"), GRACE)
     push_by_hand(app, [{"services/busy/counter": f"{n}\n"} for n in range(1000)])
@@ -244,6 +247,7 @@ def test_a_thousand_commits_show_twenty_a_page(app: Portal) -> None:
     assert rows(beyond) == [] and "the history is shorter" in beyond
 
 
+@PAGES_ON_SQLITE
 @pytest.mark.parametrize("page", ["0", "-1", "abc", str(MAX_PAGE + 1), "1e3", "\uff11"])
 def test_a_bad_page_number_is_refused_naming_it(app: Portal, page: str) -> None:
     approve_change(app, scaffold(app, "paged"), GRACE)
@@ -252,6 +256,7 @@ def test_a_bad_page_number_is_refused_naming_it(app: Portal, page: str) -> None:
     assert "page: expected a number from 1 to" in response.text
 
 
+@PAGES_ON_SQLITE
 def test_only_services_have_a_history(app: Portal) -> None:
     group = app.client.get("/catalog/group/default/platform-team/history")
     assert group.status_code == 404 and "has no History" in group.text
@@ -260,6 +265,7 @@ def test_only_services_have_a_history(app: Portal) -> None:
     assert missing.status_code == 404
 
 
+@PAGES_ON_SQLITE
 def test_history_of_a_mixed_case_kind_redirects_to_the_canonical_url(app: Portal) -> None:
     approve_change(app, scaffold(app, "canon"), GRACE)
     response = app.client.get(
@@ -269,6 +275,7 @@ def test_history_of_a_mixed_case_kind_redirects_to_the_canonical_url(app: Portal
     assert response.headers["location"] == "/catalog/component/default/canon/history?page=1"
 
 
+@PAGES_ON_SQLITE
 def test_commit_diff_of_a_commit_no_change_made(app: Portal) -> None:
     approve_change(app, scaffold(app, "hand"), GRACE)
     push_by_hand(
@@ -285,6 +292,7 @@ def test_commit_diff_of_a_commit_no_change_made(app: Portal) -> None:
     assert "not made through the portal" in page.text
 
 
+@PAGES_ON_SQLITE
 def test_commit_diff_of_a_merge_names_its_change(app: Portal) -> None:
     change = approve_change(app, scaffold(app, "merged"), GRACE)
     page = app.client.get(f"/reviews/services/merged/commits/{change.merge_sha}")
@@ -303,6 +311,7 @@ def test_commit_diff_of_a_merge_names_its_change(app: Portal) -> None:
         ("f" * 40, 404, "No commit"),
     ],
 )
+@PAGES_ON_SQLITE
 def test_a_bad_commit_is_refused_never_a_server_error(
     app: Portal, commit: str, status: int, message: str
 ) -> None:
@@ -312,6 +321,7 @@ def test_a_bad_commit_is_refused_never_a_server_error(
     assert message in response.text
 
 
+@PAGES_ON_SQLITE
 def test_a_commit_of_another_service_is_not_shown_under_this_one(app: Portal) -> None:
     approve_change(app, scaffold(app, "mine"), GRACE)
     theirs = approve_change(app, scaffold(app, "theirs"), GRACE)
@@ -321,6 +331,7 @@ def test_a_commit_of_another_service_is_not_shown_under_this_one(app: Portal) ->
     assert bad_name.status_code == 404 and "DNS-1123" in bad_name.text
 
 
+@PAGES_ON_SQLITE
 def test_history_falls_back_to_the_last_fetch_when_the_remote_is_gone(app: Portal) -> None:
     change = approve_change(app, scaffold(app, "offline"), GRACE)
     moved = app.remote.with_name("moved.git")
@@ -333,6 +344,7 @@ def test_history_falls_back_to_the_last_fetch_when_the_remote_is_gone(app: Porta
     assert [sha for sha, _ in rows(html)] == [change.merge_sha]
 
 
+@PAGES_ON_SQLITE
 def test_an_unreadable_gitops_repository_is_said_so(
     app: Portal, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -38,6 +38,7 @@ from portal.integrations.flux_status import (
 from portal.integrations.git import GitError
 from portal.integrations.gitops_run import GitOpsError
 from tests.conftest import ADA, REPO
+from tests.databases import PAGES_ON_SQLITE
 from tests.integrations.flux_api_support import (
     APPLIED_SHA,
     FORBIDDEN,
@@ -417,6 +418,7 @@ def row(html: str, environment: str) -> str:
     return re.sub(r"\s+", " ", found.group(0))
 
 
+@PAGES_ON_SQLITE
 def test_the_entity_page_shows_each_environments_sync_state(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -437,6 +439,7 @@ def test_the_entity_page_shows_each_environments_sync_state(
     assert section(again.text, "sync-state") == html
 
 
+@PAGES_ON_SQLITE
 def test_a_slow_cluster_does_not_hold_the_entity_page(settings: Settings, tmp_path: Path) -> None:
     slow = Answer(200, "kustomization-failed-prod.json", delay=3.0)
     with flux_portal(settings, tmp_path, slow) as (client, _api):
@@ -450,6 +453,7 @@ def test_a_slow_cluster_does_not_hold_the_entity_page(settings: Settings, tmp_pa
     assert "did not answer within 0.5 s" in row(html, "prod")
 
 
+@PAGES_ON_SQLITE
 def test_without_kubernetes_the_page_says_it_is_not_configured(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -472,6 +476,7 @@ def add_merged_change(client: TestClient, merge_sha: str) -> str:
         return change.id
 
 
+@PAGES_ON_SQLITE
 def test_a_merged_change_says_where_flux_deployed_it(settings: Settings, tmp_path: Path) -> None:
     with flux_portal(settings, tmp_path, FORBIDDEN) as (client, _api):
         deployed = client.get(f"/reviews/{add_merged_change(client, APPLIED_SHA)}", headers=ADA)

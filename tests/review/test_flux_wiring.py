@@ -329,8 +329,10 @@ def test_a_service_scaffolded_into_our_seed_is_wired(
 
     wiring = runs["flux wiring"]
     assert wiring.status == "passed", wiring.findings
+    # The 2 more: its chaos experiments in dev and staging (portal/scaffold/chaos.py).
     assert wiring.summary == (
-        "3 Flux Kustomizations of payments-api in dev, prod, staging: no problems"
+        "3 Flux Kustomizations of payments-api and 2 more the change adds or edits"
+        " in dev, prod, staging: no problems"
     )
     # Beside each Kustomization, the image policy its overlay's $imagepolicy marker names.
     repo = runtime.context.gitops()

@@ -12,6 +12,7 @@ from portal.scaffold.chaos import chaos_kustomizations, experiments_folder
 from portal.scaffold.jobs import run_pending
 from portal.scaffold.runtime import ScaffoldRuntime
 from tests.conftest import REPO, require_tool
+from tests.databases import PAGES_ON_SQLITE
 from tests.scaffold.test_jobs import new_change, runtime, status_of
 
 __all__ = ["runtime"]  # the fixture, used by name
@@ -49,6 +50,7 @@ def test_the_path_holds_experiments_aimed_at_the_service_once_substituted() -> N
     assert all("shop" in yaml.safe_dump(obj["spec"]["selector"]) for obj in objects)
 
 
+@PAGES_ON_SQLITE
 def test_a_scaffold_commits_its_chaos_and_the_wiring_check_accepts_it(
     runtime: ScaffoldRuntime,
 ) -> None:

@@ -28,6 +28,7 @@ from portal.scaffold.slo_rules import rule_files, with_regenerated_rules, with_s
 from portal.slo.compiler.generate import GenerateOptions, OutputFormat, generate
 from tests.conftest import GRACE, require_tool
 from tests.conftest import runtime as runtime_of
+from tests.databases import PAGES_ON_SQLITE
 from tests.proposals.seed import SERVICE, git, remote_of, seed_service
 from tests.proposals.test_flow import propose
 from tests.review.test_checks import GOOD
@@ -50,6 +51,7 @@ def compiled(spec: str, tmp_path: Path) -> str:
     return output.text
 
 
+@PAGES_ON_SQLITE
 def test_a_scaffold_commits_the_generated_rule_in_its_base(
     runtime: ScaffoldRuntime, tmp_path: Path
 ) -> None:
@@ -144,6 +146,7 @@ def seeded(portal: TestClient, settings: Settings, tmp_path: Path) -> Path:
     return work
 
 
+@PAGES_ON_SQLITE
 def test_an_edit_of_slo_yaml_through_the_api_regenerates_the_rule(
     portal: TestClient, settings: Settings, seeded: Path, tmp_path: Path
 ) -> None:
