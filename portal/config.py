@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from portal.config_kubernetes import KubernetesSettings
+from portal.config_traces import TraceSettings
 from portal.integrations.git_sources import KNOWN_SCHEMES
 
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 (only ever the parent of mkdtemp folders)
@@ -40,7 +40,7 @@ class AuthMode(StrEnum):
     TRUSTED_HEADER = "trusted-header"
 
 
-class Settings(KubernetesSettings):
+class Settings(KubernetesSettings, TraceSettings):
     """Everything the portal can be configured with; every field maps to ``PORTAL_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="PORTAL_", extra="ignore")
@@ -218,35 +218,6 @@ class Settings(KubernetesSettings):
         description="How long one request to MLflow may take before the Models page says it "
         "is unreachable.",
     )
-    trace_retention: timedelta = Field(
-        default=timedelta(days=3),
-        description="How long the embedded trace store keeps a trace (from its start): an ISO "
-        "8601 duration (P3D), seconds, or a number of hours with an h (72h); pruned in the "
-        "background.",
-    )
-    trace_max_body_bytes: int = Field(
-        default=8 * 1024 * 1024,
-        gt=0,
-        description="Largest OTLP request body /v1/traces reads, both as sent and decompressed "
-        "(413 above).",
-    )
-    trace_max_spans: int = Field(
-        default=10_000, gt=0, description="Most spans one OTLP request may carry (400 above)."
-    )
-    trace_max_attribute_bytes: int = Field(
-        default=4096,
-        ge=64,
-        description="Longest stored attribute value (UTF-8 bytes); longer ones are truncated, "
-        "marked with a trailing '…[truncated]', and the exporter told in partial_success: "
-        "one oversized value (an SQL statement, a prompt) must not cost the whole batch.",
-    )
-    trace_ingest_processes: int = Field(
-        default=2,
-        ge=0,
-        le=64,
-        description="Worker processes that decode and store OTLP exports, so ingestion uses "
-        "more than the portal's one core; 0: in the request threads.",
-    )
     tempo_url: str | None = Field(
         default=None,
         description="Grafana Tempo the Traces pages query; unset: the portal's own store, "
@@ -296,22 +267,6 @@ class Settings(KubernetesSettings):
         ``<data dir>/prometheus``), where a relative path would point somewhere else.
         """
         return value.absolute()
-
-    @field_validator("trace_retention", mode="before")
-    @classmethod
-    def _hours(cls, value: object) -> object:
-        """Accept ``72h`` (hours) besides pydantic's ISO 8601 durations and seconds."""
-        if isinstance(value, str) and value.strip().lower().endswith("h"):
-            return timedelta(hours=float(value.strip()[:-1]))
-        return value
-
-    @field_validator("trace_retention")
-    @classmethod
-    def _positive_retention(cls, value: timedelta) -> timedelta:
-        """Refuse a retention of zero or less (every trace would be pruned as it arrives)."""
-        if value <= timedelta(0):
-            raise ValueError("the trace retention must be positive")
-        return value
 
     @field_validator("template_public_base_url", "mlflow_url", "tempo_url")
     @classmethod
