@@ -121,10 +121,8 @@ def test_a_refused_request_names_the_path(mlflow_url: str) -> None:
         registry.models()
 
 
-def test_a_server_that_is_down_is_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
+def test_a_server_that_is_down_is_unavailable(refusing_port: int) -> None:
+    port = refusing_port
     registry = MlflowRegistry(f"http://user:secret@127.0.0.1:{port}", 2)
     with registry, pytest.raises(RegistryUnavailableError) as caught:
         registry.models()

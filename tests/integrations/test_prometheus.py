@@ -100,13 +100,6 @@ def stub_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def test_instant_and_range_queries_are_parsed(stub_url: str) -> None:
     client = PrometheusClient(stub_url, timeout=2)
     samples = client.query("up")
@@ -134,8 +127,10 @@ def test_errors_and_timeouts_mean_not_reachable(stub_url: str) -> None:
     assert time.monotonic() - started < 0.9  # no retries with a backoff
 
 
-def test_a_closed_port_is_reported_with_the_url_and_without_credentials() -> None:
-    port = _closed_port()
+def test_a_closed_port_is_reported_with_the_url_and_without_credentials(
+    refusing_port: int,
+) -> None:
+    port = refusing_port
     client = PrometheusClient(f"http://user:secret@127.0.0.1:{port}", timeout=1)
     assert client.url == f"http://127.0.0.1:{port}"
     with pytest.raises(PrometheusUnavailableError) as caught:

@@ -236,12 +236,24 @@ def run_generated_tests(
     assert extra == [], f"{TEST_LOCK} of {service.name} misses {extra}"
     env = isolated_env()
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # the cached venv stays as pip built it
-    return subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=service,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    # A test stuck past a third of the budget has every thread's stack printed, so a hang
+    # says where it is instead of only timing out.
+    stuck = f"faulthandler_timeout={int(timeout // 3)}"
+    command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", stuck]
+    try:
+        return subprocess.run(
+            command, cwd=service, capture_output=True, text=True, timeout=timeout, env=env
+        )
+    except subprocess.TimeoutExpired as expired:
+        printed = "".join(_text(part) for part in (expired.stdout, expired.stderr))
+        raise AssertionError(
+            f"the tests of {service.name} ran over {timeout:.0f} s; the end of what they"
+            f" printed:\n{printed[-6000:]}"
+        ) from None
+
+
+def _text(printed: str | bytes | None) -> str:
+    """Return what a timed-out run printed as text (Python hands it over as bytes)."""
+    if isinstance(printed, bytes):
+        return printed.decode("utf-8", "replace")
+    return printed or ""

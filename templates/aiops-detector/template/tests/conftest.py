@@ -11,6 +11,7 @@ internet.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -159,3 +160,16 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
     """Yield a client of the started app."""
     with TestClient(create_app(settings, clock=clock)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """Yield an http URL of a loopback port that refuses every connection during the test.
+
+    The socket stays bound without listening, so the kernel refuses connections and no
+    other process can take the port meanwhile: a port closed again right away can be taken
+    by another test's server, which may accept and never answer.
+    """
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"

@@ -7,7 +7,6 @@ store, through the same client as a tracking server), so no server is needed.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -196,18 +195,12 @@ def test_a_missing_version_keeps_the_replica_unready(
         assert "version 7 of detector-test-detector is not loaded" in ready.json()["reason"]
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_registry_that_is_down_costs_a_counter_not_the_training(
-    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch, refusing_url: str
 ) -> None:
     """Training answers 200 and serves its model; the failure is counted and logged."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    down = replace(settings, mlflow_tracking_uri=f"http://127.0.0.1:{_closed_port()}")
+    down = replace(settings, mlflow_tracking_uri=refusing_url)
     before = _errors("log")
     with TestClient(create_app(down, clock=clock)) as client:
         answer = _train(client, seed=41)

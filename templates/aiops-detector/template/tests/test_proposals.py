@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -205,12 +204,9 @@ def test_a_refusing_or_slow_portal_is_recorded_as_failed(
     assert "secret-token-value" not in record.model_dump_json()
 
 
-def test_a_portal_that_is_down_is_recorded_as_failed() -> None:
+def test_a_portal_that_is_down_is_recorded_as_failed(refusing_url: str) -> None:
     """Nothing listens on the port: recorded as failed, no exception."""
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    [record], _ = run_handle(remediator(), window(), f"http://127.0.0.1:{port}")
+    [record], _ = run_handle(remediator(), window(), refusing_url)
     assert record.status == "failed"
     assert record.detail.startswith("the portal is unreachable: ConnectError")
 

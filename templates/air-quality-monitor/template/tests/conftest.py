@@ -7,6 +7,7 @@ timeouts and retries run for real; nothing reaches the internet.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -154,3 +155,16 @@ def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
 def load_fixture(name: str) -> object:
     """Return a fixture's JSON."""
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """Yield an http URL of a loopback port that refuses every connection during the test.
+
+    The socket stays bound without listening, so the kernel refuses connections and no
+    other process can take the port meanwhile: a port closed again right away can be taken
+    by another test's server, which may accept and never answer.
+    """
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"

@@ -8,7 +8,6 @@ real without a server. MLflow asks for ``MLFLOW_ALLOW_FILE_STORE=true`` before i
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,14 +34,6 @@ def run_artifacts(client: MlflowClient, run_id: str) -> Path:
     """Return the folder holding a run's artifacts in a file store."""
     uri = client.get_run(run_id).info.artifact_uri
     return Path(url2pathname(urlparse(uri).path))
-
-
-def closed_port_url() -> str:
-    """Return an http URL of a loopback port nothing listens on (a registry that is down)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def sample(name: str, labels: dict[str, str] | None = None) -> float:

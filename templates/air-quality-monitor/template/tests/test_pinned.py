@@ -24,7 +24,6 @@ from .conftest import LAHORE, NOW, Clock
 from .models import recorded_timeline
 from .registry_support import (
     client_of,
-    closed_port_url,
     file_store,
     run_artifacts,
     sample,
@@ -156,11 +155,15 @@ def test_a_pinned_version_that_fails_a_check_is_never_served(
 
 
 def test_a_registry_that_is_down_keeps_a_pinned_service_unready(
-    settings: Settings, clock: Clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    clock: Clock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    refusing_url: str,
 ) -> None:
     """Not even a model stored here earlier is served; loading is retried and counted."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    down = pinned_to(replace(settings, mlflow_tracking_uri=closed_port_url()), "4", tmp_path)
+    down = pinned_to(replace(settings, mlflow_tracking_uri=refusing_url), "4", tmp_path)
     unpinned = replace(down, mlflow_tracking_uri="", model_version="")
     with TestClient(create_app(unpinned, clock=clock)) as earlier:
         earlier.get("/")  # leaves a trained model in the pinned replica's folder

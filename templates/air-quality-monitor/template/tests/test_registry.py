@@ -23,7 +23,7 @@ from app.training import train_models
 
 from .conftest import NOW, Clock
 from .models import synthetic_timeline
-from .registry_support import client_of, closed_port_url, file_store, run_artifacts, sample
+from .registry_support import client_of, file_store, run_artifacts, sample
 
 TAGS = {
     "service",
@@ -134,11 +134,11 @@ def test_no_complete_day_means_no_holdout_figure(settings: Settings) -> None:
 
 
 def test_a_registry_that_is_down_never_fails_a_training(
-    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch, refusing_url: str
 ) -> None:
     """The model is trained and served; the log says why it was not logged; the counter moves."""
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    down = replace(settings, mlflow_tracking_uri=closed_port_url())
+    down = replace(settings, mlflow_tracking_uri=refusing_url)
     before = sample("model_registry_errors_total", {"operation": "log"})
     with TestClient(create_app(down, clock=clock)) as client:
         assert client.get("/").status_code == 200
