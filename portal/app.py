@@ -29,6 +29,7 @@ from portal.auth.token_routes import router as token_pages_router
 from portal.catalog.api import router as catalog_api_router
 from portal.catalog.routes import router as catalog_router
 from portal.catalog.sync_state import runtime_from_settings as sync_runtime_from_settings
+from portal.changes.models import UPDATE_KIND
 from portal.changes.runtime import ChangesRuntime
 from portal.config import Settings
 from portal.cost.routes import api_router as cost_api_router
@@ -37,6 +38,12 @@ from portal.cost.runtime import runtime_from_settings
 from portal.cost.service_routes import api_router as cost_service_api_router
 from portal.cost.service_routes import router as cost_service_router
 from portal.db import database_ok, make_engine, migrate
+from portal.fleet.api import router as fleet_api_router
+from portal.fleet.routes import router as fleet_router
+from portal.fleet.runtime import FleetRuntime
+from portal.fleet.update_api import router as fleet_update_api_router
+from portal.fleet.update_routes import resolve_link
+from portal.fleet.update_routes import router as fleet_update_router
 from portal.home.routes import router as home_router
 from portal.http_limits import BodyLimitMiddleware
 from portal.integrations.mlflow import MlflowRegistry, mlflow_registry
@@ -113,6 +120,7 @@ def create_app(settings: Settings) -> FastAPI:
     changes = ChangesRuntime(settings)
     scaffold = ScaffoldRuntime(engine, settings, changes.gitops)
     changes.offer_revision(SCAFFOLD_KIND, revise_link)
+    changes.offer_revision(UPDATE_KIND, lambda change: resolve_link(change.id))
     # The SLO pages read the GitOps repository in request threads: bounded like every request.
     slo = SLORuntime(settings, engine, changes.request_gitops)
     cost = runtime_from_settings(settings, changes.request_gitops, engine)
@@ -156,6 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = metrics
     app.state.changes = changes
     app.state.scaffold = scaffold
+    app.state.fleet = FleetRuntime(scaffold)
     app.state.slo = slo
     app.state.cost = cost
     app.state.sync_state = sync_state
@@ -196,10 +205,14 @@ def create_app(settings: Settings) -> FastAPI:
         catalog_router,
         catalog_api_router,
         scaffold_api_router,
+        fleet_api_router,
+        fleet_update_api_router,
         proposals_api_router,
         token_api_router,
         token_pages_router,
         review_api_router,
+        fleet_router,
+        fleet_update_router,
         scaffold_router,
         revise_router,
         template_registry_router,

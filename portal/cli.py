@@ -19,6 +19,7 @@ from portal.catalog.models import ImportReport
 from portal.config import AuthMode, Settings
 from portal.datadir_lock import DataDirInUseError, hold_data_dir
 from portal.db import make_engine, migrate
+from portal.fleet.cli import templates_update
 from portal.integrations.git import GitError
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.processes import redact_credentials
@@ -28,6 +29,7 @@ from portal.slo.cli import slo_app
 app = typer.Typer(help="Platform portal: catalog, templates, reviews.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Work with the software catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+templates_app.command("update")(templates_update)
 app.add_typer(templates_app, name="templates")
 app.add_typer(slo_app, name="slo")
 app.command("scaffold")(scaffold)

@@ -51,6 +51,8 @@ def new_change_id() -> str:
 
 EDIT_KIND = "edit"
 """The ``kind`` of a change that edits an existing service (``POST /api/changes``)."""
+UPDATE_KIND = "template-update"
+"""The ``kind`` of a change bringing a service to a newer version of its template."""
 
 
 class Change(SQLModel, table=True):

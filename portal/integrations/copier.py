@@ -203,6 +203,34 @@ def shutdown() -> None:
         pool.close()
 
 
+def run_in_worker(
+    job: dict[str, Any], timeout: float, started: float, doing: str
+) -> tuple[str, Any]:
+    """Send ``job`` to a Copier worker; return ``(status, payload)`` within ``timeout``.
+
+    ``status`` is the worker's ``ok`` or ``error``, ``timeout`` (the worker is then killed)
+    or ``died``; ``doing`` names the work in the timeout's message. ``started`` is when
+    the caller's clock started. Raises :class:`RenderTimeoutError` when no worker is free
+    in time, and :class:`RenderError` once the pool is shut down.
+    """
+    pool = _get_pool()
+    worker = pool.acquire(max(0.0, timeout - (time.monotonic() - started)))
+    worker.jobs += 1
+    healthy = False
+    try:
+        worker.conn.send(job)
+        if worker.conn.poll(max(0.0, timeout - (time.monotonic() - started))):
+            status, payload = worker.conn.recv()
+            healthy = True
+        else:
+            status, payload = "timeout", f"{doing} took more than {timeout:g} s"
+    except (EOFError, OSError) as exc:
+        status, payload = "died", f"the Copier worker stopped unexpectedly ({exc!r})"
+    finally:
+        pool.release(worker, healthy=healthy)  # an unhealthy worker is killed first
+    return status, payload
+
+
 def _listing(dest: Path) -> tuple[str, ...]:
     files = []
     for path in sorted(dest.rglob("*")):
@@ -246,21 +274,7 @@ def render(
         "cache_dir": None if cache_dir is None else str(cache_dir),
         "snapshot": None if snapshot is None else snapshot.job(),
     }
-    pool = _get_pool()
-    worker = pool.acquire(timeout)
-    worker.jobs += 1
-    healthy = False
-    try:
-        worker.conn.send(job)
-        if worker.conn.poll(max(0.0, timeout - (time.monotonic() - started))):
-            status, payload = worker.conn.recv()
-            healthy = True
-        else:
-            status, payload = "timeout", f"rendering took more than {timeout:g} s"
-    except (EOFError, OSError) as exc:
-        status, payload = "died", f"the render worker stopped unexpectedly ({exc!r})"
-    finally:
-        pool.release(worker, healthy=healthy)  # an unhealthy worker is killed first
+    status, payload = run_in_worker(job, timeout, started, "rendering")
     if status != "ok":
         empty_out(dest, existed)
         error = RenderTimeoutError if status == "timeout" else RenderError

@@ -1,8 +1,9 @@
-"""The inside of a Copier worker process: receive a render job, run Copier, reply.
+"""The inside of a Copier worker process: receive a render or update job, run Copier, reply.
 
 Runs in a fresh interpreter that :mod:`portal.integrations.copier` starts (never in the
 portal's process): Copier is imported here once per worker, changes the working directory
-freely, and every failure goes back to the parent as a message.
+freely, and every failure goes back to the parent as a message. A job with ``"kind":
+"update"`` is a ``copier update`` (:mod:`.copier_worker_update`); every other job renders.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from portal.integrations.copier_snapshot import DEFAULT_ANSWERS_FILE, Snapshot, render_snapshot
+from portal.integrations.copier_worker_update import run_update_job
 from portal.integrations.processes import exit_with_parent
 
 
 def serve(fd: int, parent: int) -> None:
-    """Worker loop on the connection ``fd``: one render at a time until told to stop or orphaned."""
+    """Worker loop on the connection ``fd``: one job at a time until told to stop or orphaned."""
     exit_with_parent(parent)
     import copier  # imported once per worker, never in the portal process
 
@@ -37,7 +39,8 @@ def serve(fd: int, parent: int) -> None:
         if job is None:
             return
         try:
-            reply: tuple[Any, ...] = ("ok", _copy(copier, job))
+            run = run_update_job if job.get("kind") == "update" else _copy
+            reply: tuple[Any, ...] = ("ok", run(copier, job))
         except BaseException as exc:  # the parent gets every failure as a message
             reply = ("error", f"{type(exc).__name__}: {exc}".strip())
         finally:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 
 from portal.integrations.git_args import GitArgumentError, check_branch
+from portal.integrations.gitops_blobs import changed_blobs, read_blobs
 from portal.integrations.gitops_clone import GitOpsClone
 from portal.integrations.gitops_plumbing import (
     Author,
@@ -111,16 +112,20 @@ class GitOpsRepo(GitOpsClone):
         author: Author,
         *,
         executable: Collection[str] = (),
+        deleted: Collection[str] = (),
     ) -> str:
         """Push a new ``branch``: one commit on ``base`` writing ``files``; return its sha.
 
-        Unlike a scaffold, the files may replace ones ``base`` has. ``base`` is the
-        commit of ``main`` the files were computed from (never a newer ``main``, which
-        would silently undo what landed meanwhile): the merge later brings both together.
-        Refuses a ``base`` that is not on ``main``, unsafe paths and a branch that exists.
+        Unlike a scaffold, the files may replace ones ``base`` has, and ``deleted`` paths
+        of ``base`` are removed. ``base`` is the commit of ``main`` the files were computed
+        from (never a newer ``main``, which would silently undo what landed meanwhile): the
+        merge later brings both together. Refuses a ``base`` that is not on ``main``,
+        unsafe paths and a branch that exists.
         """
         self._check_branch(branch)
-        paths = checked_files(branch, files, author, executable)
+        paths = checked_files(branch, files, author, executable, allow_empty=bool(deleted))
+        if overlap := sorted(set(deleted) & set(paths)):
+            raise GitOpsError(f"{overlap[0]} is both written and deleted")
         if not is_sha(base):
             raise GitOpsError(f"{base!r} is not a commit sha")
         with self._exclusive():
@@ -130,8 +135,10 @@ class GitOpsRepo(GitOpsClone):
             if self._lookup(branch, allow_sha=False) is not None:
                 raise BranchExistsError(f"branch {branch} already exists")
             identities = (author, self.committer)
-            sha = write_commit(self.git_dir, [base], files, message, identities, executable)
-            check_only_written(self.git_dir, base, sha, paths)
+            sha = write_commit(
+                self.git_dir, [base], files, message, identities, executable, deleted
+            )
+            check_only_written(self.git_dir, base, sha, paths, deleted)
             self._push_new_branch(branch, sha)
         return sha
 
@@ -158,27 +165,83 @@ class GitOpsRepo(GitOpsClone):
         self._check_branch(branch)
         paths = checked_files(branch, files, author, executable)
         with self._exclusive():
-            main = self._fetch_main()
-            head = self._lookup(branch, allow_sha=False)
-            if head is None:
-                raise RefNotFoundError(f"branch {branch} does not exist on the remote")
-            if head != expected_head:
-                raise GitOpsError(f"branch {branch} moved to {head[:12]} meanwhile")
-            if self.is_ancestor(head, main):
-                raise GitOpsError(f"branch {branch} is already merged into {self.main}")
-            base = self._out("merge-base", "--end-of-options", main, head)
+            head, base = self._revisable(branch, expected_head)
             refuse_existing(self.git_dir, self.main, base, paths)
             amended = self._amended(base, amend or {}, paths)
             identities = (author, self.committer)
             written = {**files, **amended}
             sha = write_commit(self.git_dir, [base, head], written, message, identities, executable)
             check_only_added(self.git_dir, base, sha, paths, modified=list(amended))
-            rejected = self._push(
-                f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:{head}"
-            )
-            if rejected:
-                raise GitOpsError(f"branch {branch} moved meanwhile ({rejected})")
+            self._push_revision(branch, sha, head)
         return sha
+
+    def revise_edit_branch(
+        self,
+        branch: str,
+        expected_head: str,
+        files: Mapping[str, bytes],
+        message: str,
+        author: Author,
+        *,
+        deleted: Collection[str] = (),
+    ) -> str:
+        """Push a new revision of an edit branch: its head with ``files`` and ``deleted`` applied.
+
+        As :meth:`update_branch`, the commit's first parent is the branch's base on main (the
+        first-parent diff is the whole change) and its second parent the head (the branch
+        only fast-forwards); refused when the branch moved from ``expected_head`` or is
+        merged. Unlike it, the files may replace ones the base or the branch has: the tree
+        is the head's with ``files`` written and ``deleted`` removed, and nothing else moves.
+        """
+        self._check_branch(branch)
+        paths = checked_files(branch, files, author, (), allow_empty=bool(deleted))
+        if overlap := sorted(set(deleted) & set(paths)):
+            raise GitOpsError(f"{overlap[0]} is both written and deleted")
+        with self._exclusive():
+            head, base = self._revisable(branch, expected_head)
+            # The branch's own changes are written again on the base, then the revision's.
+            branch_files = changed_blobs(self.git_dir, base, head)
+            kept = {blob.path: blob for blob in branch_files if blob.new_blob is not None}
+            contents = read_blobs(self.git_dir, [blob.new_blob or "" for blob in kept.values()])
+            tree = {path: contents[blob.new_blob or ""] for path, blob in kept.items()}
+            tree.update(files)
+            executable = [
+                path for path, blob in kept.items() if blob.new_mode == "100755" and path in tree
+            ]
+            gone = {blob.path for blob in branch_files if blob.new_blob is None} | set(deleted)
+            for path in deleted:
+                tree.pop(path, None)
+            identities = (author, self.committer)
+            sha = write_commit(
+                self.git_dir, [base, head], tree, message, identities, executable, gone - set(tree)
+            )
+            check_only_written(self.git_dir, head, sha, paths, deleted)
+            self._push_revision(branch, sha, head)
+        return sha
+
+    def _revisable(self, branch: str, expected_head: str) -> tuple[str, str]:
+        """Return the head of ``branch`` and its base on main, if it may take a revision.
+
+        Refused when the branch is gone, moved from ``expected_head`` (someone else revised
+        it) or is already merged. Called holding the clone's lock.
+        """
+        main = self._fetch_main()
+        head = self._lookup(branch, allow_sha=False)
+        if head is None:
+            raise RefNotFoundError(f"branch {branch} does not exist on the remote")
+        if head != expected_head:
+            raise GitOpsError(f"branch {branch} moved to {head[:12]} meanwhile")
+        if self.is_ancestor(head, main):
+            raise GitOpsError(f"branch {branch} is already merged into {self.main}")
+        return head, self._out("merge-base", "--end-of-options", main, head)
+
+    def _push_revision(self, branch: str, sha: str, head: str) -> None:
+        """Move ``branch`` from ``head`` to ``sha``, only if nobody moved it meanwhile."""
+        rejected = self._push(
+            f"{sha}:refs/heads/{branch}", f"--force-with-lease=refs/heads/{branch}:{head}"
+        )
+        if rejected:
+            raise GitOpsError(f"branch {branch} moved meanwhile ({rejected})")
 
     def _amended(
         self, base: str, amend: Mapping[str, Amend], added: Collection[str]

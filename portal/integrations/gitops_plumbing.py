@@ -105,13 +105,19 @@ def parent_dirs(path: str) -> list[str]:
 
 
 def checked_files(
-    branch: str, files: Mapping[str, bytes], author: Author, executable: Collection[str]
+    branch: str,
+    files: Mapping[str, bytes],
+    author: Author,
+    executable: Collection[str],
+    *,
+    allow_empty: bool = False,
 ) -> list[str]:
     """Refuse no files, unsafe paths, a file that is also a folder, or a bad identity.
 
-    Return the checked paths of a change to ``branch``.
+    Return the checked paths of a change to ``branch``; ``allow_empty``: a change that only
+    deletes files may write none.
     """
-    if not files:
+    if not files and not allow_empty:
         raise GitOpsError(f"{branch}: a change needs at least one file")
     paths = [checked_path(path) for path in files]
     if unknown := set(executable) - set(paths):
@@ -165,8 +171,12 @@ def write_commit(
     message: str,
     identities: tuple[Author, Author],
     executable: Collection[str] = (),
+    deleted: Collection[str] = (),
 ) -> str:
     """Write a commit of the first parent's tree plus ``files``, as one pack; return its sha.
+
+    ``deleted``: paths of the first parent's tree the commit removes (a template update
+    deletes the files its new version no longer has).
 
     ``identities`` is ``(author, committer)``. ``git fast-import`` writes the blobs, trees
     and commit as a single pack file: written as loose objects (``hash-object``,
@@ -189,10 +199,11 @@ def write_commit(
     ]
     stream += [f"from {parents[0]}\n".encode()] if parents else []
     stream += [f"merge {parent}\n".encode() for parent in parents[1:]]
+    for path in sorted(deleted):
+        stream.append(f"D {_quoted(checked_path(path))}\n".encode())
     for path in sorted(files):
         mode = "100755" if path in executable else "100644"
-        # Quoted C-style, so a path may hold any character checked_path lets through.
-        quoted = '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        quoted = _quoted(path)
         content = files[path]
         stream.append(f"M {mode} inline {quoted}\ndata {len(content)}\n".encode() + content)
     stream.append(b"\nget-mark :1\ndone\n")
@@ -210,6 +221,11 @@ def write_commit(
     if not is_sha(sha):
         raise GitOpsError(f"git fast-import did not name the commit it wrote: {sha[:200]!r}")
     return sha
+
+
+def _quoted(path: str) -> str:
+    """Quote ``path`` C-style, so it may hold any character checked_path lets through."""
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def write_tree(
@@ -265,17 +281,23 @@ def refuse_existing(git_dir: Path, main: str, base: str, paths: list[str]) -> No
         raise FileExistsOnMainError(f"{', '.join(files)} is a file on {main}")
 
 
-def check_only_written(git_dir: Path, base: str, commit: str, paths: list[str]) -> None:
-    """Prove ``commit`` adds or modifies exactly ``paths`` of ``base``'s tree, nothing else.
+def check_only_written(
+    git_dir: Path, base: str, commit: str, paths: list[str], deleted: Collection[str] = ()
+) -> None:
+    """Prove ``commit`` adds or modifies ``paths`` and deletes ``deleted`` of ``base``, only.
 
-    An edit's files replace or add blobs; a path that ends up deleted, or any other path
-    touched (fast-import replacing a file in the way of a folder), is refused before a push.
+    An edit's files replace or add blobs; a path that ends up deleted without being asked
+    to, or any other path touched (fast-import replacing a file in the way of a folder), is
+    refused before a push.
     """
     status = run(git_dir, "diff-tree", "-r", "-z", "--no-renames", "--name-status", base, commit)
     fields = [item.decode() for item in status.stdout.split(b"\0") if item]
     changes = dict(zip(fields[1::2], fields[0::2], strict=True))
-    if set(changes) - set(paths) or any(kind not in {"A", "M"} for kind in changes.values()):
+    allowed = {**{path: {"A", "M"} for path in paths}, **{path: {"D"} for path in deleted}}
+    if any(kind not in allowed.get(path, set()) for path, kind in changes.items()):
         raise GitOpsError(f"refusing a commit that changes more than its files: {changes}")
+    if missing := sorted(path for path in deleted if changes.get(path) != "D"):
+        raise GitOpsError(f"{missing[0]} is not a file of {base[:12]}: nothing to delete")
 
 
 def check_only_added(

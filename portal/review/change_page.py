@@ -18,6 +18,7 @@ from portal.auth.identity import Identity
 from portal.catalog.deployed import change_deployments
 from portal.changes.models import (
     REVISABLE,
+    UPDATE_KIND,
     WORK_STATUSES,
     AuditEvent,
     Change,
@@ -180,6 +181,11 @@ def diff_of(
     return view, ""
 
 
+def _resolvable_update(change: Change) -> bool:
+    """Tell whether a template update can be revised now: its conflicts resolved in review."""
+    return change.kind == UPDATE_KIND and change.status == ChangeStatus.READY
+
+
 def change_context(
     request: Request,
     session: Session,
@@ -227,7 +233,7 @@ def change_context(
         "revise_url": revise_url,
         "can_revise": revise_url is not None
         and identity is not None
-        and change.status in REVISABLE
+        and (change.status in REVISABLE or _resolvable_update(change))
         and may_revise(change, identity, admin_group) is None,
         "ago": ago,
         "problem": "",

@@ -52,6 +52,8 @@ from portal.review.rag_eval import RAG_FILE, rag_eval_outcome
 from portal.review.semantics import evaluate_build
 from portal.review.slo_rules_shipped import RULE_FILE as SLO_RULE_FILE
 from portal.review.slo_rules_shipped import shipped_rules_outcome
+from portal.review.template_conflicts import CHECK as CONFLICTS_CHECK
+from portal.review.template_conflicts import conflicts_outcome, has_conflicts
 from portal.slo.budget import BudgetLookup, BudgetPolicy, evaluate_budget
 from portal.slo.review import PROMTOOL_MISSING, review_slo_file
 
@@ -261,6 +263,7 @@ def run_manifest_checks(
     deploys: bool = True,
     source_files: Callable[[], TreeFiles] | None = None,
     base_source_files: Callable[[], TreeFiles] | None = None,
+    template_update: bool = False,
 ) -> list[CheckResult]:
     """Check one service folder (``services/<name>`` of the GitOps repository).
 
@@ -288,6 +291,8 @@ def run_manifest_checks(
     figures with main's (:mod:`portal.review.rag_eval`). Each environment whose model pin
     differs from main's gets ``model validation (env)`` (:mod:`portal.review.model_validation`;
     ``model_change`` is the change's ``answers["model"]``, which marks a rollback).
+    A template update (``template_update``), and any change whose folder still holds an
+    update's conflict marker, gets ``template conflicts`` (:mod:`portal.review.template_conflicts`).
     A folder that deploys nothing (``deploys=False``: a library, a repository skeleton) gets
     only the checks of its files: ``policy`` of its ``catalog-info.yaml`` if it has one,
     ``semantics`` and ``prompts``; no manifest, SLO, budget or cost checks.
@@ -310,6 +315,9 @@ def run_manifest_checks(
         results.append(run_check("error budget", None, budget))
     paths = partial(_local_paths, service_dir, tools.machine_roots)
     results.append(run_check("semantics", None, paths))
+    if template_update or has_conflicts(service_dir):
+        conflicts = partial(conflicts_outcome, service_dir)
+        results.append(run_check(CONFLICTS_CHECK, None, conflicts))
     main_dir = main.service_dir if main is not None else None
     if has_prompts(service_dir, main_dir):
         results.append(run_check("prompts", None, partial(_prompts, service_dir, main_dir)))

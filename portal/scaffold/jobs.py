@@ -33,7 +33,7 @@ from portal.catalog.store import get_entity
 from portal.changes.claims import claim_next, finish
 from portal.changes.environments import TEMPLATE_VARIABLE as ENVIRONMENTS_VARIABLE
 from portal.changes.environments import deployable_environments
-from portal.changes.models import Change, ChangeStatus, CheckRun
+from portal.changes.models import UPDATE_KIND, Change, ChangeStatus, CheckRun
 from portal.changes.store import audit, replace_checks, set_step
 from portal.clock import utcnow
 from portal.config import Settings
@@ -52,6 +52,7 @@ from portal.scaffold.layout import cluster_dependencies, services_in_artifact
 from portal.scaffold.registry.offered import TemplateRegistry
 from portal.scaffold.scratch import scratch_folder
 from portal.scaffold.slo_rules import with_slo_rules
+from portal.scaffold.updates import update_and_commit, update_message
 
 logger = logging.getLogger(__name__)
 # The audit log's actor for what the pipeline itself did (the detail names the worker).
@@ -178,6 +179,25 @@ def _render_and_commit(
     return service_dir
 
 
+def _update_and_commit(ctx: ScaffoldContext, change: Change) -> str:
+    """Run ``copier update`` for an update change and push its branch; return the step's detail.
+
+    An update's branch is made once, on the newest main: a conflict it leaves is resolved
+    by revising the change (:mod:`portal.fleet.resolve`), never by updating again.
+    """
+    template = ctx.registry.get(change.template)
+    if template is None:
+        raise RuntimeError(f"template {change.template} is no longer registered")
+    repo = ctx.gitops()
+    environments = repository_environments(ctx, repo.resolve(repo.main))
+    author = (change.requester_ref, ctx.settings.git_author_email)
+    result = update_and_commit(repo, template, change, environments, update_message(change), author)
+    moved = f"{result.from_commit} -> {result.to_commit}"
+    if result.conflicts:
+        return f"{moved}: {len(result.conflicts)} file(s) with conflicts"
+    return moved
+
+
 def render_change(
     ctx: ScaffoldContext, change_id: str, *, keep_claim: bool = False
 ) -> ChangeStatus:
@@ -204,10 +224,14 @@ def render_change(
                 set_step(change, "render", "running")
                 session.add(change)
                 session.commit()
-                with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
-                    _render_and_commit(ctx, change, workdir, head)
-                deploys = commit_deploys(repo, change.commit_sha or "", change.service)
-                set_step(change, "render", "done", "" if deploys else NOT_DEPLOYED)
+                if change.kind == UPDATE_KIND:
+                    detail = _update_and_commit(ctx, change)
+                else:
+                    with scratch_folder(ctx.settings.resolved_scratch_dir()) as workdir:
+                        _render_and_commit(ctx, change, workdir, head)
+                    deploys = commit_deploys(repo, change.commit_sha or "", change.service)
+                    detail = "" if deploys else NOT_DEPLOYED
+                set_step(change, "render", "done", detail)
                 audit(session, change.id, WORKER_ACTOR, "rendered", _by(ctx, change))
             set_step(change, "commit", "done", change.commit_sha or "")
             change.status = ChangeStatus.CHECKING
@@ -243,6 +267,7 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
         service, commit = change.service, change.commit_sha
         model = change.answers.get("model")  # a promotion's or rollback's (portal.models)
         model_change = model if isinstance(model, dict) else None
+        template_update = change.kind == UPDATE_KIND
     started = time.perf_counter()
     try:
         if not commit:
@@ -258,6 +283,7 @@ def check_change(ctx: ScaffoldContext, change_id: str) -> ChangeStatus:
                 ctx.check_tools,
                 workdir,
                 model_change,
+                template_update=template_update,
             )
     except Exception as exc:
         with Session(ctx.engine) as session:
@@ -298,6 +324,8 @@ def check_commit(
     tools: CheckTools,
     workdir: Path,
     model_change: Mapping[str, Any] | None = None,
+    *,
+    template_update: bool = False,
 ) -> list[CheckResult]:
     """Run the checks of ``services/<service>`` at ``commit``, in the empty folder ``workdir``.
 
@@ -324,6 +352,7 @@ def check_commit(
         main=main,
         model_change=model_change,
         deploys=deploys,
+        template_update=template_update,
     )
 
 

@@ -20,7 +20,19 @@ from portal.deps import app_jinja, app_settings
 
 PORTAL_DIR = Path(__file__).resolve().parent.parent
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-DOMAINS = ("catalog", "auth", "ui", "scaffold", "review", "slo", "home", "cost", "models", "traces")
+DOMAINS = (
+    "catalog",
+    "auth",
+    "ui",
+    "scaffold",
+    "review",
+    "slo",
+    "home",
+    "cost",
+    "models",
+    "traces",
+    "fleet",
+)
 
 NAVIGATION = [
     ("catalog", "Catalog", "/catalog"),

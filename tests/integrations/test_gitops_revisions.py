@@ -77,3 +77,39 @@ def test_head_of_asks_the_remote_and_fetches_what_another_replica_pushed(
     assert repo.head_of("scaffold/h") == second  # not this clone's stale view
     assert "Revision: 2" in repo.message_of(second)
     assert repo.head_of("scaffold/none") is None
+
+
+# create_edit_branch with deletions, revise_edit_branch (a template update's resolution) ---
+
+
+def test_an_edit_branch_deletes_files_and_a_revision_writes_over_its_head(
+    settings: Settings, repo: GitOpsRepo
+) -> None:
+    repo.create_branch("scaffold/u", service_files("u"), "Add u", ANN)
+    repo.merge("scaffold/u", "Merge u", REX)
+    base = repo.refresh()
+    app = "services/u/app.py"
+    [gone] = [path for path in service_files("u") if "prod" in path]
+    with pytest.raises(GitOpsError, match="both written and deleted"):
+        repo.create_edit_branch("update/u/1", base, {app: b"x\n"}, "Update u", ANN, deleted=[app])
+    first = repo.create_edit_branch(
+        "update/u/1", base, {app: b"<<<<<<< before updating\n"}, "Update u", ANN, deleted=[gone]
+    )
+    assert gone not in repo.list_files(first)
+
+    second = repo.revise_edit_branch(
+        "update/u/1", first, {app: b"print('resolved')\n"}, "Resolve\n\nRevision: 2", ANN
+    )
+
+    parents = git("--git-dir", str(remote_dir(settings)), "rev-parse", f"{second}^@").split()
+    assert parents == [base, first], "first parent: the base; second: the previous revision"
+    assert repo.read_file(second, app) == b"print('resolved')\n"
+    assert gone not in repo.list_files(second), "the update's deletion is kept"
+    assert repo.changed_files(second, base=base) == sorted([app, gone])
+    with pytest.raises(GitOpsError, match="moved to"):
+        repo.revise_edit_branch("update/u/1", first, {app: b"late\n"}, "Late", ANN)
+    with pytest.raises(
+        GitOpsError, match=r"services/u/nope is not a file of .*: nothing to delete"
+    ):
+        repo.revise_edit_branch("update/u/1", second, {}, "Drop", ANN, deleted=["services/u/nope"])
+    assert remote_sha(settings, "refs/heads/update/u/1") == second
