@@ -119,6 +119,7 @@ test: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP) $(WHEELHOUSE_S
 bench: $(STAMP) $(CHECKOV_STAMP) $(MLFLOW_STAMP) $(RAG_EVAL_STAMP)
 	$(BIN)/python benchmarks/catalog.py
 	$(BIN)/python benchmarks/scaffold.py
+	$(BIN)/python benchmarks/fleet.py
 	$(BIN)/python benchmarks/slo.py
 	$(BIN)/python benchmarks/slo_pages.py
 	$(BIN)/python benchmarks/air_quality.py

@@ -40,6 +40,7 @@ from portal.cost.service_routes import router as cost_service_router
 from portal.db import database_ok, make_engine, migrate
 from portal.fleet.api import router as fleet_api_router
 from portal.fleet.routes import router as fleet_router
+from portal.fleet.routes import service_router as fleet_service_router
 from portal.fleet.runtime import FleetRuntime
 from portal.fleet.update_api import router as fleet_update_api_router
 from portal.fleet.update_routes import resolve_link
@@ -212,6 +213,7 @@ def create_app(settings: Settings) -> FastAPI:
         token_pages_router,
         review_api_router,
         fleet_router,
+        fleet_service_router,
         fleet_update_router,
         scaffold_router,
         revise_router,

@@ -26,6 +26,7 @@ from portal.fleet.models import UpdateBatch, new_batch_id
 from portal.fleet.releases import resolve_commit
 from portal.fleet.scan import RecordedService, read_fleet
 from portal.fleet.status import open_updates
+from portal.integrations.copier_update import target_problem
 from portal.integrations.git import GitError
 from portal.integrations.git_args import GitArgumentError
 from portal.integrations.gitops import GitOpsRepo
@@ -39,13 +40,14 @@ class UpdateRefusedError(RefusedError):
 
 
 def _target_problem(template: OfferedTemplate, to_ref: str) -> str | None:
+    """Say why ``to_ref`` is no version to update to (missing, hostile, with tasks), or None."""
     try:
         resolve_commit(Path(template.src), to_ref, "version")
     except GitArgumentError as exc:
         return str(exc)
     except GitError:
         return f"{template.info.name} has no version {to_ref}"
-    return None
+    return target_problem(template.src, to_ref, template.info.name)
 
 
 def _answers_problems(answers: Mapping[str, Any]) -> dict[str, str]:

@@ -24,6 +24,7 @@ from portal.integrations.git import GitError
 from portal.ui.render import error_page, page
 
 router = APIRouter(prefix="/templates", include_in_schema=False)
+service_router = APIRouter(prefix="/fleet", include_in_schema=False)
 TEMPLATE_PAGE = "fleet/template.html"
 
 
@@ -89,3 +90,16 @@ def release_section(
         except GitError:  # the GitOps repository is down: the count is left out
             context["touched"] = None
     return page(request, TEMPLATE_PAGE, context, fragment="release")
+
+
+@service_router.get("/services/{service}", response_class=HTMLResponse)
+def service_section(
+    request: Request, session: SessionDep, fleet: FleetDep, changes: ChangesDep, service: str
+) -> Response:
+    """Show the Template section of a service's entity page (the page without htmx)."""
+    context: dict[str, Any] = {"active": "catalog", "service": service, "problem": None}
+    try:
+        context["found"] = fleet.service(session, changes.request_gitops, service)
+    except GitError as exc:
+        context["found"], context["problem"] = None, gitops_unavailable(exc)
+    return page(request, "fleet/service.html", context, fragment="section")

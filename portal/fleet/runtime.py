@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends
@@ -11,10 +12,21 @@ from sqlmodel import Session
 from portal.deps import from_app_state
 from portal.fleet.local_edits import LocalEditsReader
 from portal.fleet.release_view import ReleaseReader
-from portal.fleet.scan import read_fleet
-from portal.fleet.status import Fleet, fleet_of
+from portal.fleet.releases import TemplateVersion
+from portal.fleet.scan import RecordedFleet, generated_from, read_fleet
+from portal.fleet.status import Fleet, FleetService, fleet_of
 from portal.integrations.gitops import GitOpsRepo
+from portal.scaffold.registry.offered import OfferedTemplate
 from portal.scaffold.runtime import ScaffoldRuntime
+
+
+@dataclass(frozen=True)
+class ServiceTemplate:
+    """The template one service was generated from, its versions and the service's state."""
+
+    template: OfferedTemplate
+    versions: list[TemplateVersion]
+    service: FleetService
 
 
 class FleetRuntime:
@@ -53,6 +65,30 @@ class FleetRuntime:
             edits=self.edits if local_edits else None,
             environments=environments,
         )
+
+    def service(
+        self, session: Session, gitops: Callable[[], GitOpsRepo], service: str
+    ) -> ServiceTemplate | None:
+        """Return the template that generated ``services/<service>`` on main, and its state.
+
+        None when the service has no answers file, or no offered template generated it.
+        Raises ``GitError`` when the GitOps repository cannot be read now.
+        """
+        repo = gitops()
+        recorded = read_fleet(repo, "main")
+        entry = next((item for item in recorded.services if item.service == service), None)
+        if entry is None:
+            return None
+        registry = self.scaffold.context.registry
+        template = next(
+            (item for item in registry.all() if generated_from(item, entry.src_path)), None
+        )
+        if template is None:
+            return None
+        only = RecordedFleet(recorded.commit, [entry])
+        environments = self.scaffold.environments(lambda: repo) or []
+        fleet = fleet_of(session, repo, only, template, edits=self.edits, environments=environments)
+        return ServiceTemplate(template, fleet.versions, fleet.services[0])
 
 
 FleetDep = Annotated[FleetRuntime, Depends(from_app_state("fleet", FleetRuntime))]

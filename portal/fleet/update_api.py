@@ -123,7 +123,7 @@ def api_propose_updates(
 @router.get(
     "/updates/{batch_id}",
     response_model=BatchOut,
-    responses=error_responses(described={404: "No such batch"}),
+    responses=error_responses(422, described={404: "No such batch"}),
 )
 def api_batch(batch_id: str, session: SessionDep) -> BatchOut:
     """Return where each service of an update batch is."""

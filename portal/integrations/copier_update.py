@@ -211,16 +211,40 @@ def _check_template(
         raise UpdateError(
             f"the template's repository has no {from_commit} (the version {answers} records)"
         )
+    if (problem := target_problem(template_src, to_ref, name)) is not None:
+        raise UpdateError(problem)
+
+
+def resolve_target(template_src: str, to_ref: str) -> str:
+    """Return the commit ``to_ref`` names in the template's repository (:class:`UpdateError`)."""
+    try:
+        check_ref(to_ref, "target version")
+    except GitArgumentError as exc:
+        raise UpdateError(str(exc)) from None
+    found = _resolve(template_src, to_ref)
+    if found is None:
+        raise UpdateError(f"the template's repository has no {to_ref} to update to")
+    return found
+
+
+def target_problem(template_src: str, to_ref: str, name: str) -> str | None:
+    """Say why ``to_ref`` of the template ``name`` cannot be updated to, or None.
+
+    The version must be in the template's local repository, and its Copier configuration
+    may not have tasks, migrations or Jinja extensions (the portal never runs them). The
+    ref is checked by the caller (:func:`~portal.integrations.git_args.check_ref`).
+    """
     target = _resolve(template_src, to_ref)
     if target is None:
-        raise UpdateError(f"the template's repository has no {to_ref} to update to")
+        return f"the template's repository has no {to_ref} to update to"
     unsafe = _unsafe_settings(template_src, target)
     if unsafe:
         kinds = " and ".join(UNSAFE_SETTINGS[key] for key in unsafe)
-        raise UpdateError(
+        return (
             f"{to_ref} of {name} has {kinds} ({', '.join(unsafe)}), which the portal never "
             "runs; nothing was written"
         )
+    return None
 
 
 def _write_service(

@@ -19,7 +19,13 @@ from typing import Any
 
 from portal.changes.environments import TEMPLATE_VARIABLE as ENVIRONMENTS_VARIABLE
 from portal.changes.models import Change
-from portal.integrations.copier_update import UpdateError, UpdateResult, update_service
+from portal.integrations.copier_answers import RecordedSource
+from portal.integrations.copier_update import (
+    UpdateError,
+    UpdateResult,
+    resolve_target,
+    update_service,
+)
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.gitops_tree import read_files
 from portal.review.slo_rules_shipped import SLO_FILE
@@ -105,8 +111,13 @@ def update_and_commit(
     base = repo.resolve(repo.main)
     files, executable = service_folder(repo, base, change.service)
     data = {**given, ENVIRONMENTS_VARIABLE: environments}
+    source = template.source
+    if source is not None and source.commit is not None:
+        # A registered template's services record the commit they were rendered from (its
+        # mirror's tags are its own): the commit of the version updated to, not the pin.
+        source = RecordedSource(source.url, resolve_target(template.src, target))
     result = update_service(
-        template.src, target, files, answers=data, source=template.source, executable=executable
+        template.src, target, files, answers=data, source=source, executable=executable
     )
     folder = f"services/{change.service}/"
     written = updated_files(change.service, result, files)

@@ -189,3 +189,8 @@ def test_the_api_and_page_show_a_bundled_templates_services(
     assert section.lstrip().startswith('<section class="card" id="fleet"')
     assert 'data-service="payments"' in section and "up to date" in section
     assert portal.get("/templates/nope").status_code == 404
+    # The catalog's entity page loads its Template section from the fleet's route.
+    entity = portal.get("/catalog/component/default/prometheus").text
+    assert 'hx-get="/fleet/services/prometheus"' in entity
+    payments = portal.get("/fleet/services/payments", headers={"HX-Request": "true"}).text
+    assert 'data-template="fastapi-service"' in payments and "up to date" in payments

@@ -163,6 +163,12 @@ def test_a_fleet_is_updated_to_v3_with_a_conflict_shown_and_resolved(
     progress = client.get(batch["url"]).json()
     assert {e["service"]: e["state"] for e in progress["services"]}["clash"] == "ready"
 
+    # The entity page's Template section, for one service.
+    section = client.get("/fleet/services/calm", headers=hx).text
+    assert f'data-template="{TEMPLATE_NAME}"' in section and "2 versions behind v3.0.0" in section
+    assert f'href="/reviews/{changes["calm"]["id"]}"' in section
+    assert "No template the portal offers" in client.get("/fleet/services/nope", headers=hx).text
+
     merged = client.post(f"/api/changes/{changes['clash']['id']}/approve", json={}, headers=GRACE)
     assert merged.status_code == 200, merged.text
     after = client.get(f"/api/templates/{TEMPLATE_NAME}/fleet").json()

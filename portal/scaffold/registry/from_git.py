@@ -153,26 +153,35 @@ def fetch_into_mirror(url: str, ref: str, mirror: Path, options: Sequence[str] =
         logger.warning("template fetch of %s from %s failed: %s", ref, url, exc)
         raise _cannot_fetch(url, ref) from None
     commit = run_git(*git, "rev-parse", "--verify", "FETCH_HEAD^{commit}").strip()
-    _pin(mirror, check_sha(commit))
+    _pin(mirror, check_sha(commit), ref)
     return commit
 
 
-def _pin(mirror: Path, commit: str) -> None:
+def version_tag(ref: str) -> str | None:
+    """Return ``ref`` when it names a version (``v1.2.0``, ``1.2.0``), else None."""
+    return ref if _VERSION_RE.match(ref.removeprefix("v")) else None
+
+
+def _pin(mirror: Path, commit: str, ref: str) -> None:
     # A tag per pinned commit keeps it from garbage collection and lets Copier's clone of
-    # the mirror see it; main is the newest fetch, so the mirror has a HEAD to clone.
+    # the mirror see it; main is the newest fetch, so the mirror has a HEAD to clone. A ref
+    # that names a version is kept as that tag too: the registered versions are the ones
+    # the fleet page lists and services can be updated to (portal.fleet).
     git = ("--git-dir", str(mirror), *_GIT_OPTIONS)
     run_git(*git, "update-ref", "--end-of-options", f"refs/tags/pinned/{commit}", commit)
     run_git(*git, "update-ref", "--end-of-options", "refs/heads/main", commit)
+    if (tag := version_tag(ref)) is not None:
+        run_git(*git, "update-ref", "--end-of-options", f"refs/tags/{tag}", commit)
 
 
-def _adopt(staging: Path, mirror: Path, commit: str) -> None:
+def _adopt(staging: Path, mirror: Path, commit: str, ref: str) -> None:
     """Copy the pinned commit (and its history) of an accepted staging mirror into ``mirror``."""
     if not (mirror / "HEAD").exists():
         mirror.parent.mkdir(parents=True, exist_ok=True)
         run_git("init", "--quiet", "--bare", "--initial-branch=main", str(mirror))
     git = ("--git-dir", str(mirror), *_GIT_OPTIONS)
     run_git(*git, "fetch", "--quiet", "--", str(staging), f"refs/tags/pinned/{commit}")
-    _pin(mirror, commit)
+    _pin(mirror, commit, ref)
 
 
 def inspect_commit(mirror: Path, commit: str, name: str, ref: str) -> TemplateInfo:
@@ -226,7 +235,7 @@ def register_git_template(
         if data_dir is None:
             return GitTemplate(info, url, ref, commit, staging)
         mirror = mirror_dir(data_dir, name)
-        _adopt(staging, mirror, commit)
+        _adopt(staging, mirror, commit, ref)
     return GitTemplate(info, url, ref, commit, mirror)
 
 
