@@ -18,6 +18,7 @@ service named like a Kubernetes system namespace (or Flux's) relabels the cluste
 from __future__ import annotations
 
 import posixpath
+import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,6 +55,9 @@ _CLUSTER_SCOPED = frozenset(
     | {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService"}
 )
 RULE = "object-collision"
+# Flux's postBuild variables: ${VAR}, ${VAR:=default} and ${VAR:-default}.
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[=-]([^}]*))?\}")
+_SUBSTITUTE = "kustomize.toolkit.fluxcd.io/substitute"
 CLUSTER_FOLDERS = ("clusters", "infrastructure")
 
 
@@ -118,6 +122,48 @@ def _error(ref: str, source: str, message: str, path: str = "") -> Finding:
     return Finding(
         severity=Severity.ERROR, rule=RULE, object=ref, source=source, path=path, message=message
     )
+
+
+def substitutions(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Return a Flux Kustomization's inline ``postBuild.substitute`` variables."""
+    post_build = spec.get("postBuild")
+    inline = post_build.get("substitute") if isinstance(post_build, Mapping) else None
+    if not isinstance(inline, Mapping):
+        return {}
+    return {str(key): str(value) for key, value in inline.items()}
+
+
+def _substitute(text: str, variables: Mapping[str, str]) -> str:
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in variables:
+            return variables[name]
+        # A variable of postBuild.substituteFrom (a cluster's ConfigMap, unknown here) is
+        # left as written: objects that differ only by it are not told apart.
+        return default if default is not None else match.group(0)
+
+    return _VARIABLE.sub(one, text)
+
+
+def substituted(obj: Mapping[str, Any], variables: Mapping[str, str]) -> Mapping[str, Any]:
+    """Return ``obj`` named as Flux applies it: its name and namespace with ``${VAR}`` set.
+
+    The same experiments folder applied for two services (``SERVICE=a``, ``SERVICE=b``)
+    makes two objects, not one twice. An object annotated
+    ``kustomize.toolkit.fluxcd.io/substitute: disabled`` is applied as written.
+    """
+    metadata = obj.get("metadata")
+    if not variables or not isinstance(metadata, Mapping):
+        return obj
+    annotations = metadata.get("annotations")
+    if isinstance(annotations, Mapping) and annotations.get(_SUBSTITUTE) == "disabled":
+        return obj
+    named = {
+        key: _substitute(value, variables) if isinstance(value, str) else value
+        for key, value in metadata.items()
+        if key in ("name", "namespace")
+    }
+    return {**obj, "metadata": {**metadata, **named}}
 
 
 class _ClusterBuild:
@@ -187,7 +233,9 @@ class _ClusterBuild:
                 return
         else:
             return  # another service's overlay: refused at scaffold time, reviewed on its own
+        variables = substitutions(spec)
         for obj, origin in objects:
+            obj = substituted(obj, variables)
             if isinstance(target, str) and target and obj.get("kind") not in _CLUSTER_SCOPED:
                 obj = {**obj, "metadata": {**obj.get("metadata", {}), "namespace": target}}
             self.place(obj, origin, applier)

@@ -20,7 +20,8 @@ from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import ORIGIN_ANNOTATION, Finding
 from portal.review.checks import CheckStatus, run_manifest_checks
-from portal.review.collisions import cluster_tree, find_collisions
+from portal.review.collisions import cluster_tree, find_collisions, substituted, substitutions
+from portal.scaffold.chaos import chaos_kustomizations
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.jobs import run_pending
 from portal.scaffold.request import request_scaffold
@@ -125,6 +126,50 @@ def test_a_namespace_the_infrastructure_applies_collides_across_kustomizations(
         "Kustomization flux-system/metrics (services/metrics/deploy/base/namespace.yaml): each "
         "overwrites the other, and pruning one deletes the other's object"
     )
+
+
+def test_two_services_chaos_experiments_are_named_by_their_substitution(kubectl: Path) -> None:
+    """One experiments folder applied for two services makes two sets of objects."""
+    files = seed_tree("payments", "orders")
+    for service in ("payments", "orders"):
+        files.update(chaos_kustomizations(service, "fastapi-service", ENVIRONMENTS))
+    built = {env: [namespace("payments")] for env in ENVIRONMENTS}
+
+    _, findings = find_collisions(files, "payments", built, kubectl=kubectl)
+
+    assert errors(findings) == []
+    # Two Kustomizations with the same SERVICE still apply the same objects twice.
+    again = chaos_kustomizations("payments", "fastapi-service", ["dev"])
+    text = again["clusters/dev/chaos/payments.yaml"]
+    assert b"name: payments-chaos\n" in text
+    files["clusters/dev/chaos/again.yaml"] = text.replace(
+        b"name: payments-chaos\n", b"name: again\n"
+    )
+    _, findings = find_collisions(files, "payments", built, kubectl=kubectl)
+    assert {finding.object for finding in findings} == {
+        "PodChaos/payments/payments-pod-kill",
+        "NetworkChaos/payments/payments-network-delay",
+        "StressChaos/payments/payments-cpu-stress",
+    }
+
+
+def test_substitution_sets_names_defaults_and_respects_disabled() -> None:
+    variables = {"SERVICE": "shop"}
+    obj = {"kind": "PodChaos", "metadata": {"name": "${SERVICE}-kill", "namespace": "${NS:=x}"}}
+    assert substituted(obj, variables)["metadata"] == {"name": "shop-kill", "namespace": "x"}
+    unknown = {"kind": "X", "metadata": {"name": "${CLUSTER}-a"}}
+    assert substituted(unknown, variables)["metadata"]["name"] == "${CLUSTER}-a"
+    disabled = {
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "${SERVICE}",
+            "annotations": {"kustomize.toolkit.fluxcd.io/substitute": "disabled"},
+        },
+    }
+    assert substituted(disabled, variables) is disabled
+    spec = {"postBuild": {"substitute": {"SERVICE": "shop", "REPLICAS": 2}}}
+    assert substitutions(spec) == {"SERVICE": "shop", "REPLICAS": "2"}
+    assert substitutions({"postBuild": {"substituteFrom": []}}) == {}
 
 
 @pytest.mark.parametrize("name", ["kube-system", "default", "kube-public", "flux-system"])
