@@ -1,10 +1,15 @@
-"""The GitOps clone a change is worked on: bootstrapped on first use, bounded for requests."""
+"""The GitOps clone a change is worked on: bootstrapped on first use, bounded for requests.
+
+Also the reader a merge's catalog import reads the merged service's files with.
+"""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 from portal.config import Settings
+from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
 from portal.integrations.gitops_bootstrap import bootstrap_gitops
 
@@ -42,3 +47,17 @@ class LazyGitOps:
 def gitops_unavailable(error: Exception) -> str:
     """Say, for a 503, that the GitOps repository failed a request and nothing was saved."""
     return f"the GitOps repository is unavailable, nothing was saved; try again later ({error})"
+
+
+@dataclass(frozen=True)
+class GitOpsFileReader:
+    """Reads catalog files of the GitOps repository through the portal's own clone."""
+
+    gitops: GitOpsRepo
+
+    def read_file(self, url: str, ref: str, path: str) -> bytes:
+        """Return ``path`` at ``ref`` (the URL is the clone's remote, so it is not needed)."""
+        try:
+            return self.gitops.read_file(ref, path)
+        except GitError as exc:
+            raise GitError(f"cannot read {path} at {ref} from {url}: {exc}") from exc

@@ -1,12 +1,13 @@
-"""Resolving an update's conflicts: the team's edits, one more revision of the change.
+"""Resolving an update's conflicts: the team's edits, or its push, one more revision.
 
 Copier leaves a conflict where the template's change and the team's edit collide (inline
 markers, or a ``.rej`` file). The author or a member of the owning team writes the files
 as they should be (and deletes the ``.rej`` files): the edits are committed on the
 change's branch as its next revision (:meth:`GitOpsRepo.revise_edit_branch`), and the
-change goes back to the checks, which fail again while any marker remains. Only the
-service's own files can be written, and a change that is merged, rejected or still being
-worked on cannot be revised.
+change goes back to the checks, which fail again while any marker remains. A resolution
+pushed to the branch instead is taken with :func:`recheck`. Only the service's own files
+can be written, and a change that is merged, rejected or still being worked on cannot be
+revised.
 """
 
 from __future__ import annotations
@@ -122,6 +123,45 @@ def resolve(
     set_step(change, "checks", "waiting")
     session.add(change)
     audit(session, change.id, identity.user_ref, "revised", f"resolution: {listing}")
+    session.commit()
+    session.refresh(change)
+    return change
+
+
+def recheck(
+    session: Session, repo: GitOpsRepo, change: Change, identity: Identity, admin_group: str
+) -> Change:
+    """Take the commits someone pushed to the change's branch as its next revision; check it.
+
+    A resolution may be pushed to the branch instead of written here. The branch must have
+    moved forward from the commit that was checked (a rewritten branch is refused: what was
+    reviewed is no longer in it); the change then goes back to the checks.
+    """
+    _refuse(change, identity, admin_group)
+    repo.refresh()
+    head = repo.head_of(change.branch)
+    checked = change.commit_sha or ""
+    if head is None:
+        raise ResolutionRefusedError(f"branch {change.branch} is gone", 409)
+    if head == checked:
+        raise ResolutionRefusedError(
+            f"nothing was pushed to {change.branch}: it is at {checked[:12]}, already checked",
+            409,
+        )
+    if not repo.is_ancestor(checked, head):
+        raise ResolutionRefusedError(
+            f"{change.branch} was rewritten: {checked[:12]}, which was checked, is no longer in "
+            "it; push new commits on top of it",
+            409,
+        )
+    change.commit_sha = head
+    change.revision += 1
+    change.status = ChangeStatus.CHECKING
+    change.updated_at = utcnow()
+    set_step(change, "commit", "done", head)
+    set_step(change, "checks", "waiting")
+    session.add(change)
+    audit(session, change.id, identity.user_ref, "revised", f"pushed to the branch: {head}")
     session.commit()
     session.refresh(change)
     return change

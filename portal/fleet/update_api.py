@@ -2,7 +2,9 @@
 
 ``POST /api/templates/{name}/updates`` answers 202 with the batch and one change per
 service (each then rendered by ``copier update`` and checked like any change);
-``GET /api/updates/{batch}`` says where each service is.
+``GET /api/updates/{batch}`` says where each service is; a conflicted update is resolved
+with ``POST /api/changes/{id}/resolution``, or pushed to its branch and checked again with
+``POST /api/changes/{id}/recheck``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from portal.api_errors import UNSAFE, error_responses, refused_answer
 from portal.auth.identity import Identity
 from portal.changes.gitops import gitops_unavailable
+from portal.changes.models import Change
 from portal.changes.store import get_change
 from portal.db import SessionDep
 from portal.deps import ChangesDep, SettingsDep
 from portal.fleet.batches import progress
 from portal.fleet.models import UpdateBatch
 from portal.fleet.propose import UpdateRefusedError, propose_updates
-from portal.fleet.resolve import ResolutionRefusedError, resolve
+from portal.fleet.resolve import ResolutionRefusedError, recheck, resolve
 from portal.fleet.runtime import FleetDep
 from portal.integrations.git import GitError
 
@@ -206,6 +209,11 @@ def api_resolve(
     except GitError as exc:
         raise HTTPException(503, gitops_unavailable(exc)) from exc
     fleet.scaffold.wake()
+    return revised_out(revised)
+
+
+def revised_out(revised: Change) -> Revised:
+    """Return the API's view of a revised update change."""
     return Revised(
         id=revised.id,
         status=revised.status.value,
@@ -213,3 +221,33 @@ def api_resolve(
         commit=revised.commit_sha,
         url=f"/api/changes/{revised.id}",
     )
+
+
+@router.post(
+    "/changes/{change_id}/recheck",
+    response_model=Revised,
+    responses=error_responses(
+        401, 422, 503, *UNSAFE, described={404: "No such update change", 409: "Nothing to check"}
+    ),
+)
+def api_recheck(
+    change_id: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    fleet: FleetDep,
+    changes: ChangesDep,
+) -> Any:
+    """Check an update change again after a resolution was pushed to its branch."""
+    identity = signed_in(request, "check it again")
+    change = get_change(session, change_id)
+    if change is None:
+        raise HTTPException(404, f"no change {change_id}")
+    try:
+        revised = recheck(session, changes.request_gitops(), change, identity, settings.admin_group)
+    except ResolutionRefusedError as exc:
+        return refused_answer(exc)
+    except GitError as exc:
+        raise HTTPException(503, gitops_unavailable(exc)) from exc
+    fleet.scaffold.wake()
+    return revised_out(revised)

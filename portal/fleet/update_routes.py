@@ -21,7 +21,7 @@ from portal.deps import ChangesDep, SettingsDep
 from portal.fleet.batches import progress
 from portal.fleet.models import UpdateBatch
 from portal.fleet.propose import UpdateRefusedError, propose_updates
-from portal.fleet.resolve import ResolutionRefusedError, change_conflicts, resolve
+from portal.fleet.resolve import ResolutionRefusedError, change_conflicts, recheck, resolve
 from portal.fleet.runtime import FleetDep
 from portal.integrations.git import GitError
 from portal.ui.render import error_page, page
@@ -142,6 +142,32 @@ async def resolve_form(
         return error_page(
             request, "The resolution was refused", problems or exc.message, exc.status
         )
+    except GitError as exc:
+        return error_page(request, "GitOps repository unavailable", gitops_unavailable(exc), 503)
+    fleet.scaffold.wake()
+    return RedirectResponse(f"/reviews/{change_id}", status_code=303)
+
+
+@router.post("/updates/changes/{change_id}/recheck", response_class=HTMLResponse)
+def recheck_form(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    fleet: FleetDep,
+    changes: ChangesDep,
+    change_id: str,
+) -> Response:
+    """Check an update again after a resolution was pushed to its branch."""
+    identity = request.state.identity
+    if identity is None:
+        return error_page(request, "Sign in", SIGN_IN, 401)
+    change = get_change(session, change_id)
+    if change is None:
+        return error_page(request, "No such change", f"There is no change {change_id}.", 404)
+    try:
+        recheck(session, changes.request_gitops(), change, identity, settings.admin_group)
+    except ResolutionRefusedError as exc:
+        return error_page(request, "Not checked again", exc.message, exc.status)
     except GitError as exc:
         return error_page(request, "GitOps repository unavailable", gitops_unavailable(exc), 503)
     fleet.scaffold.wake()

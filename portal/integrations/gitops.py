@@ -22,6 +22,7 @@ from portal.integrations.gitops_clone import GitOpsClone
 from portal.integrations.gitops_plumbing import (
     Author,
     BranchExistsError,
+    BranchMovedError,
     FileExistsOnMainError,
     GitOpsError,
     GitOpsUnavailableError,
@@ -42,6 +43,7 @@ __all__ = [
     "Amend",
     "Author",
     "BranchExistsError",
+    "BranchMovedError",
     "FileExistsOnMainError",
     "GitOpsClone",
     "GitOpsError",
@@ -263,10 +265,14 @@ class GitOpsRepo(GitOpsClone):
                 amended[path] = new
         return amended
 
-    def merge(self, branch: str, message: str, author: Author) -> str:
+    def merge(
+        self, branch: str, message: str, author: Author, *, expected_head: str | None = None
+    ) -> str:
         """Merge ``branch`` into ``main`` with a merge commit, push it, return its sha.
 
         A branch already on ``main`` is not merged again: its existing merge is returned.
+        ``expected_head``: the commit that was checked; a branch someone pushed to since is
+        refused (:class:`BranchMovedError`), so nothing unchecked reaches main.
         """
         self._check_branch(branch)
         with self._exclusive():
@@ -277,6 +283,8 @@ class GitOpsRepo(GitOpsClone):
                     raise RefNotFoundError(f"branch {branch} does not exist on the remote")
                 if self.is_ancestor(head, main):
                     return self._merge_of(head, main)
+                if expected_head is not None and head != expected_head:
+                    raise BranchMovedError(branch, head, expected_head)
                 tree = self._merge_tree(branch, main, head)
                 sha = commit_tree(self.git_dir, tree, [main, head], message, author, self.committer)
                 rejected = self._push(f"{sha}:refs/heads/{self.main}")

@@ -73,6 +73,17 @@ class RefNotFoundError(GitOpsError):
     """A branch, commit or file does not exist in the GitOps repository."""
 
 
+class BranchMovedError(GitOpsError):
+    """A branch is not at the commit that was checked: someone pushed to it meanwhile."""
+
+    def __init__(self, branch: str, head: str, expected: str) -> None:
+        super().__init__(
+            f"branch {branch} moved to {head[:12]} since {expected[:12]} was checked: its "
+            "new commits were never checked"
+        )
+        self.head = head
+
+
 class MergeConflictError(GitOpsError):
     """A branch cannot be merged into main without a person resolving conflicts."""
 

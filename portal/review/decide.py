@@ -22,11 +22,16 @@ from portal.changes.claims import (
     release_decision,
     settle_decision,
 )
+from portal.changes.gitops import GitOpsFileReader
 from portal.changes.models import Change, ChangeStatus
 from portal.changes.store import audit, checks_of
 from portal.config import Settings
-from portal.integrations.git import GitError
-from portal.integrations.gitops import GitOpsRepo, MergeConflictError, RefNotFoundError
+from portal.integrations.gitops import (
+    BranchMovedError,
+    GitOpsRepo,
+    MergeConflictError,
+    RefNotFoundError,
+)
 from portal.review.gate import (
     CHECKS_FIELD,
     REASON_FIELD,
@@ -127,6 +132,8 @@ def approve(
         )
     except MergeConflictError as exc:  # the claim is released; git was not touched
         raise _conflicted(session, change, identity, exc) from exc
+    except BranchMovedError as exc:  # the claim is released; git was not touched
+        raise DecisionError(f"not approved: {exc}; run the checks on it again") from exc
     if claimed is None:
         return change
     token, merge_sha = claimed
@@ -263,7 +270,8 @@ def _merge(
         f"Change: {change.id}\nRequested-by: {change.requester_ref}\n"
         f"Approved-by: {approver}\n"
     )
-    return gitops.merge(change.branch, message, (name, settings.git_author_email))
+    author = (name, settings.git_author_email)
+    return gitops.merge(change.branch, message, author, expected_head=change.commit_sha)
 
 
 def _record_merge(
@@ -337,20 +345,6 @@ def _refusal(change: Change, done: str) -> str:
             f"{change.decision_by}{since} UTC; reload the change to see the outcome"
         )
     return f"a change that is {change.status.value} cannot be {done}"
-
-
-@dataclass(frozen=True)
-class GitOpsFileReader:
-    """Reads catalog files of the GitOps repository through the portal's own clone."""
-
-    gitops: GitOpsRepo
-
-    def read_file(self, url: str, ref: str, path: str) -> bytes:
-        """Return ``path`` at ``ref`` (the URL is the clone's remote, so it is not needed)."""
-        try:
-            return self.gitops.read_file(ref, path)
-        except GitError as exc:
-            raise GitError(f"cannot read {path} at {ref} from {url}: {exc}") from exc
 
 
 def request_changes(

@@ -9,6 +9,7 @@ whole fleet to v3 is proposed through the API. Real git, real Copier, the real p
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,26 @@ def _branch_files(client: TestClient, change: dict[str, Any]) -> dict[str, bytes
     return {p.removeprefix(prefix): repo.read_file(change["commit"], p) for p in paths}
 
 
+def _push_outside(settings: Settings, tmp_path: Path, branch: str, path: str) -> str:
+    """Commit a file on ``branch`` in a clone of the remote and push it, as a person would."""
+    clone = tmp_path / "outside"
+    remote = settings.data_dir / "gitops" / "remote.git"
+    identity = ["-c", "user.name=Someone", "-c", "user.email=someone@example.com"]
+    git = ["git", "-C", str(clone), *identity]
+    subprocess.run(["git", "clone", "-q", "--branch", branch, str(remote), str(clone)], check=True)
+    (clone / path).parent.mkdir(parents=True, exist_ok=True)
+    (clone / path).write_text("Resolved in a clone.\n")
+    subprocess.run([*git, "add", "--", path], check=True)
+    subprocess.run([*git, "commit", "-qm", "Resolve in a clone"], check=True)
+    subprocess.run([*git, "push", "-q", "origin", branch], check=True)
+    return subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 @PAGES_ON_SQLITE
 def test_a_fleet_is_updated_to_v3_with_a_conflict_shown_and_resolved(
-    portal_at: Any, tmp_path: Path
+    portal_at: Any, fleet_settings: Settings, tmp_path: Path
 ) -> None:
     client = portal_at("v1")
     for service in ("plain", "calm", "clash"):
@@ -173,6 +191,20 @@ def test_a_fleet_is_updated_to_v3_with_a_conflict_shown_and_resolved(
     assert merged.status_code == 200, merged.text
     after = client.get(f"/api/templates/{TEMPLATE_NAME}/fleet").json()
     assert {s["service"]: s["version"] for s in after["services"]}["clash"] == "v3.0.0"
+    # A resolution pushed to the branch outside the portal: never merged unchecked.
+    calm = changes["calm"]
+    pushed = _push_outside(fleet_settings, tmp_path, calm["branch"], "services/calm/NOTES.md")
+    moved = client.post(f"/api/changes/{calm['id']}/approve", json={}, headers=GRACE)
+    assert moved.status_code == 409 and f"moved to {pushed[:12]}" in moved.text
+    rechecked = client.post(f"/api/changes/{calm['id']}/recheck", json={}, headers=GRACE)
+    assert rechecked.status_code == 200, rechecked.text
+    assert (rechecked.json()["commit"], rechecked.json()["status"]) == (pushed, "checking")
+    assert run_pending(runtime(client).context) == 1
+    nothing = client.post(f"/api/changes/{calm['id']}/recheck", json={}, headers=GRACE)
+    assert nothing.status_code == 409 and "nothing was pushed" in nothing.text
+    approved = client.post(f"/api/changes/{calm['id']}/approve", json={}, headers=GRACE)
+    assert approved.status_code == 200, approved.text
+
     again = client.post(
         f"/api/templates/{TEMPLATE_NAME}/updates",
         json={"to_ref": "v3.0.0", "services": ["clash", "calm", "nope"]},
@@ -188,7 +220,4 @@ def test_a_fleet_is_updated_to_v3_with_a_conflict_shown_and_resolved(
         headers=ADA,
     ).json()
     assert skipped["changes"] == []
-    assert skipped["skipped"] == {
-        "clash": "already at v3.0.0",
-        "calm": f"an update is already open: {changes['calm']['id']}",
-    }
+    assert skipped["skipped"] == {"clash": "already at v3.0.0", "calm": "already at v3.0.0"}

@@ -18,13 +18,13 @@ from sqlmodel import Session
 
 from portal.app import create_app
 from portal.catalog.importer import import_locations
+from portal.changes.gitops import GitOpsFileReader
 from portal.changes.models import Change
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.integrations.mlflow import FakeModelRegistry, ModelVersion, RegisteredModel
 from portal.proposals.promote_model_routes import app_model_registry
 from portal.review.checks import CheckTools
-from portal.review.decide import GitOpsFileReader
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, REPO, require_tool, runtime
 from tests.proposals.seed import SERVICE, git, push_to_main, remote_of, seed_service

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from portal.catalog.importer import import_locations
+from portal.changes.gitops import GitOpsFileReader
 from portal.config import Settings
 from portal.review.checks import CheckTools
-from portal.review.decide import GitOpsFileReader
 from portal.scaffold.flux import flux_kustomizations
 from tests.conftest import REPO, require_tool, runtime
 

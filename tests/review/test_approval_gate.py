@@ -312,8 +312,10 @@ def test_an_interrupted_override_is_recorded_with_its_reason(
     change_id = propose(engine, gitops, "override-timeout", checks=FAILING)
     real_merge = gitops.merge
 
-    def push_lands_then_times_out(branch: str, message: str, author: tuple[str, str]) -> str:
-        real_merge(branch, message, author)
+    def push_lands_then_times_out(
+        branch: str, message: str, author: tuple[str, str], **checked: str | None
+    ) -> str:
+        real_merge(branch, message, author, **checked)
         raise GitOpsError("git push timed out after 10 s")
 
     monkeypatch.setattr(gitops, "merge", push_lands_then_times_out)

@@ -20,7 +20,8 @@ from portal.integrations.gitops_bootstrap import bootstrap_gitops
 from portal.integrations.gitops_tree import TreeFiles
 from portal.integrations.kubernetes import ORIGIN_ANNOTATION, Finding
 from portal.review.checks import CheckStatus, run_manifest_checks
-from portal.review.collisions import cluster_tree, find_collisions, substituted, substitutions
+from portal.review.collisions import cluster_tree, find_collisions
+from portal.review.flux_substitute import substituted, substitutions
 from portal.scaffold.chaos import chaos_kustomizations
 from portal.scaffold.flux import flux_kustomizations
 from portal.scaffold.jobs import run_pending
@@ -126,6 +127,23 @@ def test_a_namespace_the_infrastructure_applies_collides_across_kustomizations(
         "Kustomization flux-system/metrics (services/metrics/deploy/base/namespace.yaml): each "
         "overwrites the other, and pruning one deletes the other's object"
     )
+
+
+def test_a_changed_infrastructure_is_built_again_not_read_from_the_kept_builds(
+    kubectl: Path,
+) -> None:
+    built = {"dev": [namespace("monitoring")]}
+    files = seed_tree("metrics")
+    _, before = find_collisions(files, "metrics", built, kubectl=kubectl)
+    assert errors(before) == [
+        ("Namespace/monitoring", "services/metrics/deploy/base/namespace.yaml")
+    ]
+    path = "infrastructure/base/monitoring/namespace.yaml"
+    files[path] = files[path].replace(b"name: monitoring", b"name: observability")
+
+    _, after = find_collisions(files, "metrics", built, kubectl=kubectl)
+
+    assert errors(after) == []
 
 
 def test_two_services_chaos_experiments_are_named_by_their_substitution(kubectl: Path) -> None:

@@ -378,8 +378,10 @@ def test_a_merge_that_landed_before_a_timeout_is_never_contradicted(
     change_id = propose(engine, gitops, "timeout")
     real_merge = gitops.merge
 
-    def push_lands_then_times_out(branch: str, message: str, author: tuple[str, str]) -> str:
-        real_merge(branch, message, author)
+    def push_lands_then_times_out(
+        branch: str, message: str, author: tuple[str, str], **checked: str | None
+    ) -> str:
+        real_merge(branch, message, author, **checked)
         raise GitOpsError("git push timed out after 10 s")
 
     monkeypatch.setattr(gitops, "merge", push_lands_then_times_out)
