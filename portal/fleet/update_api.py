@@ -9,10 +9,12 @@ with ``POST /api/changes/{id}/resolution``, or pushed to its branch and checked 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from portal.api_errors import UNSAFE, error_responses, refused_answer
 from portal.auth.identity import Identity
@@ -25,7 +27,7 @@ from portal.fleet.batches import progress
 from portal.fleet.models import UpdateBatch
 from portal.fleet.propose import UpdateRefusedError, propose_updates
 from portal.fleet.resolve import ResolutionRefusedError, recheck, resolve
-from portal.fleet.runtime import FleetDep
+from portal.fleet.runtime import FleetDep, FleetRuntime
 from portal.integrations.git import GitError
 
 router = APIRouter(prefix="/api", tags=["fleet"])
@@ -190,11 +192,10 @@ def api_resolve(
 ) -> Any:
     """Commit the team's resolution of an update's conflicts as its next revision."""
     identity = signed_in(request, "resolve")
-    change = get_change(session, change_id)
-    if change is None:
-        raise HTTPException(404, f"no change {change_id}")
-    try:
-        revised = resolve(
+    change = _change(session, change_id)
+    return _revised(
+        fleet,
+        lambda: resolve(
             session,
             changes.request_gitops(),
             change,
@@ -203,7 +204,21 @@ def api_resolve(
             settings.git_author_email,
             files=body.files,
             deleted=body.deleted,
-        )
+        ),
+    )
+
+
+def _change(session: Session, change_id: str) -> Change:
+    change = get_change(session, change_id)
+    if change is None:
+        raise HTTPException(404, f"no change {change_id}")
+    return change
+
+
+def _revised(fleet: FleetRuntime, revise: Callable[[], Change]) -> Any:
+    """Run a revision of an update change; answer the change, or why it was refused."""
+    try:
+        revised = revise()
     except ResolutionRefusedError as exc:
         return refused_answer(exc)
     except GitError as exc:
@@ -240,14 +255,7 @@ def api_recheck(
 ) -> Any:
     """Check an update change again after a resolution was pushed to its branch."""
     identity = signed_in(request, "check it again")
-    change = get_change(session, change_id)
-    if change is None:
-        raise HTTPException(404, f"no change {change_id}")
-    try:
-        revised = recheck(session, changes.request_gitops(), change, identity, settings.admin_group)
-    except ResolutionRefusedError as exc:
-        return refused_answer(exc)
-    except GitError as exc:
-        raise HTTPException(503, gitops_unavailable(exc)) from exc
-    fleet.scaffold.wake()
-    return revised_out(revised)
+    change = _change(session, change_id)
+    repo = changes.request_gitops
+    admins = settings.admin_group
+    return _revised(fleet, lambda: recheck(session, repo(), change, identity, admins))

@@ -9,12 +9,16 @@ delete once applied. Every form works without JavaScript.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
+from portal.auth.identity import Identity
 from portal.changes.gitops import gitops_unavailable
+from portal.changes.models import Change
 from portal.changes.store import get_change
 from portal.db import SessionDep
 from portal.deps import ChangesDep, SettingsDep
@@ -22,7 +26,7 @@ from portal.fleet.batches import progress
 from portal.fleet.models import UpdateBatch
 from portal.fleet.propose import UpdateRefusedError, propose_updates
 from portal.fleet.resolve import ResolutionRefusedError, change_conflicts, recheck, resolve
-from portal.fleet.runtime import FleetDep
+from portal.fleet.runtime import FleetDep, FleetRuntime
 from portal.integrations.git import GitError
 from portal.ui.render import error_page, page
 
@@ -103,6 +107,31 @@ def resolve_page(
     return page(request, "fleet/resolve.html", context)
 
 
+def _revised_page(
+    request: Request,
+    session: Session,
+    fleet: FleetRuntime,
+    change_id: str,
+    revise: Callable[[Identity, Change], Change],
+) -> Response:
+    """Run a revision of an update change for the signed-in person; show the change after."""
+    identity = request.state.identity
+    if identity is None:
+        return error_page(request, "Sign in", SIGN_IN, 401)
+    change = get_change(session, change_id)
+    if change is None:
+        return error_page(request, "No such change", f"There is no change {change_id}.", 404)
+    try:
+        revise(identity, change)
+    except ResolutionRefusedError as exc:
+        problems = "; ".join(f"{field}: {why}" for field, why in exc.errors.items())
+        return error_page(request, "Not revised", problems or exc.message, exc.status)
+    except GitError as exc:
+        return error_page(request, "GitOps repository unavailable", gitops_unavailable(exc), 503)
+    fleet.scaffold.wake()
+    return RedirectResponse(f"/reviews/{change_id}", status_code=303)
+
+
 @router.post("/updates/changes/{change_id}/resolve", response_class=HTMLResponse)
 async def resolve_form(
     request: Request,
@@ -113,12 +142,6 @@ async def resolve_form(
     change_id: str,
 ) -> Response:
     """Commit the files the resolution form sends (``file:<path>`` fields, ``delete``)."""
-    identity = request.state.identity
-    if identity is None:
-        return error_page(request, "Sign in", SIGN_IN, 401)
-    change = get_change(session, change_id)
-    if change is None:
-        return error_page(request, "No such change", f"There is no change {change_id}.", 404)
     form = await request.form()
     files = {
         key.removeprefix("file:"): str(value).replace("\r\n", "\n")
@@ -126,8 +149,12 @@ async def resolve_form(
         if key.startswith("file:")
     }
     deleted = [str(value) for value in form.getlist("delete")]
-    try:
-        resolve(
+    return _revised_page(
+        request,
+        session,
+        fleet,
+        change_id,
+        lambda identity, change: resolve(
             session,
             changes.request_gitops(),
             change,
@@ -136,16 +163,8 @@ async def resolve_form(
             settings.git_author_email,
             files=files,
             deleted=deleted,
-        )
-    except ResolutionRefusedError as exc:
-        problems = "; ".join(f"{field}: {why}" for field, why in exc.errors.items())
-        return error_page(
-            request, "The resolution was refused", problems or exc.message, exc.status
-        )
-    except GitError as exc:
-        return error_page(request, "GitOps repository unavailable", gitops_unavailable(exc), 503)
-    fleet.scaffold.wake()
-    return RedirectResponse(f"/reviews/{change_id}", status_code=303)
+        ),
+    )
 
 
 @router.post("/updates/changes/{change_id}/recheck", response_class=HTMLResponse)
@@ -158,17 +177,11 @@ def recheck_form(
     change_id: str,
 ) -> Response:
     """Check an update again after a resolution was pushed to its branch."""
-    identity = request.state.identity
-    if identity is None:
-        return error_page(request, "Sign in", SIGN_IN, 401)
-    change = get_change(session, change_id)
-    if change is None:
-        return error_page(request, "No such change", f"There is no change {change_id}.", 404)
-    try:
-        recheck(session, changes.request_gitops(), change, identity, settings.admin_group)
-    except ResolutionRefusedError as exc:
-        return error_page(request, "Not checked again", exc.message, exc.status)
-    except GitError as exc:
-        return error_page(request, "GitOps repository unavailable", gitops_unavailable(exc), 503)
-    fleet.scaffold.wake()
-    return RedirectResponse(f"/reviews/{change_id}", status_code=303)
+    repo, admins = changes.request_gitops, settings.admin_group
+    return _revised_page(
+        request,
+        session,
+        fleet,
+        change_id,
+        lambda identity, change: recheck(session, repo(), change, identity, admins),
+    )

@@ -245,7 +245,7 @@ def test_tasks_plain_yaml_cannot_see_are_refused_by_copier(
     assert list(scratch_root.iterdir()) == []
 
 
-@pytest.mark.parametrize("ref", ["-v3.0.0", "--output=/tmp/x", "v1.0.0..v3.0.0", "v3.0.0\0"])
+@pytest.mark.parametrize("ref", ["-v3.0.0", "--output=x", "v1.0.0..v3.0.0", "v3.0.0\0"])
 def test_a_hostile_target_ref_is_refused(
     ref: str, fleet_repo: Path, generated_v1: dict[str, bytes]
 ) -> None:
