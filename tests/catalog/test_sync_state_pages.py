@@ -94,13 +94,15 @@ def test_the_entity_page_shows_each_environments_sync_state(
 
 @PAGES_ON_SQLITE
 def test_a_slow_cluster_does_not_hold_the_entity_page(settings: Settings, tmp_path: Path) -> None:
-    slow = Answer(200, "kustomization-failed-prod.json", delay=3.0)
+    # The answer comes long after the page's 0.5 s budget; the margin between the two keeps
+    # the test meaningful on a loaded machine (the server's threads are daemons: no wait).
+    slow = Answer(200, "kustomization-failed-prod.json", delay=10.0)
     with flux_portal(settings, tmp_path, slow) as (client, _api):
         started = time.monotonic()
         page = client.get(f"/catalog/component/default/{SERVICE}", headers=ADA)
         waited = time.monotonic() - started
 
-    assert page.status_code == 200 and waited < 2.5
+    assert page.status_code == 200 and waited < 6
     html = section(page.text, "sync-state")
     assert 'data-sync="ready"' in row(html, "dev")
     assert "did not answer within 0.5 s" in row(html, "prod")

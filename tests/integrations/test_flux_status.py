@@ -110,7 +110,7 @@ def test_a_refusal_says_what_the_cluster_refused(tmp_path: Path, token: str, exp
 
 
 def test_a_slow_cluster_is_given_up_on_after_the_timeout(tmp_path: Path) -> None:
-    slow = Answer(200, "kustomization-ready-dev.json", delay=2.0)
+    slow = Answer(200, "kustomization-ready-dev.json", delay=8.0)  # far past the timeout
     with kube_api({"dev-token": {"air-quality": slow}}) as (api, port):
         kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", port, {"dev": "dev-token"})
         started = time.monotonic()
@@ -118,7 +118,7 @@ def test_a_slow_cluster_is_given_up_on_after_the_timeout(tmp_path: Path) -> None
             source_for(kubeconfig, "dev", timeout=0.3).kustomization("flux-system", "air-quality")
         waited = time.monotonic() - started
 
-    assert waited < 1.5
+    assert waited < 4
     assert len(api.requests) == 1  # no retry
 
 

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -236,24 +237,31 @@ def run_generated_tests(
     assert extra == [], f"{TEST_LOCK} of {service.name} misses {extra}"
     env = isolated_env()
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # the cached venv stays as pip built it
-    # A test stuck past a third of the budget has every thread's stack printed, so a hang
-    # says where it is instead of only timing out.
+    # What is printed arrives as it is printed (a killed run keeps its last lines), and a
+    # SIGABRT makes the interpreter print every thread's stack: a run past its budget says
+    # where it is, even after its last test (a worker thread the exit waits for).
+    env.update(PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
+    # A test stuck past a third of the budget has every thread's stack printed too.
     stuck = f"faulthandler_timeout={int(timeout // 3)}"
     command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", stuck]
-    try:
-        return subprocess.run(
-            command, cwd=service, capture_output=True, text=True, timeout=timeout, env=env
-        )
-    except subprocess.TimeoutExpired as expired:
-        printed = "".join(_text(part) for part in (expired.stdout, expired.stderr))
-        raise AssertionError(
-            f"the tests of {service.name} ran over {timeout:.0f} s; the end of what they"
-            f" printed:\n{printed[-6000:]}"
-        ) from None
-
-
-def _text(printed: str | bytes | None) -> str:
-    """Return what a timed-out run printed as text (Python hands it over as bytes)."""
-    if isinstance(printed, bytes):
-        return printed.decode("utf-8", "replace")
-    return printed or ""
+    with subprocess.Popen(
+        command, cwd=service, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    ) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            try:
+                stdout, stderr = process.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                stdout, stderr = process.communicate()
+            # The list of loaded extension modules that follows the stacks says nothing here.
+            stacks = "\n".join(
+                line for line in stderr.splitlines() if not line.startswith("Extension modules:")
+            )
+            raise AssertionError(
+                f"the tests of {service.name} ran over {timeout:.0f} s; the end of what they"
+                f" printed, then the stacks of its threads:\n{stdout[-4000:]}\n{stacks[-12000:]}"
+            ) from None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
