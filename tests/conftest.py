@@ -23,12 +23,15 @@ from portal.changes.runtime import ChangesRuntime
 from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.db import make_engine, migrate
+from portal.integrations import copier
 from portal.integrations.checkov import find_checkov
+from portal.integrations.checkov_warm import keep_warm_checkovs
 from portal.integrations.kubernetes import KubectlNotFoundError, find_kubectl
 from portal.integrations.mlflow_local import find_mlflow
 from portal.integrations.prometheus_local import find_prometheus
 from portal.integrations.promtool import find_promtool
 from portal.scaffold.runtime import ScaffoldRuntime
+from tests.databases import sqlite_only
 
 # The browser tests' shared fixtures (browser, page), each module defining its portal_url;
 # a real MLflow server per test process (mlflow_url).
@@ -52,6 +55,23 @@ MLFLOW_PATH = Path(
 TEST_DATA = REPO / "tests" / "data"
 CONFORMANCE = TEST_DATA / "conformance"
 BACKSTAGE_EXAMPLES = CONFORMANCE / "backstage" / "examples"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_tools_across_apps() -> None:
+    """Keep the Copier workers and the warm checkov from one test's app to the next.
+
+    Each app would otherwise start its own and stop them with its runtime: about two
+    seconds of imports per app that renders or checks, hundreds of times in a run.
+    """
+    copier.keep()
+    keep_warm_checkovs()
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own two parameters are applied
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Apply the SQLite-only modules' mark (tests/databases.py)."""
+    sqlite_only(metafunc)
 
 
 def require_integration(reason: str) -> NoReturn:

@@ -11,6 +11,10 @@ from fastapi.testclient import TestClient
 from portal.app import create_app
 from portal.config import Settings
 from tests.conftest import csrf_token
+from tests.databases import SQLITE_ONLY
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 LIMIT = 2000
 

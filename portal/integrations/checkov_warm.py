@@ -265,3 +265,42 @@ class WarmCheckov:
             self._server = server
             atexit.register(self.close)  # a CLI run ends without stopping a runtime
             return server
+
+
+# One warm checkov per process and arguments, shared by the runtimes of the process (two
+# replicas in one process, or the many apps of a test run), with how many use it.
+_shared: dict[tuple[Path, tuple[str, ...]], tuple[WarmCheckov, int]] = {}
+_shared_lock = threading.Lock()
+_kept = False
+
+
+def shared_warm_checkov(executable: Path, skip_checks: Iterable[str] = ()) -> WarmCheckov:
+    """Return the process's warm checkov for these arguments, counting one more user."""
+    key = (executable, tuple(skip_checks))
+    with _shared_lock:
+        warm, users = _shared.get(key) or (WarmCheckov(executable, key[1]), 0)
+        _shared[key] = (warm, users + 1)
+    return warm
+
+
+def release_warm_checkov(warm: WarmCheckov) -> None:
+    """Count one user less; the last one stops the server, unless the process keeps it."""
+    with _shared_lock:
+        key = next((key for key, (held, _) in _shared.items() if held is warm), None)
+        if key is not None:
+            users = _shared[key][1] - 1
+            if users > 0 or _kept:
+                _shared[key] = (warm, users)
+                return
+            del _shared[key]
+    warm.close()
+
+
+def keep_warm_checkovs() -> None:
+    """Keep each shared server after its last user, until the process exits.
+
+    For a process that starts many apps one after another (the test suite): each would
+    otherwise pay the two seconds of importing checkov again.
+    """
+    global _kept
+    _kept = True

@@ -176,6 +176,7 @@ class _Pool:
 
 _pool: _Pool | None = None
 _pool_lock = threading.Lock()
+_kept = False  # keep(): the workers outlive the runtimes
 
 
 def _get_pool() -> _Pool:
@@ -201,6 +202,22 @@ def shutdown() -> None:
     if pool is not None:
         atexit.unregister(pool.close)
         pool.close()
+
+
+def release() -> None:
+    """Stop the workers when a runtime is done with them (:func:`shutdown`), unless kept."""
+    if not _kept:
+        shutdown()
+
+
+def keep() -> None:
+    """Keep the workers after each runtime's stop, until the process exits.
+
+    For a process that starts many apps one after another (the test suite): each would
+    otherwise pay for starting a worker and importing Copier again.
+    """
+    global _kept
+    _kept = True
 
 
 def run_in_worker(

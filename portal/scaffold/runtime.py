@@ -19,7 +19,11 @@ from portal.config import Settings
 from portal.deps import from_app_state
 from portal.integrations import copier
 from portal.integrations.checkov import CheckovError, CheckovFailure, find_checkov
-from portal.integrations.checkov_warm import WarmCheckov
+from portal.integrations.checkov_warm import (
+    WarmCheckov,
+    release_warm_checkov,
+    shared_warm_checkov,
+)
 from portal.integrations.git import GitError
 from portal.integrations.gitops import GitOpsRepo
 from portal.integrations.mlflow import MlflowRegistry, mlflow_registry
@@ -76,7 +80,7 @@ def check_tools(settings: Settings) -> CheckTools:
     """Build the review checks' tools from the settings."""
     executable = find_checkov(settings.checkov_path)
     checkov = (
-        WarmCheckov(executable, settings.checkov_skip_checks)
+        shared_warm_checkov(executable, settings.checkov_skip_checks)
         if executable
         else MissingCheckov(settings.checkov_path)
     )
@@ -171,10 +175,10 @@ class ScaffoldRuntime:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
-        copier.shutdown()
+        copier.release()
         checkov = self.context.check_tools.checkov
         if isinstance(checkov, WarmCheckov):
-            checkov.close()
+            release_warm_checkov(checkov)
         registry = self.context.check_tools.model_registry
         if isinstance(registry, MlflowRegistry):
             registry.close()  # its pooled connections, which would outlive the app

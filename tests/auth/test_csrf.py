@@ -6,6 +6,10 @@ from starlette.responses import PlainTextResponse
 
 from portal.auth.csrf import CSRFMiddleware
 from tests.conftest import csrf_token
+from tests.databases import SQLITE_ONLY
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 
 def test_post_without_token_is_refused_with_a_clear_page(client: TestClient) -> None:

@@ -13,6 +13,10 @@ from portal.auth.identity import Identity
 from portal.auth.tokens import token_services
 from portal.changes.models import EDIT_KIND, Change, ChangeStatus
 from tests.conftest import ADA, ALAN, GRACE, csrf_token, runtime
+from tests.databases import SQLITE_ONLY
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 # Catalog Components of the repository's own catalog: flux (platform-team), grafana (sre).
 OURS, THEIRS = "flux", "grafana"

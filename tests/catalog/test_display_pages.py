@@ -10,7 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.catalog.support import list_rows, section, sign_in, text_of
+from tests.databases import SQLITE_ONLY
 from tests.query_count import count_queries
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 PLATFORM_COMPONENTS = {"Flux", "Platform portal"}  # owned by platform-team (catalog/)
 

@@ -13,7 +13,11 @@ from fastapi.testclient import TestClient
 from portal.config import Settings
 from portal.cost.estimate import CostIndex, EnvironmentCost, ServiceCost
 from tests.conftest import ADA
+from tests.databases import SQLITE_ONLY
 from tests.proposals.seed import SERVICE, push_to_main, seed_service
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 COMPONENT = "/catalog/component/default/artist-lookup"
 

@@ -6,6 +6,10 @@ from fastapi.testclient import TestClient
 
 from tests.catalog.support import sign_in
 from tests.conftest import csrf_token
+from tests.databases import SQLITE_ONLY
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 
 def test_list_page_full_and_fragment(app_client: TestClient) -> None:

@@ -14,7 +14,11 @@ from portal.changes.models import ChangeStatus
 from portal.integrations.prometheus import FakePrometheus
 from portal.slo.runtime import SLORuntime
 from tests.conftest import ADA, ALAN, GRACE
+from tests.databases import SQLITE_ONLY
 from tests.home.support import ML, add_change
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 ALERTS_PANEL = {"HX-Request": "true", "HX-Target": "home-alerts"}
 

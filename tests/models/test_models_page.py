@@ -11,6 +11,10 @@ from portal.integrations.gitops import GitOpsRepo, GitOpsUnavailableError
 from portal.integrations.gitops_clone import GitOpsClone
 from portal.models.prompts import ModelsRuntime
 from tests.conftest import changes_runtime
+from tests.databases import SQLITE_ONLY
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 AUTHOR = ("Test", "test@example.invalid")
 V1 = b"""\

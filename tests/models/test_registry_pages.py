@@ -22,7 +22,11 @@ from portal.integrations.mlflow import FakeModelRegistry, ModelVersion, Register
 from portal.models.pins import PIN_FILE, pin_text
 from portal.models.registry_runtime import RegistryRuntime
 from tests.conftest import changes_runtime
+from tests.databases import SQLITE_ONLY
 from tests.proposals.seed import push_to_main
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 SERVICE = "munich-air"
 MODEL = f"{SERVICE}-air-quality"

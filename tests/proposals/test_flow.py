@@ -15,7 +15,11 @@ from portal.changes.store import audit_of
 from portal.config import Settings
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, runtime
+from tests.databases import SQLITE_ONLY
 from tests.proposals.seed import SERVICE, git, push_to_main, remote_of, seed_service
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 OVERLAY = f"services/{SERVICE}/deploy/overlays/prod/kustomization.yaml"
 DEPLOYMENT = f"services/{SERVICE}/deploy/base/deployment.yaml"

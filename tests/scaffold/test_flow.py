@@ -15,6 +15,7 @@ from portal.changes.models import Change
 from portal.config import Settings
 from portal.scaffold.jobs import run_pending
 from tests.conftest import ADA, ALAN, GRACE, runtime
+from tests.databases import PAGES_ON_SQLITE
 from tests.templates.service_venv import run_generated_tests
 
 
@@ -101,6 +102,7 @@ def test_scaffold_review_approve_merge(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@PAGES_ON_SQLITE  # the whole flow runs on both databases above
 def test_reject_deletes_the_branch(portal: TestClient, settings: Settings) -> None:
     change_id = scaffold(portal, "orders")
     run_pending(runtime(portal).context)
@@ -116,6 +118,7 @@ def test_reject_deletes_the_branch(portal: TestClient, settings: Settings) -> No
     )
 
 
+@PAGES_ON_SQLITE
 @pytest.mark.parametrize(
     ("answers", "field", "message"),
     [
@@ -144,6 +147,7 @@ def test_bad_input_gets_a_field_error_and_writes_nothing(
     assert git(remote, "branch", "--list").split() == ["*", "main"]
 
 
+@PAGES_ON_SQLITE
 def test_unregistered_template_and_anonymous_requests(portal: TestClient) -> None:
     body = {"template": "nope", "answers": {"name": "svc", "owner": "platform-team"}}
     response = portal.post("/api/scaffold", json=body, headers=ADA)

@@ -21,7 +21,11 @@ from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.integrations.gitops import GitOpsUnavailableError
 from tests.conftest import REPO, csrf_token
+from tests.databases import SQLITE_ONLY
 from tests.scaffold.test_pages import changes, elements, one
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 ADA = {"X-Forwarded-User": "ada.lovelace", "X-Forwarded-Groups": "platform-team,platform-admins"}
 HTMX = {"HX-Request": "true"}

@@ -23,8 +23,12 @@ from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.integrations.gitops_run import exclusive
 from tests.conftest import ADA, GRACE, REPO, changes_runtime, csrf_token, runtime
+from tests.databases import SQLITE_ONLY
 from tests.integrations.gitops_support import git
 from tests.review.test_pages import decide, request_change, stored
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 TIMEOUT = 1.0  # PORTAL_GITOPS_REQUEST_TIMEOUT_SECONDS in these tests
 WELL_UNDER_THE_WORKER_TIMEOUT = 30.0  # seconds; without the bound a hung fetch takes 120

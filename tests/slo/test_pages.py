@@ -14,8 +14,12 @@ from portal.app import create_app
 from portal.config import Settings
 from portal.integrations.prometheus import Series
 from portal.slo.charts import budget_range_query, sli_range_query
+from tests.databases import SQLITE_ONLY
 from tests.slo.app_access import slo_runtime
 from tests.slo.live_data import FakeSLOPrometheus, record, spec
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 HTMX = {"HX-Request": "true"}
 

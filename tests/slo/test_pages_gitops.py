@@ -14,8 +14,12 @@ from portal.cli import initialise
 from portal.config import AuthMode, Settings
 from portal.slo.store import web_url
 from tests.conftest import ADA, REPO
+from tests.databases import SQLITE_ONLY
 from tests.slo.app_access import AUTHOR, gitops, slo_runtime
 from tests.slo.live_data import spec
+
+# Pages over the stores, whose own tests run on both databases (tests/databases.py).
+pytestmark = SQLITE_ONLY
 
 HTMX = {"HX-Request": "true"}
 

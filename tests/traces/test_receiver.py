@@ -23,7 +23,11 @@ from portal.auth.models import PROPOSE_SCOPE, TRACES_WRITE_SCOPE, ServiceToken
 from portal.config import AuthMode, Settings
 from portal.integrations.trace_source import TraceQuery
 from portal.traces.source import EmbeddedTraceSource
+from tests.databases import SQLITE_ONLY
 from tests.traces.otlp_requests import SpanSpec, batch, export, new_span_id, new_trace_id
+
+# The receiver over the trace store, whose own tests run on both databases.
+pytestmark = SQLITE_ONLY
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 JSON = {"Content-Type": "application/json"}
