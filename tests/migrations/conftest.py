@@ -12,6 +12,12 @@ from portal.db import make_engine, migrate
 
 
 @pytest.fixture
+def sqlite_start() -> None:
+    """Start from an empty database: these tests migrate step by step themselves."""
+    return
+
+
+@pytest.fixture
 def old_engine(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """An engine whose database stops at the test module's ``BEFORE`` revision.
 
