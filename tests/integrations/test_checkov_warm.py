@@ -13,8 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from portal.integrations import checkov_warm
 from portal.integrations.checkov import CheckovCli, CheckovError
-from portal.integrations.checkov_warm import WarmCheckov, checkov_python
+from portal.integrations.checkov_warm import (
+    WarmCheckov,
+    checkov_python,
+    release_warm_checkov,
+    shared_warm_checkov,
+)
 from portal.integrations.processes import process_alive
 from tests.conftest import REPO
 from tests.integrations.test_checkov import DEPLOYMENT
@@ -141,6 +147,29 @@ def test_a_server_that_cannot_start_leaves_scans_to_the_command(tmp_path: Path) 
     assert "No module named 'checkov'" in warm.unavailable  # the server's own last words
     with pytest.raises(CheckovError, match="exited with 2: boom"):
         warm.scan({"dev.yaml": "kind: Namespace"})
+
+
+def test_runtimes_of_one_process_share_a_warm_checkov_until_the_last_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkov_warm, "_kept", False)  # as in the portal, not the test run
+    executable = tmp_path / "checkov"
+    executable.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    first, second = shared_warm_checkov(executable, ["A"]), shared_warm_checkov(executable, ["A"])
+    other = shared_warm_checkov(executable, ["B"])  # other waivers: its own
+    assert first is second and other is not first and other.cold.skip_checks == ("B",)
+    release_warm_checkov(first)
+    assert shared_warm_checkov(executable, ["A"]) is first  # one runtime still uses it
+    release_warm_checkov(first)
+    release_warm_checkov(second)  # the last user: stopped and forgotten
+    again = shared_warm_checkov(executable, ["A"])
+    assert again is not first
+    for warm in (again, other):
+        release_warm_checkov(warm)
+    monkeypatch.setattr(checkov_warm, "_kept", True)  # as in the test run: kept after use
+    kept = shared_warm_checkov(executable, ["C"])
+    release_warm_checkov(kept)
+    assert shared_warm_checkov(executable, ["C"]) is kept
 
 
 PORTAL_THAT_DIES = """
