@@ -285,10 +285,11 @@ def shared_warm_checkov(executable: Path, skip_checks: Iterable[str] = ()) -> Wa
 
 def release_warm_checkov(warm: WarmCheckov) -> None:
     """Count one user less; the last one stops the server, unless the process keeps it."""
+    key = (warm.cold.executable, warm.cold.skip_checks)
     with _shared_lock:
-        key = next((key for key, (held, _) in _shared.items() if held is warm), None)
-        if key is not None:
-            users = _shared[key][1] - 1
+        held, users = _shared.get(key, (None, 0))
+        if held is warm:
+            users -= 1
             if users > 0 or _kept:
                 _shared[key] = (warm, users)
                 return
