@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from portal.integrations.prometheus_local import find_prometheus
 from portal.integrations.promtool import find_promtool
 from portal.scaffold.runtime import ScaffoldRuntime
 from tests.databases import sqlite_only
+from tests.templates.service_process import PYCACHE_VARIABLE
 
 # The browser tests' shared fixtures (browser, page), each module defining its portal_url;
 # a real MLflow server per test process (mlflow_url).
@@ -66,6 +68,24 @@ def warm_tools_across_apps() -> None:
     """
     copier.keep()
     keep_warm_checkovs()
+
+
+_OWN_PYCACHE: list[str] = []
+
+
+def pytest_configure() -> None:
+    """Give the run (its workers inherit it) one folder for the services' compiled modules."""
+    if PYCACHE_VARIABLE not in os.environ:  # the controller, or a run without workers
+        _OWN_PYCACHE.append(tempfile.mkdtemp(prefix="portal-test-pycache-"))
+        os.environ[PYCACHE_VARIABLE] = _OWN_PYCACHE[0]
+
+
+def pytest_unconfigure() -> None:
+    """Remove that folder when the run that made it ends."""
+    for folder in _OWN_PYCACHE:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(PYCACHE_VARIABLE, None)
+    _OWN_PYCACHE.clear()
 
 
 @pytest.hookimpl(tryfirst=True)  # before the fixture's own two parameters are applied

@@ -256,15 +256,15 @@ class SlowSource:
 def test_the_page_waits_no_longer_than_the_timeout_and_keeps_the_late_answer() -> None:
     slow = SlowSource()
     fast = FakeFluxStatusSource({("flux-system", "svc"): status(env="prod")})
-    rt = runtime({"dev": slow, "prod": fast}, cluster_files("svc", "dev", "prod"), timeout=0.2)
+    rt = runtime({"dev": slow, "prod": fast}, cluster_files("svc", "dev", "prod"), timeout=1.0)
 
     started = time.monotonic()
     rows = by_env(rt.state("svc").rows)
     waited = time.monotonic() - started
 
-    assert waited < 0.2 + 0.5 + 0.5
+    assert waited < 1.0 + 2.0  # the slow source would answer after 5 s
     assert rows["dev"].kind == "error"
-    assert rows["dev"].message == "The cluster did not answer within 0.2 s."
+    assert rows["dev"].message == "The cluster did not answer within 1 s."
     assert rows["prod"].kind == "ready"  # read at the same time, not after dev
     # A second page while the read still hangs shares it instead of starting another.
     assert by_env(rt.state("svc").rows)["dev"].kind == "error"

@@ -34,9 +34,18 @@ from tests.proposals.seed import SERVICE, seed_service
 
 @contextmanager
 def flux_portal(
-    settings: Settings, tmp_path: Path, prod: Answer, *, configured: bool = True
+    settings: Settings,
+    tmp_path: Path,
+    prod: Answer,
+    *,
+    configured: bool = True,
+    timeout: float = 5.0,
 ) -> Iterator[tuple[TestClient, FakeKubeApi]]:
-    """The app with air-quality on main (dev, prod) and a kubeconfig of two loopback clusters."""
+    """The app with air-quality on main (dev, prod) and a kubeconfig of two loopback clusters.
+
+    The clusters' budget is generous unless a test is about a slow one: on a loaded
+    machine a loopback answer took more than half a second.
+    """
     answers = {"dev-token": {SERVICE: READY_DEV}, "prod-token": {SERVICE: prod}}
     with kube_api(answers) as (api, port):
         contexts = {"dev-ctx": "dev-token", "prod-ctx": "prod-token"}
@@ -44,7 +53,7 @@ def flux_portal(
         kube = {
             "kubeconfig": kubeconfig,
             "kube_contexts": {"dev": "dev-ctx", "prod": "prod-ctx"},
-            "kubernetes_timeout_seconds": 0.5,
+            "kubernetes_timeout_seconds": timeout,
         }
         proxied = settings.model_copy(
             update={
@@ -94,18 +103,18 @@ def test_the_entity_page_shows_each_environments_sync_state(
 
 @PAGES_ON_SQLITE
 def test_a_slow_cluster_does_not_hold_the_entity_page(settings: Settings, tmp_path: Path) -> None:
-    # The answer comes long after the page's 0.5 s budget; the margin between the two keeps
+    # The answer comes long after the page's 2 s budget; the margins between the three keep
     # the test meaningful on a loaded machine (the server's threads are daemons: no wait).
-    slow = Answer(200, "kustomization-failed-prod.json", delay=10.0)
-    with flux_portal(settings, tmp_path, slow) as (client, _api):
+    slow = Answer(200, "kustomization-failed-prod.json", delay=20.0)
+    with flux_portal(settings, tmp_path, slow, timeout=2.0) as (client, _api):
         started = time.monotonic()
         page = client.get(f"/catalog/component/default/{SERVICE}", headers=ADA)
         waited = time.monotonic() - started
 
-    assert page.status_code == 200 and waited < 6
+    assert page.status_code == 200 and waited < 12
     html = section(page.text, "sync-state")
     assert 'data-sync="ready"' in row(html, "dev")
-    assert "did not answer within 0.5 s" in row(html, "prod")
+    assert "did not answer within 2 s" in row(html, "prod")
 
 
 @PAGES_ON_SQLITE

@@ -28,9 +28,24 @@ def offline_env(**extra: str) -> dict[str, str]:
     for key in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         env[key] = env[key.lower()] = CLOSED_PROXY
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a cached venv stays as pip built it
+    env.update(bytecode_env())
     env.update(extra)
     return env
+
+
+# Set by the test run (tests/conftest.py) to a folder of its own, shared by its workers.
+PYCACHE_VARIABLE = "PORTAL_TEST_PYCACHE"
+
+
+def bytecode_env() -> dict[str, str]:
+    """Where a service's process keeps compiled modules: never beside their sources.
+
+    The venvs are installed without byte-compiling and a rendered service's folder stays
+    as it was rendered; each module is compiled once per test run, in the run's own
+    folder, instead of at every start. Outside a test run: not written at all.
+    """
+    prefix = os.environ.get(PYCACHE_VARIABLE)
+    return {"PYTHONPYCACHEPREFIX": prefix} if prefix else {"PYTHONDONTWRITEBYTECODE": "1"}
 
 
 def status_of(port: int, path: str) -> int | None:
