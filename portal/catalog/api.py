@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from portal.api_errors import error_responses
-from portal.catalog.present import EntityList, EntityOut, entity_out, relations_by_source
+from portal.catalog.present import (
+    EntityList,
+    EntityOut,
+    entity_list_json,
+    entity_out,
+    relations_by_source,
+)
 from portal.catalog.search import MAX_LIMIT, MAX_OFFSET, EntityQuery, list_entities
 from portal.catalog.store import get_entity
 from portal.db import SessionDep
@@ -42,11 +48,8 @@ def api_list_entities(
     )
     result = list_entities(session, query)
     relations = relations_by_source(session, [entity.ref for entity in result.items])
-    items = [entity_out(entity, relations.get(entity.ref, [])) for entity in result.items]
-    page = EntityList(items=items, total=result.total, limit=limit, offset=offset)
-    # Serialized once, by the model just validated: FastAPI would validate the page again
-    # and encode it with the json module (2 to 3 ms of a 50-entity page, 80 KB).
-    return Response(page.model_dump_json(), media_type="application/json")
+    page = {"total": result.total, "limit": limit, "offset": offset}
+    return Response(entity_list_json(result.items, relations, page), media_type="application/json")
 
 
 @router.get(

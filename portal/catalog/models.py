@@ -46,7 +46,8 @@ class Relation(SQLModel, table=True):
     """A directed relation; each spec reference yields it and its inverse, both from ``origin``."""
 
     __tablename__ = "catalog_relation"
-    __table_args__ = (Index("ix_catalog_relation_source_type", "source_ref", "type"),)
+    # Covering: a page's relations are read from the index alone (migration 0016).
+    __table_args__ = (Index("ix_catalog_relation_source", "source_ref", "type", "target_ref"),)
 
     id: int | None = Field(default=None, primary_key=True)
     origin_ref: str = Field(index=True, max_length=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -40,8 +41,16 @@ class EntityList(BaseModel):
     offset: int
 
 
-def relations_by_source(session: Session, refs: list[str]) -> dict[str, list[RelationOut]]:
-    """Return the distinct relations of several entities in one query."""
+# A relation as the API writes it: {"type": ..., "targetRef": ...} (RelationOut's fields).
+RelationJson = dict[str, str]
+
+
+def relations_by_source(session: Session, refs: list[str]) -> dict[str, list[RelationJson]]:
+    """Return the distinct relations of several entities, sorted, in one query per 500.
+
+    Plain dicts, not RelationOut models: a page of search results can hold 2,500 relations
+    (a team owns hundreds of components), two strings each read from the catalog's own rows.
+    """
     found: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for start in range(0, len(refs), 500):
         rows = session.exec(
@@ -51,15 +60,18 @@ def relations_by_source(session: Session, refs: list[str]) -> dict[str, list[Rel
         ).all()
         for source, type_, target in rows:
             found[source].add((type_, target))
-    # Built without validation: two strings each, read from the catalog's own rows.
+    # Sorted here, not by the database: PostgreSQL would sort by its collation.
     return {
-        ref: [RelationOut.model_construct(type=t, targetRef=target) for t, target in sorted(pairs)]
+        ref: [{"type": type_, "targetRef": target} for type_, target in sorted(pairs)]
         for ref, pairs in found.items()
     }
 
 
-def entity_out(entity: Entity, relations: list[RelationOut]) -> EntityOut:
-    """Return the stored document with Backstage's bookkeeping annotations and relations."""
+def entity_document(entity: Entity, relations: list[RelationJson]) -> dict[str, Any]:
+    """Return the stored document with Backstage's bookkeeping annotations and relations.
+
+    Not validated again: the import validated the document before storing it.
+    """
     document = dict(entity.document)
     metadata = dict(document.get("metadata") or {})
     annotations = dict(metadata.get("annotations") or {})
@@ -72,7 +84,24 @@ def entity_out(entity: Entity, relations: list[RelationOut]) -> EntityOut:
     metadata.setdefault("namespace", entity.namespace)
     document["metadata"] = metadata
     document["relations"] = relations
-    return EntityOut.model_validate(document)
+    return document
+
+
+def entity_out(entity: Entity, relations: list[RelationJson]) -> EntityOut:
+    """Return :func:`entity_document` as the API's model."""
+    return EntityOut.model_validate(entity_document(entity, relations))
+
+
+def entity_list_json(
+    entities: list[Entity], relations: dict[str, list[RelationJson]], page: dict[str, int]
+) -> bytes:
+    """Return a page of the JSON API (:class:`EntityList`) as its body.
+
+    Encoded straight from the documents: building and dumping the models took several
+    milliseconds of a 50-entity page at 100,000 entities. ``page``: total, limit, offset.
+    """
+    items = [entity_document(entity, relations.get(entity.ref, [])) for entity in entities]
+    return json.dumps({"items": items, **page}, separators=(",", ":")).encode()
 
 
 def _location_ref(source_key: str) -> str:
