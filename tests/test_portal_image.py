@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 import yaml
 
 from portal.config import Settings
 from tests.conftest import REPO
+from tests.infra.test_checkov import TERRAFORM_SCAN
 
 # The image -------------------------------------------------------------------------------
 
@@ -87,6 +89,20 @@ def test_the_workflow_has_every_job_and_pins_every_action() -> None:
     assert re.fullmatch(r"v\d+\.\d+\.\d+", trivy["with"]["version"])
     checkov = " ".join(step.get("run", "") for step in jobs["checkov"]["steps"])
     assert "infra" in checkov and "gitops-repo" in checkov
+    # The Terraform scan is tests/infra/test_checkov.py's, offline: no registry downloads.
+    (terraform,) = [
+        line.strip()
+        for step in jobs["checkov"]["steps"]
+        for line in step.get("run", "").splitlines()
+        if line.strip().startswith("checkov ") and "terraform" in line
+    ]
+    words = shlex.split(terraform)
+    assert "--skip-download" in words, terraform
+    assert words[words.index("--directory") + 1] == "infra/aws", terraform
+    assert any(
+        tuple(words[start : start + len(TERRAFORM_SCAN)]) == TERRAFORM_SCAN
+        for start in range(len(words))
+    ), f"{terraform} lacks {' '.join(TERRAFORM_SCAN)}"
     uses = [step["uses"] for job in jobs.values() for step in job["steps"] if "uses" in step]
     assert len(uses) >= 6
     for action in uses:

@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 AWS = REPO / "infra" / "aws"
 README = REPO / "infra" / "README.md"
 TIMEOUT_SECONDS = 120.0
+# The scan's flags, offline: CI's checkov step on infra/aws runs with these same ones
+# (tests/test_portal_image.py holds .github/workflows/ci.yml to it).
+TERRAFORM_SCAN = ("--framework", "terraform", "--compact", "--skip-download")
 # A row of the README's triage table: | `CKV_...` | where | reason |
 TRIAGE_ROW = re.compile(r"^\|\s*`?(CKV2?_[A-Z0-9]+_\d+)`?\s*\|", re.MULTILINE)
 
@@ -31,8 +34,7 @@ TRIAGE_ROW = re.compile(r"^\|\s*`?(CKV2?_[A-Z0-9]+_\d+)`?\s*\|", re.MULTILINE)
 def _report(checkov: Path) -> dict[str, Any]:
     """Run checkov once over infra/aws; later calls reuse the report."""
     with tempfile.TemporaryDirectory(prefix="checkov-home-") as home:
-        command = [str(checkov), "--directory", str(AWS), "--framework", "terraform"]
-        command += ["--compact", "--output", "json", "--skip-download"]
+        command = [str(checkov), "--directory", str(AWS), *TERRAFORM_SCAN, "--output", "json"]
         done = run_tool(command, env=checkov_env(Path(home)), cwd=REPO, timeout=TIMEOUT_SECONDS)
     # 0: every check passed, 1: some failed; anything else is checkov itself failing.
     assert done.returncode in (0, 1), done.stderr[-2000:]

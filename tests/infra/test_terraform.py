@@ -185,6 +185,34 @@ def test_the_vpc_cni_enforces_network_policies_and_pod_identity_runs() -> None:
     assert addons["eks-pod-identity-agent"]["before_compute"] is True
 
 
+# An EKS add-on build: v<major>.<minor>.<patch>-eksbuild.<n>, nothing looser.
+ADDON_VERSION = re.compile(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$")
+# What main.tf may put in an add-on's addon_version: one entry of var.addon_versions.
+ADDON_VERSION_REFERENCE = re.compile(r'^\$\{var\.addon_versions\["([a-z0-9-]+)"\]\}$')
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_every_addon_is_pinned_to_an_exact_build_of_the_kubernetes_version(
+    environment: str,
+) -> None:
+    """No add-on follows most_recent: each gets its own exact build, for each environment."""
+    files = stack("cluster")
+    addons = _one(files, "module", "eks")["addons"]
+    tfvars = rules.load(AWS / "environments" / environment / "cluster.tfvars", REPO)
+    # An environment's tfvars may override the defaults; what it sets is what it installs.
+    versions = tfvars.get("addon_versions", _one(files, "variable", "addon_versions")["default"])
+    assert {"vpc-cni", "eks-pod-identity-agent", "kube-proxy", "coredns"} <= set(addons)
+    for name, addon in addons.items():
+        assert addon.get("most_recent", True) is False, f"{name} would follow most_recent"
+        reference = ADDON_VERSION_REFERENCE.match(str(addon.get("addon_version", "")))
+        assert reference and reference.group(1) == name, f"{name}: {addon.get('addon_version')}"
+        assert ADDON_VERSION.match(str(versions.get(name, ""))), f"{name}: {versions.get(name)}"
+    # Nothing pinned for an add-on the cluster does not install.
+    assert set(versions) == set(addons)
+    # kube-proxy's builds follow the Kubernetes minor version (the variable validates it too).
+    assert versions["kube-proxy"].startswith(f"v{tfvars['kubernetes_version']}.")
+
+
 def _namespaces(*folders: Path) -> set[str]:
     found: set[str] = set()
     for folder in folders:

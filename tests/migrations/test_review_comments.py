@@ -45,4 +45,5 @@ def test_the_comment_table_comes_and_goes_with_its_migration(old_engine: Engine)
 
 
 def test_the_migrations_have_one_head() -> None:
-    assert ScriptDirectory.from_config(alembic_config()).get_heads() == ["0016_relation_covering_index"]
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads == ["0016_relation_covering_index"]

@@ -65,14 +65,16 @@ module "eks" {
   enable_cluster_creator_admin_permissions = true
   access_entries                           = local.admin_access_entries
 
+  # Every add-on at the exact build var.addon_versions names, never most_recent: that
+  # would move an add-on on whichever plan follows an AWS release, unreviewed.
   addons = {
     # The VPC CNI enforces Kubernetes NetworkPolicies itself (its network policy agent),
     # so the policies every service and the Flux controllers ship take effect without
     # another CNI. Installed before the nodes: they join with policy enforcement on.
     vpc-cni = {
       before_compute = true
-      addon_version  = lookup(var.addon_versions, "vpc-cni", null)
-      most_recent    = !contains(keys(var.addon_versions), "vpc-cni")
+      addon_version  = var.addon_versions["vpc-cni"]
+      most_recent    = false
 
       configuration_values = jsonencode({
         enableNetworkPolicy = "true"
@@ -81,16 +83,16 @@ module "eks" {
     # The agent behind EKS Pod Identity: the buckets' associations below need it on every node.
     eks-pod-identity-agent = {
       before_compute = true
-      addon_version  = lookup(var.addon_versions, "eks-pod-identity-agent", null)
-      most_recent    = !contains(keys(var.addon_versions), "eks-pod-identity-agent")
+      addon_version  = var.addon_versions["eks-pod-identity-agent"]
+      most_recent    = false
     }
     kube-proxy = {
-      addon_version = lookup(var.addon_versions, "kube-proxy", null)
-      most_recent   = !contains(keys(var.addon_versions), "kube-proxy")
+      addon_version = var.addon_versions["kube-proxy"]
+      most_recent   = false
     }
     coredns = {
-      addon_version = lookup(var.addon_versions, "coredns", null)
-      most_recent   = !contains(keys(var.addon_versions), "coredns")
+      addon_version = var.addon_versions["coredns"]
+      most_recent   = false
     }
   }
 

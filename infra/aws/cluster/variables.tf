@@ -140,13 +140,40 @@ variable "gpu_node_group" {
 }
 
 variable "addon_versions" {
-  description = "Exact EKS add-on versions by add-on name (coredns, kube-proxy, vpc-cni, eks-pod-identity-agent); an absent name gets the newest version for kubernetes_version."
+  description = "Exact version of each EKS add-on the cluster installs (coredns, kube-proxy, vpc-cni, eks-pod-identity-agent), built for kubernetes_version. A new Kubernetes version needs new builds: list them with `aws eks describe-addon-versions --kubernetes-version <x.y> --addon-name <name>`."
   type        = map(string)
-  default     = {}
+
+  # Builds for Kubernetes 1.34, every environment's kubernetes_version. coredns, kube-proxy
+  # and vpc-cni: the 1.34 rows of the Amazon EKS User Guide's tables of the latest build
+  # per Kubernetes version (managing-coredns, managing-kube-proxy and managing-vpc-cni
+  # pages). The guide has no such table for eks-pod-identity-agent, whose builds do not
+  # follow the Kubernetes version: v1.3.9-eksbuild.3 is the build public EKS
+  # configurations moved to for 1.34; `aws eks describe-addon-versions
+  # --kubernetes-version 1.34 --addon-name eks-pod-identity-agent` confirms it before the
+  # first apply.
+  default = {
+    coredns                = "v1.12.4-eksbuild.1"
+    kube-proxy             = "v1.34.1-eksbuild.2"
+    vpc-cni                = "v1.20.4-eksbuild.1"
+    eks-pod-identity-agent = "v1.3.9-eksbuild.3"
+  }
+
+  # An environment that overrides the map pins every add-on, not some: main.tf reads all four.
+  validation {
+    condition     = length(setsymmetricdifference(keys(var.addon_versions), ["coredns", "kube-proxy", "vpc-cni", "eks-pod-identity-agent"])) == 0
+    error_message = "addon_versions must name exactly coredns, kube-proxy, vpc-cni and eks-pod-identity-agent."
+  }
 
   validation {
-    condition     = alltrue([for name, version in var.addon_versions : contains(["coredns", "kube-proxy", "vpc-cni", "eks-pod-identity-agent"], name) && can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", version))])
-    error_message = "addon_versions keys must be coredns, kube-proxy, vpc-cni or eks-pod-identity-agent, and values EKS add-on versions such as v1.20.0-eksbuild.1."
+    condition     = alltrue([for version in values(var.addon_versions) : can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", version))])
+    error_message = "addon_versions values must be exact EKS add-on versions such as v1.20.4-eksbuild.1."
+  }
+
+  # kube-proxy is built per Kubernetes minor version: a control plane upgrade that leaves
+  # the pins behind fails here, at plan, instead of at the add-on update.
+  validation {
+    condition     = startswith(lookup(var.addon_versions, "kube-proxy", ""), "v${var.kubernetes_version}.")
+    error_message = "addon_versions[\"kube-proxy\"] must be a build for kubernetes_version (v<kubernetes_version>.<patch>-eksbuild.<n>): pin the add-ons of the new Kubernetes version."
   }
 }
 
