@@ -2,9 +2,9 @@
 
 The JSON API returns every relation of each listed entity: at 100,000 entities a page of
 search results held up to 2,500 of them (a team owns hundreds of components, a system has
-as many parts). With the target in the index the rows come sorted and distinct from it,
-without a lookup of each row: the relations' part of the page's p95 went from 8.4 to
-5.6 ms on SQLite. Queries by (source_ref, type) keep their prefix of the index.
+as many parts). With the target in the index they are read from it, without a lookup of
+each row in the table: the relations' part of the page's p95 went from 8.4 to 5.6 ms on
+SQLite. Queries by (source_ref, type) keep their prefix of the index.
 
 Revision ID: 0016_relation_covering_index
 Revises: 0015_fleet_update_batch
