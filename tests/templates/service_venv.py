@@ -130,16 +130,24 @@ def require_wheelhouse(lock: Path) -> None:
         )
 
 
+_NOT_INHERITED = frozenset(
+    {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
+)
+
+
 def isolated_env() -> dict[str, str]:
     """Return the environment for pip and the generated tests: no pip config, no PYTHONPATH.
 
     The machine's pip configuration (extra indexes, constraints) must not change what a
-    lock installs, and the portal's own venv must not leak into the service's.
+    lock installs, and the portal's own venv must not leak into the service's. Where
+    compiled modules go is :func:`bytecode_env`'s to say: a PYTHONDONTWRITEBYTECODE of
+    the machine's made the generated tests compile every import of a venv installed
+    without byte-compiling, at every run.
     """
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("PIP_") and key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+        if not key.startswith("PIP_") and key not in _NOT_INHERITED
     }
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     return env
