@@ -97,15 +97,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 # The slowest modules (make test's durations under CI's load, in seconds) are handed to the
 # workers first, so the three finish together instead of one running a long module alone
 # at the end (`--dist loadfile` hands modules out in collection order).
+# Figures: a local run of 2026-12-07 on three workers (they were 1.5 to 2 times these on a
+# slower machine; the order held).
 SLOWEST_FIRST = (
-    "tests/templates/test_contract.py",  # 450: each template's own tests in a fresh venv
-    "tests/templates/test_locks.py",  # 130: each lock installed alone
-    "tests/test_serve.py",  # 110: `make run`'s defaults, MLflow, signals
-    "tests/models/test_models_e2e.py",  # 110: three trainings in a rendered service
-    "tests/review/test_rag_eval_cli.py",  # 105
-    "tests/test_api_fuzz.py",  # 95
-    "tests/slo/test_prometheus_integration.py",  # 70: a live Prometheus's first minute
-    "tests/scaffold/test_flow.py",  # 70
+    "tests/templates/test_contract.py",  # 205: each template's own tests in a fresh venv
+    "tests/templates/test_locks.py",  # 60: each lock installed alone
+    "tests/test_serve.py",  # 90: `make run`'s defaults, MLflow, signals
+    "tests/models/test_models_e2e.py",  # 40: three trainings in a rendered service
+    "tests/review/test_rag_eval_cli.py",  # 90
+    "tests/test_api_fuzz.py",  # 45
+    "tests/slo/test_prometheus_integration.py",  # 60: a live Prometheus's first minute
+    "tests/scaffold/test_flow.py",  # 55
 )
 
 

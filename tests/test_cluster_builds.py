@@ -12,7 +12,6 @@ vendored CRD schemas (a kind without a schema fails here, it is not a warning).
 from __future__ import annotations
 
 import posixpath
-import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -25,14 +24,13 @@ import yaml
 from portal.changes.environments import cluster_folders
 from portal.integrations.kubernetes import object_ref
 from portal.integrations.kubernetes_schemas import validate_objects
+from portal.review.flux_substitute import VARIABLE, substitutions
 from tests.conftest import REPO, require_tool
 
 SEED = REPO / "gitops-repo"
 ENVIRONMENTS = cluster_folders(str(path.relative_to(SEED)) for path in SEED.rglob("*"))
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 FLUX_KUSTOMIZATION = "kustomize.toolkit.fluxcd.io"
-# ${VAR}, ${VAR:=default} or ${VAR=default}; $${VAR} is Flux's escape for a literal one.
-VARIABLE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?=([^}]*))?\}")
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +78,13 @@ def flux_build(root: Path, path: str) -> list[dict[str, Any]]:
 
 
 def substituted(objects: list[dict[str, Any]], spec: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Flux's postBuild substitution: inline variables, else the default, else empty."""
-    post_build = spec.get("postBuild") or {}
-    variables = {str(k): str(v) for k, v in (post_build.get("substitute") or {}).items()}
-    if not variables and not post_build.get("substituteFrom"):
+    """Flux's postBuild substitution, over the whole text: inline variables, else the default.
+
+    Else empty: the seed's ``substituteFrom`` ConfigMap is optional, and one that does not
+    exist sets nothing. Variables are matched with the review's own pattern.
+    """
+    variables = substitutions(spec)
+    if not variables and not (spec.get("postBuild") or {}).get("substituteFrom"):
         return objects
     text = yaml.safe_dump_all(objects, sort_keys=False)
     text = VARIABLE.sub(lambda m: variables.get(m.group(1), m.group(2) or ""), text)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 # Flux's postBuild variables: ${VAR}, ${VAR:=default} and ${VAR:-default}.
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[=-]([^}]*))?\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[=-]([^}]*))?\}")
 _SUBSTITUTE = "kustomize.toolkit.fluxcd.io/substitute"
 
 
@@ -35,7 +35,7 @@ def _substitute(text: str, variables: Mapping[str, str]) -> str:
         # left as written: objects that differ only by it are not told apart.
         return default if default is not None else match.group(0)
 
-    return _VARIABLE.sub(one, text)
+    return VARIABLE.sub(one, text)
 
 
 def substituted(obj: Mapping[str, Any], variables: Mapping[str, str]) -> Mapping[str, Any]:
