@@ -34,7 +34,7 @@ def api_list_entities(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    """List entities, ranked by relevance when ``q`` is given, each with its relations."""
+    """List entities, best matches first when ``q`` is given, each with its relations."""
     query = EntityQuery(
         q=q,
         kind=kind,

@@ -64,9 +64,10 @@ def _insert_entities_sqlite(connection: Connection, rows: list[dict[str, Any]]) 
         connection.execute(insert(_ENTITY_TABLE), list(chunk))
     connection.execute(
         text(
-            "INSERT INTO catalog_entity_fts (rowid, name, title, tags_text, owner_ref, description)"
-            " SELECT id, name, title, tags_text, owner_ref, description FROM catalog_entity"
-            " WHERE id > :before"
+            "INSERT INTO catalog_entity_fts"
+            " (rowid, name, title, tags_text, owner_ref, description, search_facets)"
+            " SELECT id, name, title, tags_text, owner_ref, description, search_facets"
+            " FROM catalog_entity WHERE id > :before"
         ),
         {"before": before},
     )

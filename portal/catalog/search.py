@@ -1,4 +1,4 @@
-"""Catalog listing: filters, ranked full-text search (SQLite FTS5 / PostgreSQL tsvector), paging."""
+"""Catalog listing: filters, full-text search best first (SQLite FTS5, PostgreSQL tsvector)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from portal.catalog.search_postgres import (
     SEARCH,
     SEARCH_COLUMNS,
     SEARCH_SORTS,
-    postgres_best_page,
-    postgres_hits,
+    PostgresTiers,
     postgres_match,
 )
+from portal.catalog.search_tiers import SqliteTiers, TieredSearch, facet_word, tiered_page
 from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts, outer_order
 from portal.catalog.tags import (
     TAG_COLUMNS,
@@ -40,8 +40,7 @@ MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000  # deeper pages are refused: offsets past int64 crash the database
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: how both indexes split
 _FTS = table("catalog_entity_fts", column("rowid"))
-# Column weights: name and title count most, then tags, owner, description.
-_BM25 = "bm25(catalog_entity_fts, 10.0, 8.0, 4.0, 2.0, 1.0)"
+_TEXT_COLUMNS = "{name title tags_text owner_ref description}"
 # The CTE hint exists since SQLite 3.35; older versions stay correct, only slower.
 _MATERIALIZED = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -186,14 +185,15 @@ def _fixed_by_filter(query: EntityQuery) -> bool:
 
 
 def _sqlite_hits(tokens: list[str]) -> CTE:
-    """Return the FTS5 matches (and their bm25 rank), computed before any filter is applied.
+    """Return the FTS5 matches, computed before any filter is applied.
 
     ``MATERIALIZED`` keeps SQLite from driving the query from a filter's index (say all
-    4,000 components) and re-running the full-text match for each of those rows.
+    4,000 components) and re-running the full-text match for each of those rows. The
+    match leaves out ``search_facets``, the filters' words (migration 0017).
     """
-    match = " ".join(f'"{token}"*' for token in tokens)
+    match = f"{_TEXT_COLUMNS}: (" + " ".join(f'"{token}"*' for token in tokens) + ")"
     hits = (
-        sa_select(_FTS.c.rowid.label("id"), literal_column(_BM25).label("rank"))
+        sa_select(_FTS.c.rowid.label("id"))
         .where(text("catalog_entity_fts MATCH :match").bindparams(match=match))
         .cte("hits")
     )
@@ -211,9 +211,9 @@ def _search_page(
     count: bool = True,
     columns: Any = _COLUMNS,
 ) -> tuple[list[Entity], int | None]:
-    """Return one page of matches and their total, from a single full-text match.
+    """Return one page of matches in a chosen sort and their total, from one full-text match.
 
-    Ranking needs every match anyway: the matches are ranked and counted on narrow rows
+    Sorting needs every match anyway: the matches are sorted and counted on narrow rows
     (id and sort keys, ``count(*) OVER ()``), and only the page's entities are then read
     whole, instead of matching once for the page and once more for the count. The total
     is None when only a too-far offset left the page empty. ``columns``: the table the
@@ -249,51 +249,13 @@ def _search_page(
     return [entity for entity, _total in rows], rows[0][1]
 
 
-def _best_page(
-    session: Session, hits: CTE, order: list[SortKey], limit: int, offset: int
-) -> tuple[list[Entity], int | None]:
-    """Return a page of the best-ranked matches, reading only the entities it can hold.
-
-    Ordering every match by rank, name and ref reads every matching entity (20,000 for
-    "api" at 100,000 entities). The page can only hold matches ranked at least as well as
-    the one at its last position among the matches alone, ties included, so only those
-    are read and sorted; the total is the number of matches.
-    """
-    last = (
-        sa_select(hits.c.rank)
-        .order_by(hits.c.rank)
-        .limit(1)
-        .offset(offset + limit - 1)
-        .scalar_subquery()
-    )
-    worst = sa_select(func.max(hits.c.rank)).scalar_subquery()
-    total = sa_select(func.count()).select_from(hits).scalar_subquery()
-    statement = (
-        select(Entity, total.label("total"))
-        .join(hits, hits.c.id == col(Entity.id))
-        # Fewer matches than the page's end: every match may be on it.
-        .where(hits.c.rank <= func.coalesce(last, worst))
-        .order_by(
-            *(term for key in order for term in key.order_by(session.get_bind().dialect.name))
-        )
-        .limit(limit)
-        .offset(offset)
-    )
-    rows = session.exec(statement).all()
-    if not rows:
-        return [], 0 if offset == 0 else None
-    return [entity for entity, _total in rows], rows[0][1]
-
-
-def _order(query: EntityQuery, sorts: Sorts, rank: SortKey | None = None) -> list[SortKey]:
+def _order(query: EntityQuery, sorts: Sorts) -> list[SortKey]:
     """Return the list's ``ORDER BY`` keys over the table of ``sorts``, the ref last."""
     order: list[SortKey]
     if query.sort in sorts.by_column:
         order = [key.flipped(query.desc) for key in sorts.by_column[query.sort]]
         if _fixed_by_filter(query):  # every row has the same value: only the name sorts
             order = order[1:]
-    elif rank is not None:
-        order = [rank, sorts.name]
     elif query.kind and query.kind.lower() != ALL_KINDS:
         order = [sorts.name]  # one kind: the kind-first index of the name sort serves it
     else:
@@ -303,7 +265,11 @@ def _order(query: EntityQuery, sorts: Sorts, rank: SortKey | None = None) -> lis
 
 
 def list_entities(session: Session, query: EntityQuery) -> EntityPage:
-    """Return one page of entities matching ``query``, ranked by relevance when searching."""
+    """Return one page of entities matching ``query``, best matches first when searching.
+
+    A search without a chosen sort lists its matches in tiers (see
+    :mod:`portal.catalog.search_tiers`); with one, in that sort's order.
+    """
     limit = max(1, min(query.limit, MAX_LIMIT))
     offset = min(max(0, query.offset), MAX_OFFSET)
     tokens = _tokens(query.q)
@@ -313,20 +279,16 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
         conditions = _filters(session, query, TAG_COLUMNS)
         tagged, count = tagged_page(session, conditions, _order(query, TAG_SORTS), limit, offset)
         return EntityPage(items=tagged, total=count, query=query)
+    if tokens and query.sort not in ENTITY_SORTS.by_column:
+        best, matches = tiered_page(session, _tiers(session, query, tokens), limit, offset)
+        return EntityPage(items=best, total=matches, query=query)
     if tokens and dialect == "postgresql":
         return _postgres_search(session, query, tokens, limit, offset)
     conditions = _filters(session, query)
-    hits: CTE | None = None
-    rank: SortKey | None = None
-    best_first = not conditions and query.sort not in ENTITY_SORTS.by_column  # see _best_page
-    if tokens:
-        hits = _sqlite_hits(tokens)
-        rank = SortKey(hits.c.rank)  # bm25: lower is better
-    order = _order(query, ENTITY_SORTS, rank)
+    hits = _sqlite_hits(tokens) if tokens else None
+    order = _order(query, ENTITY_SORTS)
     total: int | None = None
-    if hits is not None and best_first:
-        items, total = _best_page(session, hits, order, limit, offset)
-    elif tokens:
+    if tokens:
         items, total = _search_page(session, hits, conditions, order, limit, offset)
     else:
         # Browsing: the sort's index yields the page, and the count reads a filter's index.
@@ -336,7 +298,6 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
             .order_by(*(term for key in order for term in key.order_by(dialect)))
         )
         items = list(session.exec(statement.limit(limit).offset(offset)).all())
-    if total is None and not tokens:
         total = _facet_total(session, query)
     if total is None:
         counter = select(func.count()).select_from(Entity)
@@ -346,20 +307,57 @@ def list_entities(session: Session, query: EntityQuery) -> EntityPage:
     return EntityPage(items=items, total=total, query=query)
 
 
+def _tiers(session: Session, query: EntityQuery, tokens: list[str]) -> TieredSearch:
+    """Return the search's tiers on this database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return PostgresTiers(session, tokens, _filters(session, query, SEARCH_COLUMNS))
+    values = (query.kind, query.type, query.lifecycle, query.owner, query.system)
+    kind = "" if query.kind.lower() == ALL_KINDS else query.kind.lower()
+    owners = [filter_ref(query.owner, "group")] if query.owner else []
+    words = [
+        facet_word(facet, value)
+        for facet, value in (
+            ("kind", kind),
+            ("type", query.type),
+            ("lifecycle", query.lifecycle),
+            ("owner", owners[0] if owners else ""),
+            ("system", filter_ref(query.system, "system") if query.system else ""),
+        )
+        if value
+    ]
+    if query.owners:
+        words.append("(" + " OR ".join(facet_word("owner", o) for o in sorted(query.owners)) + ")")
+    # A tag, leaving orphans out or "my teams" when there are none: not words of the index.
+    counted = (
+        not query.tag
+        and query.include_orphans
+        and query.owners != frozenset()
+        and not any("\x00" in value for value in values)
+    )
+    return SqliteTiers(
+        session,
+        tokens,
+        _filters(session, query),
+        " AND ".join(words) if counted and words else None,
+        counted,
+    )
+
+
 def _postgres_search(
     session: Session, query: EntityQuery, tokens: list[str], limit: int, offset: int
 ) -> EntityPage:
-    """Return a page of PostgreSQL's matches, all read from ``catalog_search``'s rows."""
+    """Return a page of PostgreSQL's matches in the chosen sort, read from ``catalog_search``."""
     conditions = _filters(session, query, SEARCH_COLUMNS)
-    match, score = postgres_match(tokens)
-    total: int | None
-    if not conditions and query.sort not in SEARCH_SORTS.by_column:
-        items, total = postgres_best_page(session, postgres_hits(tokens), limit, offset)
-    else:
-        order = _order(query, SEARCH_SORTS, SortKey(score, descending=True))
-        items, total = _search_page(
-            session, None, [*conditions, match], order, limit, offset, columns=SEARCH_COLUMNS
-        )
+    match = postgres_match(tokens)
+    items, total = _search_page(
+        session,
+        None,
+        [*conditions, match],
+        _order(query, SEARCH_SORTS),
+        limit,
+        offset,
+        columns=SEARCH_COLUMNS,
+    )
     if total is None:  # only a page past the end: count the matches
         counter = sa_select(func.count()).select_from(SEARCH).where(*conditions, match)
         total = session.execute(counter).scalar_one()

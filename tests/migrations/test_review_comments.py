@@ -46,4 +46,4 @@ def test_the_comment_table_comes_and_goes_with_its_migration(old_engine: Engine)
 
 def test_the_migrations_have_one_head() -> None:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert heads == ["0016_relation_covering_index"]
+    assert heads == ["0017_search_tiers"]

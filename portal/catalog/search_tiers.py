@@ -1,0 +1,193 @@
+"""Search results best first: tiers read in name order (PostgreSQL's side: search_postgres).
+
+A search without a chosen sort lists its matches in three tiers, each in the list's name
+order (the shown name, then the ref):
+
+0. every word of the query starts a word of the name or title, and the shown name starts
+   with the query's first word: typing a service's name puts it first;
+1. every word of the query starts a word of the name or title;
+2. the others: a word only in the tags, the owner or the description.
+
+Scoring every match (bm25, ``ts_rank``) and sorting them took 20 to 30 ms for the 23,720
+matches of "api" at 100,000 entities. A tier in name order is read by walking the name
+index until the page is full (dense tiers) or by sorting its few members (sparse ones),
+and the tiers' sizes come from counts the full-text index answers on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, TextClause, and_, func, not_, text
+from sqlmodel import Session, col, select
+
+from portal.catalog.models import Entity
+from portal.catalog.sort_keys import ENTITY_SORTS
+
+# A tier with more members than this is read by walking the name index, else sorted.
+# Walking reads about (offset + limit) * catalog / members index entries: at 100,000
+# entities and a page of 50, sorting 2,000 rows and walking 2,500 entries cost the same.
+DENSE_FROM = 2000
+_TEXT_COLUMNS = "{name title tags_text owner_ref description}"
+_NAMED_COLUMNS = "{name title}"
+_MATCHES = "IN (SELECT rowid FROM catalog_entity_fts WHERE catalog_entity_fts MATCH :m)"
+_MEMBERS = f"catalog_entity.id {_MATCHES}"
+_WALKED_MEMBERS = f"+catalog_entity.id {_MATCHES}"
+
+
+class TieredSearch(Protocol):
+    """One search's tiers (0, 1, 2) on one database."""
+
+    def total(self) -> int:
+        """Return the number of matches."""
+        ...
+
+    def size(self, tier: int) -> int:
+        """Return the number of matches in ``tier``."""
+        ...
+
+    def page(self, tier: int, limit: int, offset: int) -> list[int]:
+        """Return the ids of up to ``limit`` members of ``tier`` in name order, from ``offset``."""
+        ...
+
+
+def tiered_page(
+    session: Session, search: TieredSearch, limit: int, offset: int
+) -> tuple[list[Entity], int]:
+    """Return one page of the tiers laid end to end, and the total number of matches.
+
+    A tier is counted only when the page may start after it (``offset`` > 0): on
+    PostgreSQL a count reads every match's row, the page only the rows it shows. The
+    page's entities are read whole once, whichever tiers they come from.
+    """
+    ids: list[int] = []
+    skip = offset
+    for tier in range(3):
+        if len(ids) == limit:
+            break
+        if skip:
+            size = search.size(tier)
+            if skip >= size:  # the page starts after this tier
+                skip -= size
+                continue
+        ids += search.page(tier, limit - len(ids), skip)
+        skip = 0
+    if not ids:
+        return [], search.total()
+    entities = {
+        entity.id: entity for entity in session.exec(select(Entity).where(col(Entity.id).in_(ids)))
+    }
+    return [entities[entity_id] for entity_id in ids], search.total()
+
+
+def prefix_bounds(token: str) -> tuple[str, str]:
+    """Return the range of strings (in code point order) that start with ``token``."""
+    return token, token[:-1] + chr(ord(token[-1]) + 1)
+
+
+_FACET_LETTERS = {"kind": "k", "type": "t", "lifecycle": "l", "owner": "o", "system": "s"}
+
+
+def facet_word(facet: str, value: str) -> str:
+    """Return a filter's value as the word ``search_facets`` holds for it (migration 0017).
+
+    A letter for the filter, then the value's UTF-8 bytes in hex: no value can be taken
+    for another, or for the full-text query's syntax.
+    """
+    return f'"{_FACET_LETTERS[facet]}{value.encode().hex()}"'
+
+
+@dataclass(frozen=True)
+class SqliteTiers:
+    """The tiers on SQLite: counted by FTS5, read from ``catalog_entity``'s name indexes.
+
+    ``conditions`` are the list's filters on the entity columns, always applied; ``facets``
+    the same filters as words of the full-text index (see :func:`facet_word`). When a
+    filter has no such words (a tag, orphans left out), ``counted`` is False and the
+    tiers are counted on the entity rows.
+    """
+
+    session: Session
+    tokens: list[str]
+    conditions: list[ColumnElement[bool]]
+    facets: str | None
+    counted: bool
+
+    def _match(self, columns: str) -> str:
+        match = f"{columns}: (" + " AND ".join(f'"{token}"*' for token in self.tokens) + ")"
+        return f"{match} AND {self.facets}" if self.facets else match
+
+    @property
+    def _named(self) -> str:
+        return self._match(_NAMED_COLUMNS)
+
+    @property
+    def _other(self) -> str:
+        return f"({self._match(_TEXT_COLUMNS)}) NOT ({self._match(_NAMED_COLUMNS)})"
+
+    def _starts(self) -> ColumnElement[bool]:
+        low, high = prefix_bounds(self.tokens[0])
+        shown = ENTITY_SORTS.name.expression
+        return and_(shown >= low, shown < high)
+
+    def _members(self, match: str, walk: bool) -> TextClause:
+        """Return "the entity matches ``match``".
+
+        ``walk``: the unary ``+`` keeps SQLite from reading the matches by id, so that it
+        walks the name index in order, checking each entry against the set of matches.
+        """
+        return text(_WALKED_MEMBERS if walk else _MEMBERS).bindparams(m=match)
+
+    def _counted(self, conditions: tuple[ColumnElement[bool] | TextClause, ...]) -> int:
+        statement = select(func.count()).select_from(Entity).where(*self.conditions, *conditions)
+        return int(self.session.exec(statement).one())
+
+    def _fts_count(self, match: str) -> int:
+        row = self.session.connection().execute(
+            text("SELECT count(*) FROM catalog_entity_fts WHERE catalog_entity_fts MATCH :m"),
+            {"m": match},
+        )
+        return int(row.scalar_one())
+
+    @cached_property
+    def _counts(self) -> tuple[int, int, int]:
+        """Count every match, those of names and titles, and those also starting the name."""
+        prefixed = self._counted((self._starts(), self._members(self._named, walk=True)))
+        if self.counted:  # by the full-text index alone: every filter is in it
+            return (
+                self._fts_count(self._match(_TEXT_COLUMNS)),
+                self._fts_count(self._named),
+                prefixed,
+            )
+        total = self._counted((self._members(self._match(_TEXT_COLUMNS), walk=False),))
+        return total, self._counted((self._members(self._named, walk=False),)), prefixed
+
+    def total(self) -> int:
+        """Return the number of matches."""
+        return self._counts[0]
+
+    def size(self, tier: int) -> int:
+        """Return the number of matches in ``tier``."""
+        total, named, prefixed = self._counts
+        return (prefixed, named - prefixed, total - named)[tier]
+
+    def page(self, tier: int, limit: int, offset: int) -> list[int]:
+        """Read a tier's members in name order (see :data:`DENSE_FROM`)."""
+        walk = self.size(tier) >= DENSE_FROM
+        condition: list[Any]
+        if tier == 0:  # the prefix's range of the name index holds them all: walk it
+            condition = [self._starts(), self._members(self._named, walk=True)]
+        elif tier == 1:
+            condition = [not_(self._starts()), self._members(self._named, walk)]
+        else:
+            condition = [self._members(self._other, walk)]
+        statement = (
+            select(Entity.id)
+            .where(*self.conditions, *condition)
+            .order_by(ENTITY_SORTS.name.expression, ENTITY_SORTS.ref.expression)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [entity_id for entity_id in self.session.exec(statement) if entity_id is not None]
