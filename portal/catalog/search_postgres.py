@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, column, func, literal_column, not_, table
+from sqlalchemy import (
+    ColumnElement,
+    ScalarSelect,
+    and_,
+    column,
+    func,
+    literal_column,
+    not_,
+    table,
+)
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -66,17 +75,25 @@ class PostgresTiers:
             return [named, not_(self._starts())]
         return [postgres_match(self.tokens), not_(named)]
 
-    def _count(self, conditions: list[ColumnElement[bool]]) -> int:
-        statement = sa_select(func.count()).select_from(SEARCH).where(*self.conditions, *conditions)
-        return int(self.session.execute(statement).scalar_one())
+    def _count(self, conditions: list[ColumnElement[bool]]) -> ScalarSelect[int]:
+        return (
+            sa_select(func.count())
+            .select_from(SEARCH)
+            .where(*self.conditions, *conditions)
+            .scalar_subquery()
+        )
 
-    def total(self) -> int:
-        """Return the number of matches."""
+    def total(self) -> ScalarSelect[int]:
+        """Return the query counting the matches, read with the page's entities.
+
+        Counting reads every matching row; in the same statement as the page's entities
+        it costs no round trip of its own.
+        """
         return self._count([postgres_match(self.tokens)])
 
     def size(self, tier: int) -> int:
         """Return the number of matches in ``tier``."""
-        return self._count(self._tier(tier))
+        return int(self.session.execute(sa_select(self._count(self._tier(tier)))).scalar_one())
 
     def page(self, tier: int, limit: int, offset: int) -> list[int]:
         """Read the ids of a tier's members in name order."""

@@ -20,28 +20,33 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, TextClause, and_, func, not_, text
+from sqlalchemy import ColumnElement, ScalarSelect, TextClause, and_, func, not_, text
 from sqlmodel import Session, col, select
 
 from portal.catalog.models import Entity
 from portal.catalog.sort_keys import ENTITY_SORTS
 
-# A tier with more members than this is read by walking the name index, else sorted.
-# Walking reads about (offset + limit) * catalog / members index entries: at 100,000
-# entities and a page of 50, sorting 2,000 rows and walking 2,500 entries cost the same.
-DENSE_FROM = 2000
+# A tier with at least this many members is read by walking the name index, else its
+# members are read by id and sorted. A walk reads about (offset + limit) * entities /
+# members index entries: at 100,000 entities, for the 1,821 services tagged "go",
+# sorting took 5.7 ms and walking 1.5 ms.
+DENSE_FROM = 1000
 _TEXT_COLUMNS = "{name title tags_text owner_ref description}"
 _NAMED_COLUMNS = "{name title}"
 _MATCHES = "IN (SELECT rowid FROM catalog_entity_fts WHERE catalog_entity_fts MATCH :m)"
 _MEMBERS = f"catalog_entity.id {_MATCHES}"
 _WALKED_MEMBERS = f"+catalog_entity.id {_MATCHES}"
+_FTS_COUNTS = text(
+    "SELECT (SELECT count(*) FROM catalog_entity_fts WHERE catalog_entity_fts MATCH :every),"
+    " (SELECT count(*) FROM catalog_entity_fts WHERE catalog_entity_fts MATCH :named)"
+)
 
 
 class TieredSearch(Protocol):
     """One search's tiers (0, 1, 2) on one database."""
 
-    def total(self) -> int:
-        """Return the number of matches."""
+    def total(self) -> int | ScalarSelect[int]:
+        """Return the number of matches, or the query counting them (read with the page)."""
         ...
 
     def size(self, tier: int) -> int:
@@ -74,12 +79,19 @@ def tiered_page(
                 continue
         ids += search.page(tier, limit - len(ids), skip)
         skip = 0
+    total = search.total()
     if not ids:
-        return [], search.total()
-    entities = {
-        entity.id: entity for entity in session.exec(select(Entity).where(col(Entity.id).in_(ids)))
-    }
-    return [entities[entity_id] for entity_id in ids], search.total()
+        return [], total if isinstance(total, int) else int(session.exec(select(total)).one())
+    if isinstance(total, int):
+        rows = [(entity, total) for entity in session.exec(select(Entity).where(_in(ids)))]
+    else:  # counted in the same round trip as the page's entities
+        rows = list(session.exec(select(Entity, total.label("total")).where(_in(ids))))
+    entities = {entity.id: entity for entity, _total in rows}
+    return [entities[entity_id] for entity_id in ids], int(rows[0][1])
+
+
+def _in(ids: list[int]) -> ColumnElement[bool]:
+    return col(Entity.id).in_(ids)
 
 
 def prefix_bounds(token: str) -> tuple[str, str]:
@@ -144,25 +156,22 @@ class SqliteTiers:
         statement = select(func.count()).select_from(Entity).where(*self.conditions, *conditions)
         return int(self.session.exec(statement).one())
 
-    def _fts_count(self, match: str) -> int:
-        row = self.session.connection().execute(
-            text("SELECT count(*) FROM catalog_entity_fts WHERE catalog_entity_fts MATCH :m"),
-            {"m": match},
-        )
-        return int(row.scalar_one())
+    @cached_property
+    def _counts(self) -> tuple[int, int]:
+        """Count every match and those of names and titles (tiers 0 and 1)."""
+        every, named = self._match(_TEXT_COLUMNS), self._named
+        if not self.counted:  # a filter is not in the index: count the entity rows
+            return (
+                self._counted((self._members(every, walk=False),)),
+                self._counted((self._members(named, walk=False),)),
+            )
+        row = self.session.connection().execute(_FTS_COUNTS, {"every": every, "named": named})
+        total, named_count = row.one()
+        return int(total), int(named_count)
 
     @cached_property
-    def _counts(self) -> tuple[int, int, int]:
-        """Count every match, those of names and titles, and those also starting the name."""
-        prefixed = self._counted((self._starts(), self._members(self._named, walk=True)))
-        if self.counted:  # by the full-text index alone: every filter is in it
-            return (
-                self._fts_count(self._match(_TEXT_COLUMNS)),
-                self._fts_count(self._named),
-                prefixed,
-            )
-        total = self._counted((self._members(self._match(_TEXT_COLUMNS), walk=False),))
-        return total, self._counted((self._members(self._named, walk=False),)), prefixed
+    def _prefixed(self) -> int:
+        return self._counted((self._starts(), self._members(self._named, walk=True)))
 
     def total(self) -> int:
         """Return the number of matches."""
@@ -170,12 +179,17 @@ class SqliteTiers:
 
     def size(self, tier: int) -> int:
         """Return the number of matches in ``tier``."""
-        total, named, prefixed = self._counts
-        return (prefixed, named - prefixed, total - named)[tier]
+        total, named = self._counts
+        return (self._prefixed, named - self._prefixed, total - named)[tier]
 
     def page(self, tier: int, limit: int, offset: int) -> list[int]:
-        """Read a tier's members in name order (see :data:`DENSE_FROM`)."""
-        walk = self.size(tier) >= DENSE_FROM
+        """Read a tier's members in name order (see :data:`DENSE_FROM`).
+
+        Tier 1 is taken for as large as tiers 0 and 1 together: tier 0 is a range of the
+        name index, rarely large, and counting it apart would cost a statement.
+        """
+        total, named = self._counts
+        walk = (named if tier < 2 else total - named) >= DENSE_FROM
         condition: list[Any]
         if tier == 0:  # the prefix's range of the name index holds them all: walk it
             condition = [self._starts(), self._members(self._named, walk=True)]

@@ -141,11 +141,19 @@ def test_the_tag_rows_follow_an_owners_title_and_orphans(
     assert {tag.entity_ref for tag in orphaned} == {f"group:default/{n}" for n in OWNERS}
 
 
-SEARCH_ROW = (
-    "SELECT e.id, e.ref, lower(coalesce(nullif(e.title, ''), e.name)), e.kind_key, e.spec_type,"
-    " e.lifecycle, e.owner_ref, e.owner_sort, e.system_ref, e.orphan, e.updated_at,"
-    " e.search_vector::text FROM catalog_entity AS e ORDER BY e.id"
+_LIST_COLUMNS = (
+    "e.id, e.ref, {name_key}, e.kind_key, e.spec_type, e.lifecycle, e.owner_ref, e.owner_sort,"
+    " e.system_ref, e.orphan, e.updated_at"
 )
+# The entity's vector without positions or weights, and its name and title's (migration 0017).
+ENTITY_ROW = (
+    f"SELECT {_LIST_COLUMNS}, strip(e.search_vector)::text,"
+    " strip(ts_filter(e.search_vector, '{{a}}'))::text FROM catalog_entity AS e ORDER BY e.id"
+).format(name_key="lower(coalesce(nullif(e.title, ''), e.name))")
+SEARCH_ROW = (
+    f"SELECT {_LIST_COLUMNS}, e.search_vector::text, e.name_vector::text"
+    " FROM catalog_search AS e ORDER BY e.id"
+).format(name_key="e.name_key")
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite: FTS5
@@ -157,14 +165,8 @@ def test_postgresql_search_rows_follow_the_entities(
 
     def rows() -> tuple[list[object], list[object]]:
         session.commit()
-        search = session.execute(
-            text(
-                SEARCH_ROW.replace("FROM catalog_entity AS e", "FROM catalog_search AS s")
-                .replace("lower(coalesce(nullif(e.title, ''), e.name))", "s.name_key")
-                .replace("e.", "s.")
-            )
-        ).all()
-        return list(search), list(session.execute(text(SEARCH_ROW)).all())
+        search = session.execute(text(SEARCH_ROW)).all()
+        return list(search), list(session.execute(text(ENTITY_ROW)).all())
 
     search, entities = rows()
     assert len(entities) > 60 and search == entities
