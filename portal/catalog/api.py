@@ -24,7 +24,15 @@ router = APIRouter(prefix="/api/catalog", tags=["catalog"])
 @router.get("/entities", response_model=EntityList, responses=error_responses(422))
 def api_list_entities(
     session: SessionDep,
-    q: Annotated[str, Query(description="Full-text search over name, title, tags, owner")] = "",
+    q: Annotated[
+        str,
+        Query(
+            description="Full-text search over name, title, tags, owner and description; "
+            "every word must start a word of the entity. Best first: the name or title "
+            "holds every word and the shown name starts with the first one; then the name "
+            "or title holds every word; then the rest; each group in name order"
+        ),
+    ] = "",
     kind: Annotated[str, Query(description="Kind, case-insensitive (component, api ...)")] = "",
     owner: Annotated[str, Query(description="Owner ref, e.g. team-a or group:default/team-a")] = "",
     type: Annotated[str, Query(description="spec.type")] = "",

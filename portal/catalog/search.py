@@ -21,7 +21,13 @@ from portal.catalog.search_postgres import (
     PostgresTiers,
     postgres_match,
 )
-from portal.catalog.search_tiers import SqliteTiers, TieredSearch, facet_word, tiered_page
+from portal.catalog.search_tiers import (
+    TEXT_COLUMNS,
+    SqliteTiers,
+    TieredSearch,
+    facet_word,
+    tiered_page,
+)
 from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts, outer_order
 from portal.catalog.tags import (
     TAG_COLUMNS,
@@ -40,7 +46,6 @@ MAX_LIMIT = 500
 MAX_OFFSET = 1_000_000  # deeper pages are refused: offsets past int64 crash the database
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)  # letters and digits: how both indexes split
 _FTS = table("catalog_entity_fts", column("rowid"))
-_TEXT_COLUMNS = "{name title tags_text owner_ref description}"
 # The CTE hint exists since SQLite 3.35; older versions stay correct, only slower.
 _MATERIALIZED = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -191,7 +196,7 @@ def _sqlite_hits(tokens: list[str]) -> CTE:
     4,000 components) and re-running the full-text match for each of those rows. The
     match leaves out ``search_facets``, the filters' words (migration 0017).
     """
-    match = f"{_TEXT_COLUMNS}: (" + " ".join(f'"{token}"*' for token in tokens) + ")"
+    match = f"{TEXT_COLUMNS}: (" + " ".join(f'"{token}"*' for token in tokens) + ")"
     hits = (
         sa_select(_FTS.c.rowid.label("id"))
         .where(text("catalog_entity_fts MATCH :match").bindparams(match=match))
@@ -311,36 +316,26 @@ def _tiers(session: Session, query: EntityQuery, tokens: list[str]) -> TieredSea
     """Return the search's tiers on this database."""
     if session.get_bind().dialect.name == "postgresql":
         return PostgresTiers(session, tokens, _filters(session, query, SEARCH_COLUMNS))
-    values = (query.kind, query.type, query.lifecycle, query.owner, query.system)
-    kind = "" if query.kind.lower() == ALL_KINDS else query.kind.lower()
-    owners = [filter_ref(query.owner, "group")] if query.owner else []
-    words = [
-        facet_word(facet, value)
-        for facet, value in (
-            ("kind", kind),
-            ("type", query.type),
-            ("lifecycle", query.lifecycle),
-            ("owner", owners[0] if owners else ""),
-            ("system", filter_ref(query.system, "system") if query.system else ""),
-        )
-        if value
-    ]
+    filters = {
+        "kind": "" if query.kind.lower() == ALL_KINDS else query.kind.lower(),
+        "type": query.type,
+        "lifecycle": query.lifecycle,
+        "owner": filter_ref(query.owner, "group") if query.owner else "",
+        "system": filter_ref(query.system, "system") if query.system else "",
+    }
+    words = [facet_word(facet, value) for facet, value in filters.items() if value]
     if query.owners:
         words.append("(" + " OR ".join(facet_word("owner", o) for o in sorted(query.owners)) + ")")
-    # A tag, leaving orphans out or "my teams" when there are none: not words of the index.
+    # A tag, leaving orphans out, "my teams" without a team, a NUL (matches nothing): not
+    # in the index's words; the tiers are then counted from the entity rows.
     counted = (
         not query.tag
         and query.include_orphans
         and query.owners != frozenset()
-        and not any("\x00" in value for value in values)
+        and not any("\x00" in value for value in filters.values())
     )
-    return SqliteTiers(
-        session,
-        tokens,
-        _filters(session, query),
-        " AND ".join(words) if counted and words else None,
-        counted,
-    )
+    facets = " AND ".join(words) if counted and words else None
+    return SqliteTiers(session, tokens, _filters(session, query), facets, counted)
 
 
 def _postgres_search(
