@@ -26,6 +26,7 @@ from portal.catalog.search_tiers import (
     SqliteTiers,
     TieredSearch,
     facet_word,
+    fts_match,
     tiered_page,
 )
 from portal.catalog.sort_keys import ENTITY_SORTS, SortKey, Sorts, outer_order
@@ -150,6 +151,17 @@ def _filters(
     return conditions
 
 
+def _filter_values(query: EntityQuery) -> dict[str, str]:
+    """Return the filters' values as stored: kind lower-cased ("all": none), refs as keys."""
+    return {
+        "kind": "" if query.kind.lower() == ALL_KINDS else query.kind.lower(),
+        "type": query.type,
+        "lifecycle": query.lifecycle,
+        "owner": filter_ref(query.owner, "group") if query.owner else "",
+        "system": filter_ref(query.system, "system") if query.system else "",
+    }
+
+
 def _facet_total(session: Session, query: EntityQuery) -> int | None:
     """Return the total of a list with at most one filter from the facet counts, else None.
 
@@ -159,18 +171,7 @@ def _facet_total(session: Session, query: EntityQuery) -> int | None:
     """
     if query.owners is not None or not query.include_orphans or query.tag:
         return None
-    kind = "" if query.kind.lower() == ALL_KINDS else query.kind
-    given = {
-        facet: value
-        for facet, value in (
-            ("kind", kind),
-            ("type", query.type),
-            ("lifecycle", query.lifecycle),
-            ("owner", filter_ref(query.owner, "group") if query.owner else ""),
-            ("system", filter_ref(query.system, "system") if query.system else ""),
-        )
-        if value
-    }
+    given = {facet: value for facet, value in _filter_values(query).items() if value}
     if len(given) > 1 or any("\x00" in value for value in given.values()):
         return None
     if not given:
@@ -196,7 +197,7 @@ def _sqlite_hits(tokens: list[str]) -> CTE:
     4,000 components) and re-running the full-text match for each of those rows. The
     match leaves out ``search_facets``, the filters' words (migration 0017).
     """
-    match = f"{TEXT_COLUMNS}: (" + " ".join(f'"{token}"*' for token in tokens) + ")"
+    match = fts_match(TEXT_COLUMNS, tokens)
     hits = (
         sa_select(_FTS.c.rowid.label("id"))
         .where(text("catalog_entity_fts MATCH :match").bindparams(match=match))
@@ -316,13 +317,7 @@ def _tiers(session: Session, query: EntityQuery, tokens: list[str]) -> TieredSea
     """Return the search's tiers on this database."""
     if session.get_bind().dialect.name == "postgresql":
         return PostgresTiers(session, tokens, _filters(session, query, SEARCH_COLUMNS))
-    filters = {
-        "kind": "" if query.kind.lower() == ALL_KINDS else query.kind.lower(),
-        "type": query.type,
-        "lifecycle": query.lifecycle,
-        "owner": filter_ref(query.owner, "group") if query.owner else "",
-        "system": filter_ref(query.system, "system") if query.system else "",
-    }
+    filters = _filter_values(query)
     words = [facet_word(facet, value) for facet, value in filters.items() if value]
     if query.owners:
         words.append("(" + " OR ".join(facet_word("owner", o) for o in sorted(query.owners)) + ")")

@@ -100,6 +100,11 @@ def prefix_bounds(token: str) -> tuple[str, str]:
     return token, token[:-1] + chr(ord(token[-1]) + 1)
 
 
+def fts_match(columns: str, tokens: list[str]) -> str:
+    """Return the FTS5 query "every token starts a word of ``columns``" (a column filter)."""
+    return f"{columns}: (" + " AND ".join(f'"{token}"*' for token in tokens) + ")"
+
+
 _FACET_LETTERS = {"kind": "k", "type": "t", "lifecycle": "l", "owner": "o", "system": "s"}
 
 
@@ -129,7 +134,7 @@ class SqliteTiers:
     counted: bool
 
     def _match(self, columns: str) -> str:
-        match = f"{columns}: (" + " AND ".join(f'"{token}"*' for token in self.tokens) + ")"
+        match = fts_match(columns, self.tokens)
         return f"{match} AND {self.facets}" if self.facets else match
 
     @property

@@ -13,8 +13,8 @@ walking a name index until it is full.
   (a search for a tag among services: 10 ms -> 2 ms). The index also keeps each word's
   first character, so a one-character prefix (the "2" of "tier-2") no longer merges
   every word that starts with it (4 ms -> 1.4 ms at 100,000 entities, for 0.1 s more
-  of import; longer prefixes cost 0.5 s of import for 1 ms). The index is rebuilt from
-  the entities.
+  of import; prefixes of two and three characters cost 0.7 s more for 1 ms). The index
+  is rebuilt from the entities.
 - PostgreSQL: ``catalog_search`` gets ``name_vector``, the words of the name and title
   (the entity vector's weight A), with its own GIN index: the planner then knows how
   many names hold a word (none for a tag's) and does not walk the name index looking for
@@ -123,13 +123,12 @@ _PG_UPDATE = """UPDATE catalog_search AS s SET ref = e.ref,
     owner_sort = e.owner_sort, system_ref = e.system_ref, orphan = e.orphan,
     updated_at = e.updated_at, {assignments}
   FROM catalog_new AS e WHERE s.id = e.id;"""
-_STRIPPED = "strip(e.search_vector), strip(ts_filter(e.search_vector, '{a}'))"
+_NAME_WORDS = "strip(ts_filter(e.search_vector, '{a}'))"  # weight A: the name and title
 _FUNCTIONS = {
     "catalog_search_insert": _PG_INSERT.format(columns="search_vector, name_vector")
-    + _PG_SELECT.format(vectors=_STRIPPED),
+    + _PG_SELECT.format(vectors="strip(e.search_vector), " + _NAME_WORDS),
     "catalog_search_update": _PG_UPDATE.format(
-        assignments="search_vector = strip(e.search_vector),\n"
-        "    name_vector = strip(ts_filter(e.search_vector, '{a}'))"
+        assignments="search_vector = strip(e.search_vector),\n    name_vector = " + _NAME_WORDS
     ),
 }
 _OLD_FUNCTIONS = {
