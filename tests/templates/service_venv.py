@@ -253,7 +253,20 @@ def run_generated_tests(
     env.update(PYTHONUNBUFFERED="1", PYTHONFAULTHANDLER="1")
     # A test stuck past a third of the budget has every thread's stack printed too.
     stuck = f"faulthandler_timeout={int(timeout // 3)}"
-    command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", stuck]
+    # Its own base temp: by default pytest deletes, as it exits, the older numbered folders
+    # of the user's shared temp root, whole trees that earlier runs on the machine left
+    # there. A CI run of the aiops service's tests passed its 300 s budget still deleting.
+    with tempfile.TemporaryDirectory(prefix="service-tests-") as basetemp:
+        base = ["--basetemp", basetemp]
+        command = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", stuck, *base]
+        stdout, stderr, returncode = _communicate(command, service, env, timeout)
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr)
+
+
+def _communicate(
+    command: list[str], service: Path, env: dict[str, str], timeout: float
+) -> tuple[str, str, int]:
+    """Run ``command`` in ``service``; past ``timeout``, fail with its output and stacks."""
     with subprocess.Popen(
         command, cwd=service, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     ) as process:
@@ -274,4 +287,4 @@ def run_generated_tests(
                 f"the tests of {service.name} ran over {timeout:.0f} s; the end of what they"
                 f" printed, then the stacks of its threads:\n{stdout[-4000:]}\n{stacks[-12000:]}"
             ) from None
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    return stdout, stderr, process.returncode
