@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import random
 import re
-import sqlite3
 import sys
 import tempfile
 import time
@@ -45,8 +42,10 @@ from benchmarks.catalog_data import (
     generate,
     write_catalog,
 )
+from benchmarks.catalog_report import Row, latency_row, machine, print_table
+from benchmarks.catalog_served import environment, served_latencies
 from benchmarks.catalog_words import BUSINESS, FIRST, FUNCTION, LAST, LIFECYCLES, TAGS
-from benchmarks.timing import percentile
+from benchmarks.served import served
 
 SEED = 20261123
 LARGE = 100_000  # from this size on, issue 18's targets apply
@@ -115,49 +114,6 @@ def list_queries(rng: random.Random, catalog: Catalog, count: int) -> list[Entit
 
 
 # --------------------------------------------------------------------------- measuring
-
-
-@dataclass
-class Row:
-    name: str
-    cells: tuple[str, str, str]  # p50, p95, max (or one value in the p95 column)
-    target: str = ""
-    verdict: str = ""
-
-
-def latency_row(name: str, samples: list[float], target_ms: float | None = None) -> Row:
-    p50, p95 = percentile(samples, 0.50), percentile(samples, 0.95)
-    row = Row(name, (f"{p50:.2f} ms", f"{p95:.2f} ms", f"{max(samples):.2f} ms"))
-    if target_ms is not None:
-        row.target = f"p95 < {target_ms:g} ms"
-        row.verdict = "PASS" if p95 < target_ms else "FAIL"
-    return row
-
-
-def print_table(rows: list[Row]) -> None:
-    headers = ("measure", "p50", "p95", "max", "target", "result")
-    lines = [(row.name, *row.cells, row.target, row.verdict) for row in rows]
-    widths = [max(len(line[i]) for line in [headers, *lines]) for i in range(len(headers))]
-    for index, line in enumerate([headers, *lines]):
-        cells = [
-            cell.ljust(width) if column in (0, 4, 5) else cell.rjust(width)
-            for column, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip())
-        if index == 0:
-            print("  ".join("-" * width for width in widths))
-
-
-def machine() -> str:
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
-        memory = f", {total_kib / 1024 / 1024:.0f} GiB RAM"
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores{memory}; {platform.platform()}; "
-        f"Python {platform.python_version()}; SQLite library {sqlite3.sqlite_version}"
-    )
 
 
 def run_queries(engine: Engine, queries: list[EntityQuery]) -> tuple[list[float], int]:
@@ -364,6 +320,17 @@ def main(argv: list[str] | None = None) -> int:
                         "GET /catalog?<filters> (list page, facets)", samples, targets.facets_ms
                     )
                 )
+            # The same pages as a browser or a script meets them: a socket and uvicorn.
+            entity_paths = [f"/catalog/component/default/{name}" for name in picks]
+            over_http = [
+                ("GET /catalog/component/default/<name>", entity_paths, targets.entity_ms),
+                ("GET /api/catalog/entities?q=...", api_paths, targets.api_ms),
+                ("GET /catalog?q=... (list page, facets)", list_paths, targets.facets_ms),
+            ]
+            with served("benchmarks.catalog_served:served_app", environment(settings)) as port:
+                for name, paths, target in over_http:
+                    samples = served_latencies(port, paths)
+                    rows.append(latency_row(f"served: {name}", samples, target))
             engine.dispose()
 
     print()
