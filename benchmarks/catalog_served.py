@@ -3,8 +3,9 @@
 The in-process rows of ``benchmarks/catalog.py`` go through Starlette's TestClient. A
 browser or a script meets the portal through a socket and uvicorn's HTTP parser instead:
 these rows serve the same database with ``uvicorn --factory
-benchmarks.catalog_served:served_app`` and time each GET until its whole body arrived, on
-a new connection each, as ``curl`` makes them.
+benchmarks.catalog_served:served_app``, the app as ``portal serve`` builds it (the garbage
+collector tuned, :mod:`portal.serving`), and time each GET until its whole body arrived,
+on a new connection each, as ``curl`` makes them.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from benchmarks.served import get
-from portal.app import create_app
 from portal.config import Settings
+from portal.serving import app_for_serving
 
 WARM_UP = 10
 
 
 def served_app() -> FastAPI:
-    """The app uvicorn serves (``--factory``): settings from the ``PORTAL_*`` environment."""
-    return create_app(Settings())
+    """The app uvicorn serves (``--factory``) as ``portal serve`` builds it, from ``PORTAL_*``."""
+    return app_for_serving(Settings())
 
 
 def environment(settings: Settings) -> dict[str, str]:

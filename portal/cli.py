@@ -124,8 +124,8 @@ def serve(
     """Serve the portal (migrations are applied on start)."""
     import uvicorn
 
-    from portal.app import create_app
     from portal.models.local import local_mlflow
+    from portal.serving import app_for_serving
     from portal.slo.local import local_prometheus
 
     settings = Settings()
@@ -159,7 +159,7 @@ def serve(
             served = served.model_copy(
                 update={"template_public_base_url": served_template_base_url(host, port)}
             )
-        uvicorn.run(create_app(served), host=host, port=port, log_level="info")
+        uvicorn.run(app_for_serving(served), host=host, port=port, log_level="info")
 
 
 def served_template_base_url(host: str, port: int) -> str:
