@@ -30,8 +30,7 @@ def tune_collector() -> None:
 
     After ``gc.freeze()`` a full collection walks only what was made since, not the
     imports and the app. With runs every 50,000 allocations, a request's objects mostly
-    die before one and are never promoted; the cyclic garbage waiting meanwhile is
-    bounded by the same 50,000 objects.
+    die before one and are never promoted; cyclic garbage is freed a little later.
     """
     gc.collect()
     gc.freeze()
