@@ -45,8 +45,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -75,6 +73,7 @@ from benchmarks.nab_scoring import (
     template_module,
 )
 from benchmarks.rendering import render_defaults
+from benchmarks.timing import machine as describe_machine
 from benchmarks.timing import percentile, timed
 from portal.integrations.prometheus_local import free_port
 from portal.scaffold.registry.manifest import load_template
@@ -294,13 +293,9 @@ def default_false_alarm_rate() -> float:
 
 
 def machine() -> str:
-    """Describe the machine the figures were taken on (Linux: memory and load from /proc)."""
-    total_kib = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+    """Describe the machine the figures were taken on, with its load average (Linux)."""
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, {total_kib / 1024**2:.0f} GiB RAM; "
-        f"{platform.platform()}; Python {platform.python_version()}; load average {load}"
-    )
+    return describe_machine(f"load average {load}")
 
 
 def ms(values: list[float]) -> str:

@@ -28,8 +28,6 @@ import dataclasses
 import importlib
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,7 +42,7 @@ from fastapi.testclient import TestClient
 # Run as a script (`python benchmarks/air_quality.py`): make the repository importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.rendering import render_defaults
-from benchmarks.timing import percentile, timed
+from benchmarks.timing import machine, percentile, timed
 from tests.templates.air_quality_app import open_meteo_stand_in
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,18 +119,6 @@ def measure(
             warm_up=10,
         )
     return {"cold": cold, "page": page, "check": fragment, "api_check": api}
-
-
-def machine() -> str:
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
-        memory = f", {total_kib / 1024 / 1024:.0f} GiB RAM"
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores{memory}; {platform.platform()}; "
-        f"Python {platform.python_version()}"
-    )
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import argparse
 import gc
 import random
 import re
+import sqlite3
 import sys
 import tempfile
 import time
@@ -42,10 +43,11 @@ from benchmarks.catalog_data import (
     generate,
     write_catalog,
 )
-from benchmarks.catalog_report import Row, latency_row, machine, print_table
+from benchmarks.catalog_report import Row, latency_row, print_table
 from benchmarks.catalog_served import environment, served_latencies
 from benchmarks.catalog_words import BUSINESS, FIRST, FUNCTION, LAST, LIFECYCLES, TAGS
 from benchmarks.served import served
+from benchmarks.timing import machine
 
 SEED = 20261123
 LARGE = 100_000  # from this size on, issue 18's targets apply
@@ -334,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             engine.dispose()
 
     print()
-    print(f"machine:  {machine()}")
+    print(f"machine:  {machine(f'SQLite library {sqlite3.sqlite_version}')}")
     print(f"database: {version}")
     print(
         f"catalog:  {entity_count} entities in {file_count} files + a root Location; "

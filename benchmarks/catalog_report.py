@@ -1,12 +1,8 @@
-"""The catalog benchmark's table: its rows, their verdicts and the machine they ran on."""
+"""The catalog benchmark's table: its rows and their verdicts."""
 
 from __future__ import annotations
 
-import os
-import platform
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 from benchmarks.timing import percentile
 
@@ -44,16 +40,3 @@ def print_table(rows: list[Row]) -> None:
         print("  ".join(cells).rstrip())
         if index == 0:
             print("  ".join("-" * width for width in widths))
-
-
-def machine() -> str:
-    """Describe the machine the figures were measured on."""
-    memory = ""
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        total_kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
-        memory = f", {total_kib / 1024 / 1024:.0f} GiB RAM"
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores{memory}; {platform.platform()}; "
-        f"Python {platform.python_version()}; SQLite library {sqlite3.sqlite_version}"
-    )

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from portal.slo.compiler.generate import GenerateOptions, render_outputs, resolve_sources
+
+# Run as a script (`python benchmarks/slo.py`): make the repository importable.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.timing import machine
 
 TARGET_S = 1.0
 
@@ -101,19 +104,6 @@ def median_time(runs: int, work: Callable[[], Any]) -> tuple[float, Any]:
     return statistics.median(samples), result
 
 
-def machine() -> str:
-    memory = ""
-    if os.path.exists("/proc/meminfo"):
-        with open("/proc/meminfo", encoding="utf-8") as meminfo:
-            total_kib = int(meminfo.read().split("MemTotal:")[1].split()[0])
-        memory = f", {total_kib / 1024 / 1024:.0f} GiB RAM"
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores{memory}; {platform.platform()}; "
-        f"Python {platform.python_version()}; PyYAML {yaml.__version__} "
-        f"(libyaml {'yes' if yaml.__with_libyaml__ else 'no'})"
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--services", type=int, default=100)
@@ -145,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     rules = sum(len(group["rules"]) for d in documents for group in d["groups"])
     size = sum(len(output.text) for output in outputs)
     test_files = sum(output.kind == "test" for output in test_outputs)
-    print(f"machine: {machine()}")
+    libyaml = "yes" if yaml.__with_libyaml__ else "no"
+    print(f"machine: {machine(f'PyYAML {yaml.__version__} (libyaml {libyaml})')}")
     print(
         f"input:   {total_slos} SLOs in {args.services} services "
         f"({sum(len(t) for t in sources.values()) / 1e6:.2f} MB of spec YAML)"

@@ -1,10 +1,13 @@
-"""What every benchmark measures with: a timed loop and nearest-rank percentiles."""
+"""What every benchmark measures with: a timed loop, nearest-rank percentiles, the machine."""
 
 from __future__ import annotations
 
 import math
+import os
+import platform
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -24,3 +27,23 @@ def timed(call: Callable[[], Any], runs: int, warm_up: int = 5) -> list[float]:
         call()
         samples.append(time.perf_counter() - started)
     return samples
+
+
+def machine(*details: str) -> str:
+    """Describe the machine the figures were taken on, then ``details`` (library versions).
+
+    Architecture, cores, memory (Linux's ``/proc/meminfo``, where there is one), the
+    platform and Python's version, each benchmark's own details after them.
+    """
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        total_kib = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
+        memory = f", {total_kib / 1024**2:.0f} GiB RAM"
+    parts = [
+        f"{platform.machine()}, {os.cpu_count()} cores{memory}",
+        platform.platform(),
+        f"Python {platform.python_version()}",
+        *details,
+    ]
+    return "; ".join(parts)
